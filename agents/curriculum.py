@@ -1,0 +1,86 @@
+"""Curriculum synthesizer: the training mix for each planned configuration, from trusted data only.
+
+Without a chat model it invents no text (retrieval and label-preserving perturbations). With one, it adds
+paraphrases of each fixable failure pattern, generated once per run and reused on resume.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from langgraph.runtime import Runtime
+
+from agents.progress import emit
+from agents.verifier import load_run_data
+from graph.context import Context
+from graph.state import State
+from tools.chat import get_chat_model, paraphrase
+from tools.curriculum import Item, MixSpec, build_mix
+from tools.embed import embed
+from tools.workspace import Workspace
+
+
+def synthesize(state: State, runtime: Runtime[Context]) -> dict:
+    ctx = runtime.context
+    ws = Workspace(ctx.run_dir)
+    records, parent = load_run_data(state)
+    tri = {t["id"]: t for t in ws.load_rows("triage.jsonl")}
+    splits = ws.load_json("splits.json")
+    plan = state["plan"]
+    final = plan["stage"] == "final"
+    reg = set(splits["regression"])
+    held = set() if final else set(splits["held_out_failures"])
+    idx = {r.id: i for i, r in enumerate(records)}
+    log_emb = np.load(ws.path("log_emb.npy"))
+    parent_emb = np.load(ws.path("parent_emb.npy"))
+
+    gold_ids = [r.id for r in records if tri[r.id]["category"] == "fixable" and r.id not in held]
+    gold = [Item(records[idx[i]].input, records[idx[i]].correction, "gold", i) for i in gold_ids]
+    trusted_ids = [r.id for r in records if tri[r.id]["category"] == "trusted" and r.id not in reg]
+    trusted = [Item(records[idx[i]].input, records[idx[i]].prediction, "retained", i) for i in trusted_ids]
+    trusted += [Item(e.input, e.output, "replay", f"parent:{e.line}") for e in parent]
+    trusted_emb = np.concatenate([log_emb[[idx[i] for i in trusted_ids]].reshape(-1, log_emb.shape[1]), parent_emb])
+    eval_ids = list(reg) + list(splits["held_out_failures"] if not final else [])
+    eval_emb = log_emb[[idx[i] for i in eval_ids]] if eval_ids else np.zeros((0, log_emb.shape[1]), np.float32)
+    extra = _paraphrases(ctx, ws, records, tri, held)
+
+    out = []
+    for cand in plan["configs"]:
+        name = f"mix-{plan['iteration']}-{cand['name']}.jsonl"
+        if ws.has(name):  # resumed: this mix was already built
+            comp = ws.load_json(name + ".json")
+        else:
+            mix = build_mix(gold, log_emb[[idx[i] for i in gold_ids]], trusted, trusted_emb, eval_emb,
+                            MixSpec(**cand["config"]["mix"]), seed=ctx.seed + plan["iteration"], paraphrases=extra)
+            ws.save_rows(name, [{"input": it.text, "output": it.label, "source": it.source, "ref": it.ref} for it in mix.items])
+            comp = {"composition": mix.composition, "dropped": mix.dropped}
+            ws.save_json(name + ".json", comp)
+        emit("curriculum", f"{cand['name']}: " + ", ".join(f"{k} {v}" for k, v in comp["composition"].items()))
+        out.append({**cand, "mix_file": str(ws.path(name)), "mix_composition": comp})
+    return {"plan": {**plan, "configs": out}}
+
+
+def _paraphrases(ctx: Context, ws: Workspace, records, tri: dict, held: set) -> list[Item]:
+    """Chat-model paraphrases of the fixable failure patterns (none without a chat model)."""
+    chat = get_chat_model(ctx.chat_model, ctx.chat_base_url)
+    if chat is None:
+        return []
+    if ws.has("paraphrases.jsonl"):
+        rows = ws.load_rows("paraphrases.jsonl")
+    else:
+        rows = []
+        by_label: dict[str, list[str]] = {}
+        for r in records:
+            if tri[r.id]["category"] == "fixable" and r.id not in held:
+                by_label.setdefault(r.correction, []).append(r.input)
+        for label, examples in sorted(by_label.items(), key=lambda kv: -len(kv[1]))[:20]:
+            try:
+                for text in paraphrase(chat, examples, label, n=min(10, 2 * len(examples))):
+                    rows.append({"input": text, "output": label})
+            except Exception as e:  # noqa: BLE001 - paraphrases are an extra, the mix stands without them
+                emit("curriculum", f"chat model failed ({type(e).__name__}: {e}); continuing without paraphrases")
+                break
+        ws.save_rows("paraphrases.jsonl", rows)
+        emit("curriculum", f"{len(rows)} paraphrases from the chat model")
+    # a paraphrase must not copy an evaluation input
+    known = {" ".join(r.input.lower().split()) for r in records}
+    return [Item(r["input"], r["output"], "paraphrase") for r in rows if " ".join(r["input"].lower().split()) not in known]

@@ -1,0 +1,134 @@
+"""Planner: chooses what to try, reads the gate, rolls back, stops, and promotes through the registry.
+
+Policy: each iteration trains at least two configurations from the base model on held-out-free data.
+When a candidate passes the gate, the winning configuration is refit with the held-out failures added
+(the final model) and gated again before promotion; if the refit fails the gate, the gated selection
+candidate is promoted instead. When none passes, the next configurations are edits of the best attempt
+so far (a worse attempt is rolled back, never built upon), chosen by what failed. Stop at the iteration
+limit or the time budget, promoting nothing.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+from langgraph.runtime import Runtime
+
+from agents.progress import emit
+from agents.verifier import registry_name
+from graph.context import Context
+from graph.state import State
+from tools import strategies
+from tools.memory import Memory
+from tools.registry import Registry
+from tools.workspace import Workspace
+
+
+def plan(state: State, runtime: Runtime[Context]) -> dict:
+    ctx = runtime.context
+    ws = Workspace(ctx.run_dir)
+    started = _started(ws)
+    done = state.get("iterations") or []
+    if not done:
+        return _first(state, ctx)
+    last_it = max(e["iteration"] for e in done)
+    last = [e for e in done if e["iteration"] == last_it]
+    if last[0]["stage"] == "final":
+        if last[0]["gate"]["passed"]:
+            return _decide("promote", "final model passed the gate", candidate=last[0])
+        chosen = _best_selection(done)
+        return _decide("promote", "the refit failed the gate; promoting the gated selection candidate instead", candidate=chosen)
+    passing = [e for e in done if e["stage"] == "select" and e["gate"]["passed"]]
+    if passing:
+        best = max(passing, key=strategies.score)
+        cfg = {**best["config"], "name": "final"}
+        return {"plan": {"action": "train", "stage": "final", "iteration": last_it + 1,
+                         "configs": [{"name": "final", "config": cfg, "selected": best["strategy"]}],
+                         "why": f"{best['strategy']} passed the gate; refit it with the held-out failures added"}}
+    elapsed = (time.time() - started) / 60
+    if last_it >= ctx.max_iterations or elapsed >= ctx.budget_minutes:
+        limit = "iteration limit" if last_it >= ctx.max_iterations else f"time budget ({elapsed:.1f} of {ctx.budget_minutes} min)"
+        return _decide("stop", f"no candidate passed the gate before the {limit}; nothing promoted")
+    best = max(done, key=strategies.score)  # roll back: build on the best attempt, not the latest one
+    rolled = best["iteration"] != last_it
+    configs, why = strategies.revise(best["config"], best["gate"], ctx.max_flips, last_it + 1)
+    if rolled:
+        why = f"rolled back to {best['strategy']} (iteration {best['iteration']}), the best so far; " + why
+    emit("plan", why)
+    return {"plan": {"action": "train", "stage": "select", "iteration": last_it + 1,
+                     "configs": [{"name": c["name"], "config": c} for c in configs], "why": why}}
+
+
+def _first(state: State, ctx: Context) -> dict:
+    configs = strategies.initial(ctx.epochs, ctx.learning_rate)
+    memo: dict = {"used": False}
+    if ctx.use_memory:
+        pats = state["diagnosis"]["patterns"]
+        try:
+            best, hits = Memory(_memory_path(ctx)).best_strategy(pats[:8], state["task"])
+        except Exception as e:  # noqa: BLE001 - a broken memory must not stop a run
+            best, hits = None, []
+            memo["error"] = f"{type(e).__name__}: {e}"
+        if best:
+            best = {**best, "name": f"memory:{best['name'].split(':')[-1]}"}
+            configs = [best, configs[0] if configs[0]["name"] not in best["name"] else configs[1]]
+            memo = {"used": True, "strategy": best["name"], "matches": len(hits),
+                    "similar_patterns": sorted({h["pattern"] for h in hits})[:5],
+                    "from_runs": sorted({h["run_id"] for h in hits})[:5]}
+            emit("plan", f"memory: {len(hits)} similar past patterns; starting from {best['name']}")
+    why = "first iteration" + (f": memory suggested {memo['strategy']}" if memo.get("used") else ": default strategies")
+    return {"memory": memo, "plan": {"action": "train", "stage": "select", "iteration": 1,
+                                     "configs": [{"name": c["name"], "config": c} for c in configs], "why": why}}
+
+
+def _best_selection(done: list[dict]) -> dict:
+    return max((e for e in done if e["stage"] == "select" and e["gate"]["passed"]), key=strategies.score)
+
+
+def _decide(action: str, why: str, candidate: dict | None = None) -> dict:
+    emit("plan", why)
+    return {"plan": {"action": action, "why": why, "candidate": candidate}}
+
+
+def _started(ws: Workspace) -> float:
+    if not ws.has("started.json"):
+        ws.save_json("started.json", {"t": time.time()})
+    return ws.load_json("started.json")["t"]
+
+
+def _memory_path(ctx: Context):
+    return Path(ctx.home) / "memory" if ctx.home else None
+
+
+def promote(state: State, runtime: Runtime[Context]) -> dict:
+    """Copy the chosen model into the registry (a new version, never overwriting) and the run folder."""
+    ctx = runtime.context
+    cand = state["plan"]["candidate"]
+    name = registry_name(state, ctx)
+    reg = Registry(name, Path(ctx.home) / "registry" if ctx.home else None)
+    ws = Workspace(ctx.run_dir)
+    done_file = "promotion.json"
+    if ws.has(done_file):  # resumed after the registry write: do not promote twice
+        return {"promotion": ws.load_json(done_file)}
+    from agents.verifier import eval_sets
+    from tools.classifier import predict
+
+    sets = eval_sets(state, ctx, include_holdout_in_training=True)
+    rows = [{"input": r.input, "label": r.prediction} for r in sets["reg"]] + [{"input": r.input, "label": r.correction} for r in sets["fails"]]
+    for row, p in zip(rows, predict(cand["model_dir"], [r["input"] for r in rows])):
+        row["prediction"] = p
+    version = reg.promote(cand["model_dir"], {"strategy": cand["strategy"], "run_dir": str(Path(ctx.run_dir).resolve()),
+                                              "gate": cand["gate"], "base_model": ctx.base_model}, rows)
+    model_out = Path(ctx.run_dir) / "model"
+    tmp = model_out.with_name("model.partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(reg.path(version), tmp, ignore=shutil.ignore_patterns("eval_set.jsonl"))
+    shutil.rmtree(model_out, ignore_errors=True)
+    tmp.rename(model_out)
+    info = {"registry": name, "version": version, "registry_dir": str(reg.path(version)), "model_dir": str(model_out.resolve()),
+            "strategy": cand["strategy"]}
+    ws.save_json(done_file, info)
+    emit("promote", f"promoted {name} {version} ({cand['strategy']})")
+    return {"promotion": info}

@@ -1,0 +1,101 @@
+"""Reporter: the run's report (report.json, report.md) and what the memory should remember of it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from langgraph.runtime import Runtime
+
+from agents.progress import emit
+from agents.verifier import load_run_data
+from graph.context import Context
+from graph.state import State
+from tools.classifier import predict
+from tools.memory import Memory
+from tools.metrics import classification_metrics, fix_rate
+from tools.report import write_report
+from tools.workspace import Workspace
+
+
+def report(state: State, runtime: Runtime[Context]) -> dict:
+    ctx = runtime.context
+    ws = Workspace(ctx.run_dir)
+    records, _ = load_run_data(state)
+    tri = {t["id"]: t for t in ws.load_rows("triage.jsonl")}
+    splits = ws.load_json("splits.json")
+    promotion = state.get("promotion")
+    plan = state.get("plan") or {}
+    iterations = _decisions(state.get("iterations") or [], plan, promotion)
+
+    usable = [r for r in records if tri[r.id]["category"] in ("trusted", "fixable")]
+    fixable = [r for r in records if tri[r.id]["category"] == "fixable"]
+    reg = set(splits["regression"])
+    regression = [r for r in usable if r.id in reg]
+    baseline = _metrics(usable, [r.prediction for r in usable], fixable, [r.prediction for r in fixable], regression, [r.prediction for r in regression])
+    final, gate = None, None
+    if promotion:
+        cand = plan["candidate"]
+        preds = dict(zip([r.id for r in usable], predict(promotion["model_dir"], [r.input for r in usable])))
+        final = _metrics(usable, [preds[r.id] for r in usable], fixable, [preds[r.id] for r in fixable],
+                         regression, [preds[r.id] for r in regression])
+        held = [e for e in iterations if e["stage"] == "select" and e["gate"]["passed"]]
+        final["held_out_failures_fixed"] = max((e["gate"]["fixed"] for e in held), default=None)
+        gate = cand["gate"]
+    excluded = [{"id": r.id, "line": r.line, "category": tri[r.id]["category"], "reason": tri[r.id]["reason"]}
+                for r in records if tri[r.id]["category"] in ("noise", "poison", "unusable")]
+    outcome = (f"promoted {promotion['registry']} {promotion['version']}" if promotion else
+               f"nothing promoted: {plan.get('why', '')}")
+    rep = {
+        "mode": state.get("mode", "production"), "task": state["task"], "base_model": ctx.base_model,
+        "deployed_model": state["model"], "outcome": outcome,
+        "baseline": baseline, "final": final, "promoted": bool(promotion),
+        "model_dir": promotion["model_dir"] if promotion else None,
+        "registry": {k: promotion[k] for k in ("registry", "version", "registry_dir")} if promotion else None,
+        "gate": gate or (iterations[-1]["gate"] if iterations else None),
+        "iterations": iterations, "clusters": state["diagnosis"]["patterns"], "excluded": excluded,
+        "triage": state["diagnosis"]["triage"], "ingest": state.get("ingest"), "memory": state.get("memory") or {},
+        "splits": state["diagnosis"]["splits"],
+    }
+    write_report(ctx.run_dir, rep)
+    if ctx.use_memory and iterations:
+        _remember(ctx, state, iterations)
+    emit("report", outcome)
+    return {"report": {k: rep[k] for k in ("outcome", "promoted", "model_dir", "baseline", "final", "gate")}}
+
+
+def _metrics(usable, usable_pred, fixable, fixable_pred, reg, reg_pred) -> dict:
+    m = classification_metrics([r.label for r in usable], usable_pred)
+    return {"accuracy_on_logs": m["accuracy"], "macro_f1_on_logs": m["macro_f1"],
+            "logged_fixable_fixed": fix_rate([r.correction for r in fixable], fixable_pred),
+            "regression_accuracy": classification_metrics([r.label for r in reg], reg_pred)["accuracy"],
+            "per_label_recall": {k: v["recall"] for k, v in m["per_label"].items()}}
+
+
+def _decisions(iterations: list[dict], plan: dict, promotion: dict | None) -> list[dict]:
+    """Each attempt with the decision taken on it, and why."""
+    chosen = (plan.get("candidate") or {}).get("model_dir") if promotion else None
+    out = []
+    for e in iterations:
+        e = dict(e)
+        if e["model_dir"] == chosen:
+            e["decision"] = "promoted"
+        elif e["gate"]["passed"]:
+            e["decision"] = "passed the gate" + ("; refit as final" if e["stage"] == "select" else "")
+        else:
+            e["decision"] = "rejected: " + "; ".join(e["gate"]["reasons"])
+        out.append(e)
+    return out
+
+
+def _remember(ctx: Context, state: State, iterations: list[dict]) -> None:
+    pats = [p for p in state["diagnosis"]["patterns"] if p["kind"] == "fixable"][:8]
+    try:
+        mem = Memory(Path(ctx.home) / "memory" if ctx.home else None)
+        for e in iterations:
+            if e["stage"] != "select":
+                continue
+            cfg = {**e["config"], "name": e["strategy"]}
+            mem.record(state["task"], pats, cfg, {"score": e["gate"]["fixed"], "flips": e["gate"]["negative_flips"],
+                                                  "promoted": e["gate"]["passed"]}, run_id=str(Path(ctx.run_dir).name))
+    except Exception as err:  # noqa: BLE001 - a broken memory must not lose the run's report
+        emit("report", f"memory not updated: {type(err).__name__}: {err}")

@@ -1,0 +1,152 @@
+"""Verifier. Diagnosis: score the deployed model on the logs, triage every line, split the evaluation
+sets, find the failure patterns. Gate: score each candidate and apply the regression gate."""
+
+from __future__ import annotations
+
+import numpy as np
+from langgraph.runtime import Runtime
+
+from agents.progress import emit
+from graph.context import Context
+from graph.state import State
+from tools import diagnosis as dx
+from tools.chat import get_chat_model
+from tools.classifier import predict, predict_proba
+from tools.data import load_examples, load_logs
+from tools.embed import embed
+from tools.gate import GateConfig, evaluate_gate
+from tools.metrics import classification_metrics
+from tools.registry import Registry
+from tools.workspace import Workspace
+
+
+def load_run_data(state: State):
+    """Logs and parent data as the ingest step validated them."""
+    records = load_logs(state["logs"], task=None, skip_bad=bool(state.get("skip_bad_lines"))).records
+    parent = load_examples(state["train_data"]) if state.get("train_data") else []
+    return records, parent
+
+
+def diagnose(state: State, runtime: Runtime[Context]) -> dict:
+    ctx = runtime.context
+    ws = Workspace(ctx.run_dir)
+    records, parent = load_run_data(state)
+    emit("diagnose", "scoring the deployed model on the logs")
+    probs = ws.array("deployed_probs", lambda: predict_proba(state["model"], [r.input for r in records])[0])
+    log_emb = ws.array("log_emb", lambda: embed([r.input for r in records]))
+    parent_emb = ws.array("parent_emb", lambda: embed([e.input for e in parent]) if parent else np.zeros((0, log_emb.shape[1]), np.float32))
+    labels = state["labels"]
+    served = [labels[j] for j in probs.argmax(1)]
+    agree = float(np.mean([s == r.prediction for s, r in zip(served, records)]))
+
+    emit("diagnose", "triage: poison, noise, fixable")
+    tri = dx.triage(records, parent, labels, probs, log_emb, parent_emb, dx.tokenizer_vocab(ctx.base_model), seed=ctx.seed)
+    splits = dx.split_eval(records, tri, ctx.regression_size, ctx.holdout_failures, ctx.seed)
+    pats = dx.patterns(records, tri, log_emb, ctx.seed)
+    chat = get_chat_model(ctx.chat_model, ctx.chat_base_url)
+    if chat is not None:
+        _name_patterns(chat, pats)
+    ws.save_rows("triage.jsonl", tri)
+    ws.save_json("splits.json", splits)
+    ws.save_json("patterns.json", pats)
+
+    usable = [(r, t) for r, t in zip(records, tri) if t["category"] in ("trusted", "fixable")]
+    truth = [r.label for r, _ in usable]
+    baseline = classification_metrics(truth, [r.prediction for r, _ in usable])
+    counts = dx.summary_counts(tri)
+    emit("diagnose", "triage: " + ", ".join(f"{k} {v}" for k, v in sorted(counts["categories"].items()))
+         + f"; {len(pats)} failure patterns")
+    return {"diagnosis": {
+        "deployed_pass_rate": round(sum(r.verdict == "pass" for r in records) / len(records), 4),
+        "deployed_accuracy_on_usable_logs": baseline["accuracy"],
+        "baseline_metrics": baseline,
+        "served_predictions_reproduced": round(agree, 4),
+        "triage": counts,
+        "confusions": dx.confusions(records, tri),
+        "patterns": [{k: v for k, v in p.items() if k != "ids"} for p in pats],
+        "splits": {k: len(v) for k, v in splits.items()},
+    }}
+
+
+def _name_patterns(chat, pats: list[dict]) -> None:
+    """Let the chat model give each pattern a short human name (the deterministic name stays as `auto_name`)."""
+    for p in pats[:8]:
+        try:
+            reply = chat.invoke("Name this group of misclassified requests in at most six words. Answer with the name only.\n"
+                                + "\n".join(f"- {e}" for e in p["examples"]) + f"\nMost common confusion: {p['confusions'][:1]}")
+            name = str(getattr(reply, "content", reply)).strip().splitlines()[0][:80]
+            if name:
+                p["auto_name"], p["name"] = p["name"], name
+        except Exception as e:  # noqa: BLE001 - the deterministic name stands
+            emit("diagnose", f"chat model unavailable for naming patterns ({type(e).__name__}); keeping automatic names")
+            return
+
+
+def eval_sets(state: State, ctx: Context, include_holdout_in_training: bool) -> dict:
+    """The gate's evaluation sets: regression set, held-out failures (or all fixable failures for a
+    final model trained on them), and the previous version's evaluation set (the ratchet)."""
+    ws = Workspace(ctx.run_dir)
+    records, _ = load_run_data(state)
+    by_id = {r.id: r for r in records}
+    splits = ws.load_json("splits.json")
+    tri = {t["id"]: t for t in ws.load_rows("triage.jsonl")}
+    reg = [by_id[i] for i in splits["regression"]]
+    if include_holdout_in_training:
+        fails = [by_id[i] for i, t in tri.items() if t["category"] == "fixable"]
+    else:
+        fails = [by_id[i] for i in splits["held_out_failures"]]
+    ratchet = None
+    reg_name = registry_name(state, ctx)
+    registry = Registry(reg_name, _registry_root(ctx))
+    cur = registry.current()
+    if cur:
+        rows = registry.eval_set(cur)
+        ratchet = {"version": cur, "texts": [r["input"] for r in rows], "truth": [r["label"] for r in rows],
+                   "before": [r["prediction"] for r in rows]}
+    return {"reg": reg, "fails": fails, "ratchet": ratchet}
+
+
+def registry_name(state: State, ctx: Context) -> str:
+    import json
+    from pathlib import Path
+
+    if ctx.registry_name:
+        return ctx.registry_name
+    meta = Path(state["model"]) / "pioneer.json"
+    if meta.exists():
+        return json.loads(meta.read_text()).get("name") or Path(state["model"]).resolve().name
+    return Path(state["model"]).resolve().name
+
+
+def _registry_root(ctx: Context):
+    from pathlib import Path
+
+    return Path(ctx.home) / "registry" if ctx.home else None
+
+
+def score_candidate(model_dir: str, sets: dict, ctx: Context) -> dict:
+    reg, fails, ratchet = sets["reg"], sets["fails"], sets["ratchet"]
+    texts = [r.input for r in reg] + [r.input for r in fails] + (ratchet["texts"] if ratchet else [])
+    preds = predict(model_dir, texts)
+    reg_after, fail_after = preds[: len(reg)], preds[len(reg) : len(reg) + len(fails)]
+    rat = {**ratchet, "after": preds[len(reg) + len(fails):]} if ratchet else None
+    cfg = GateConfig(max_flips=ctx.max_flips, min_fixed=ctx.min_fixed, label_tolerance=ctx.label_tolerance)
+    return evaluate_gate([r.prediction for r in reg], [r.prediction for r in reg], reg_after,
+                         [r.correction for r in fails], [r.prediction for r in fails], fail_after, cfg, rat, texts=[r.input for r in reg])
+
+
+def gate(state: State, runtime: Runtime[Context]) -> dict:
+    ctx = runtime.context
+    plan = state["plan"]
+    final = plan["stage"] == "final"
+    sets = eval_sets(state, ctx, include_holdout_in_training=final)
+    entries = []
+    for cand in plan["configs"]:
+        g = score_candidate(cand["model_dir"], sets, ctx)
+        verdict = "passed" if g["passed"] else "failed: " + "; ".join(g["reasons"])
+        emit("gate", f"{cand['name']}: {g['negative_flips']} flips, fixed {g['fixed']}, {verdict}",
+             candidate=cand["name"], flips=g["negative_flips"], fixed=g["fixed"], passed=g["passed"])
+        entries.append({"iteration": plan["iteration"], "stage": plan["stage"], "strategy": cand["name"],
+                        "config": cand["config"], "data_mix": cand.get("mix_composition"), "training": cand.get("training"),
+                        "model_dir": cand["model_dir"], "gate": g, "why": plan.get("why", "")})
+    return {"iterations": entries}

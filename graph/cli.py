@@ -1,0 +1,404 @@
+"""The `pioneer` command: parses settings into a Context, compiles the graph with a SQLite checkpointer
+in the run folder, streams progress, and maps outcomes to exit codes (0 done, 2 bad input, 1 internal).
+
+Settings come from the command line, then environment variables PIONEER_<OPTION>, then a --config JSON
+file, then the defaults shown in --help.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from dataclasses import fields
+from pathlib import Path
+
+EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
+
+# option -> (Context field or None, default, help); shared by `improve` and `demo`
+RUN_OPTIONS = {
+    "base": ("base_model", "minilm", "model every retrain starts from"),
+    "max_flips": ("max_flips", 2, "regression gate: most negative flips allowed"),
+    "min_fixed": ("min_fixed", 0.5, "regression gate: least share of held-out failures fixed"),
+    "label_tolerance": ("label_tolerance", 0.15, "regression gate: largest per-label recall drop allowed"),
+    "max_iterations": ("max_iterations", 3, "training iterations at most"),
+    "budget_minutes": ("budget_minutes", 15.0, "stop iterating after this many minutes"),
+    "epochs": ("epochs", 5, "epochs of the first configuration"),
+    "learning_rate": ("learning_rate", 1e-4, "learning rate of the first configuration"),
+    "chat_model": ("chat_model", None, "chat model for the agents, e.g. openai:gpt-4.1-mini (default: none, deterministic methods)"),
+    "chat_base_url": ("chat_base_url", None, "OpenAI-compatible endpoint for --chat-model"),
+    "name": ("registry_name", None, "registry entry to promote into (default: from the deployed model)"),
+    "home": ("home", None, "pioneer home for the registry and memory (default: $PIONEER_HOME or ~/.pioneer)"),
+    "seed": ("seed", 0, "random seed"),
+}
+
+
+def _setup_env() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*config_schema.*")
+    for name in ("transformers", "httpx", "chromadb", "sentence_transformers"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except ImportError:
+        pass
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    for opt, (_f, default, help_) in RUN_OPTIONS.items():
+        typ = type(default) if default is not None else str
+        p.add_argument("--" + opt.replace("_", "-"), type=typ, default=None, help=f"{help_} (default: {default})")
+    p.add_argument("--config", help="JSON file of settings (keys as the long options, with underscores)")
+    p.add_argument("--quiet", action="store_true", help="print only the result")
+
+
+def resolve(args: argparse.Namespace, options: dict) -> dict:
+    """Command line, then PIONEER_* environment, then --config file, then defaults."""
+    cfg = {}
+    if getattr(args, "config", None):
+        try:
+            cfg = json.loads(Path(args.config).read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise BadInput(f"{args.config}: cannot read settings ({e})") from None
+    out = {}
+    for opt, (_f, default, _h) in options.items():
+        v = getattr(args, opt, None)
+        if v is None and f"PIONEER_{opt.upper()}" in os.environ:
+            raw = os.environ[f"PIONEER_{opt.upper()}"]
+            v = type(default)(raw) if default is not None else raw
+        if v is None:
+            v = cfg.get(opt, default)
+        out[opt] = v
+    return out
+
+
+class BadInput(Exception):
+    pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="pioneer", description="Keep small language models good at their job.")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    p = sub.add_parser("improve", help="production mode: improve a deployed model from its judged logs")
+    p.add_argument("--model", required=True, help="deployed model folder (transformers, with id2label)")
+    p.add_argument("--logs", required=True, help="inference logs, JSONL")
+    p.add_argument("--train-data", help="the deployed model's training data (JSONL or CSV), for replay")
+    p.add_argument("--out", help="run folder (default: runs/<timestamp>; an unfinished run of the same inputs is resumed)")
+    p.add_argument("--skip-bad-lines", action="store_true", help="skip invalid log lines (counted in the report) instead of refusing to start")
+    _add_run_options(p)
+
+    p = sub.add_parser("demo", help="the main job on the embedded defaults: build a small deployment, improve it, print the report")
+    p.add_argument("--out", help="run folder (default: runs/demo-<timestamp>)")
+    _add_run_options(p)
+
+    p = sub.add_parser("predict", help="write one JSONL prediction a line")
+    p.add_argument("--model", required=True)
+    p.add_argument("--input", required=True, help="JSONL with an 'input' field (and optional 'id'), or a .txt file, one input a line")
+    p.add_argument("--output", help="output file (default: standard output)")
+
+    p = sub.add_parser("eval", help="print a model's metrics on labelled examples as JSON")
+    p.add_argument("--model", required=True)
+    p.add_argument("--data", required=True, help="examples, JSONL or CSV with input and output")
+
+    p = sub.add_parser("rollback", help="point a registry entry's current version back")
+    p.add_argument("--name", required=True, help="registry entry")
+    p.add_argument("--to", help="version to make current (default: the one before the current)")
+    p.add_argument("--home", help="pioneer home (default: $PIONEER_HOME or ~/.pioneer)")
+
+    p = sub.add_parser("registry", help="list a registry entry's versions")
+    p.add_argument("--name", required=True)
+    p.add_argument("--home", help="pioneer home (default: $PIONEER_HOME or ~/.pioneer)")
+
+    args = ap.parse_args(argv)
+    _setup_env()
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    try:
+        return {"improve": cmd_improve, "demo": cmd_demo, "predict": cmd_predict, "eval": cmd_eval,
+                "rollback": cmd_rollback, "registry": cmd_registry}[args.cmd](args)
+    except BadInput as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted; run the same command again to resume", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+# ---------------------------------------------------------------- production mode
+
+
+def _validate(model: str, logs: str, train_data: str | None, skip_bad: bool) -> None:
+    """Refuse bad input before any run folder exists."""
+    from agents.data_scout import check_model
+    from tools.data import DataError, detect_task, load_examples, load_logs
+
+    try:
+        loaded = load_logs(logs, task=None, skip_bad=skip_bad)
+        task = detect_task(loaded.records)
+        if task != "classification":
+            raise DataError(logs, 0, f"task '{task}' is not supported in production mode yet (classification only)")
+        load_logs(logs, task=task, skip_bad=skip_bad)  # validates output shapes for the task
+        check_model(model)
+        if train_data:
+            load_examples(train_data, task=task)
+    except DataError as e:
+        raise BadInput(str(e)) from None
+
+
+def _run_key(inputs: dict, settings: dict) -> str:
+    parts = []
+    for k in ("model", "logs", "train_data"):
+        v = inputs.get(k)
+        if v:
+            st = Path(v).stat()
+            parts.append(f"{Path(v).resolve()}:{st.st_size}:{int(st.st_mtime)}")
+    parts.append(json.dumps(settings, sort_keys=True))
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+def _find_unfinished(key: str, runs: Path) -> Path | None:
+    if not runs.exists():
+        return None
+    for d in sorted(runs.iterdir(), reverse=True):
+        meta = d / "run.json"
+        if meta.exists():
+            try:
+                m = json.loads(meta.read_text())
+            except json.JSONDecodeError:
+                continue
+            if m.get("key") == key and m.get("status") != "finished":
+                return d
+    return None
+
+
+def run_production(inputs: dict, settings: dict, out: str | None, quiet: bool = False) -> tuple[int, dict | None, Path]:
+    from graph.context import Context
+
+    key = _run_key(inputs, settings)
+    if out:
+        run_dir = Path(out)
+    else:
+        run_dir = _find_unfinished(key, Path("runs")) or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+    meta_file = run_dir / "run.json"
+    resumed = meta_file.exists()
+    if resumed:
+        meta = json.loads(meta_file.read_text())
+        if meta.get("key") != key:
+            raise BadInput(f"{run_dir} holds a run with other inputs or settings; choose another --out")
+        if meta.get("status") == "finished":
+            print(f"{run_dir} already finished; see {run_dir / 'report.md'}", file=sys.stderr)
+            return EXIT_OK, json.loads((run_dir / "report.json").read_text()), run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    from tools.data import write_json
+
+    write_json(meta_file, {"key": key, "status": "running", "inputs": inputs, "settings": settings})
+    ctx_fields = {f.name for f in fields(Context)}
+    ctx = Context(run_dir=str(run_dir), **{RUN_OPTIONS[k][0]: v for k, v in settings.items()
+                                           if k in RUN_OPTIONS and RUN_OPTIONS[k][0] in ctx_fields and v is not None})
+    if not quiet:
+        print(f"{'resuming' if resumed else 'run folder'}: {run_dir}", file=sys.stderr)
+    report = _invoke(inputs, ctx, run_dir / "checkpoints.sqlite", resumed, quiet)
+    write_json(meta_file, {"key": key, "status": "finished", "inputs": inputs, "settings": settings})
+    return EXIT_OK, report, run_dir
+
+
+def _invoke(inputs: dict, ctx, db: Path, resumed: bool, quiet: bool) -> dict:
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    from graph import builder
+
+    config = {"configurable": {"thread_id": "run"}, "recursion_limit": 100}
+    with SqliteSaver.from_conn_string(str(db)) as saver:
+        g = builder.compile(checkpointer=saver)
+        state = g.get_state(config)
+        payload = None if (resumed and state.next) else {"mode": "production", **inputs}
+        t0 = time.time()
+        last_train = 0.0
+        for chunk in g.stream(payload, config, context=ctx, stream_mode="custom"):
+            if quiet:
+                continue
+            if chunk.get("stage") == "train" and "step" in chunk and chunk.get("step") != chunk.get("total"):
+                if time.time() - last_train < 5:
+                    continue
+                last_train = time.time()
+            print(f"[{time.time() - t0:6.0f}s] {chunk.get('stage'):>10}  {chunk.get('message')}", file=sys.stderr, flush=True)
+        return g.get_state(config).values.get("report") or {}
+
+
+def _print_result(run_dir: Path) -> None:
+    from tools.report import summary_table
+
+    rep = json.loads((run_dir / "report.json").read_text())
+    print(f"\n{rep['outcome']}")
+    print(f"{'':34} {'deployed':>10} {'promoted':>10}")
+    for label, b, f in summary_table(rep):
+        print(f"{label:34} {b:>10} {f:>10}")
+    g = rep.get("gate") or {}
+    if g:
+        print(f"gate: {g.get('negative_flips')} negative flips on the regression set (limit {g.get('max_flips')}), "
+              f"{'passed' if g.get('passed') else 'failed'}")
+    ex = rep.get("excluded") or []
+    if ex:
+        from collections import Counter
+
+        print("excluded: " + ", ".join(f"{k} {v}" for k, v in Counter(f"{e['category']}/{e['reason']}" for e in ex).most_common()))
+    if rep.get("memory", {}).get("used"):
+        print(f"memory: started from {rep['memory']['strategy']} ({rep['memory']['matches']} similar past patterns)")
+    print(f"report: {run_dir / 'report.md'}" + (f"\nmodel:  {rep['model_dir']}" if rep.get("model_dir") else ""))
+
+
+def cmd_improve(args) -> int:
+    settings = resolve(args, RUN_OPTIONS)
+    _validate(args.model, args.logs, args.train_data, args.skip_bad_lines)
+    inputs = {"model": str(Path(args.model).resolve()), "logs": str(Path(args.logs).resolve()),
+              "train_data": str(Path(args.train_data).resolve()) if args.train_data else None,
+              "skip_bad_lines": bool(args.skip_bad_lines)}
+    code, _report, run_dir = run_production(inputs, settings, args.out, args.quiet)
+    _print_result(run_dir)
+    return code
+
+
+def cmd_demo(args) -> int:
+    from tools.demo import build_demo
+
+    settings = resolve(args, RUN_OPTIONS)
+    run_dir = Path(args.out or Path("runs") / f"demo-{time.strftime('%Y%m%d-%H%M%S')}")
+    dep = run_dir / "deployment"
+    print("building the demo deployment (a small intent task, a weak deployed model, a day of judged traffic)...", file=sys.stderr)
+    info = build_demo(dep, seed=settings["seed"], base=settings["base"] if settings["base"] != "minilm" else None)
+    print(f"  {info['logs']} logs, {info['failures']} judged failures ({info['wrong_rate']:.0%} of corrections wrong, "
+          f"{info['poison_rate']:.0%} of lines poisoned), {info['test']} held-out test examples", file=sys.stderr)
+    inputs = {"model": str((dep / "deployed").resolve()), "logs": str((dep / "logs.jsonl").resolve()),
+              "train_data": str((dep / "parent.jsonl").resolve()), "skip_bad_lines": False}
+    if settings["home"] is None:
+        settings["home"] = str(run_dir / "home")  # the demo keeps its registry and memory to itself
+    code, _rep, run_dir = run_production(inputs, settings, str(run_dir / "run"), args.quiet)
+    _print_result(run_dir)
+    _print_demo_test(dep, run_dir)
+    return code
+
+
+def _print_demo_test(dep: Path, run_dir: Path) -> None:
+    """The demo knows the truth: score both models on its held-out test set and the triage on its key."""
+    from tools.classifier import predict
+    from tools.data import read_jsonl
+    from tools.metrics import negative_flips
+
+    rep = json.loads((run_dir / "report.json").read_text())
+    test = read_jsonl(dep / "test.jsonl")
+    x, y = [r["input"] for r in test], [r["output"] for r in test]
+    before = predict(dep / "deployed", x)
+    acc_b = sum(a == b for a, b in zip(before, y)) / len(y)
+    line = f"\nheld-out test ({len(y)} examples no log came from): deployed {acc_b:.3f}"
+    if rep.get("model_dir"):
+        after = predict(rep["model_dir"], x)
+        acc_a = sum(a == b for a, b in zip(after, y)) / len(y)
+        line += f" -> promoted {acc_a:.3f}, {len(negative_flips(y, before, after))} negative flips"
+    print(line)
+    key = {k["id"]: k["noise"] for k in read_jsonl(dep / "key.jsonl")}
+    bad = {i for i, n in key.items() if n}
+    excl = {e["id"] for e in rep.get("excluded", []) if e["category"] in ("noise", "poison")}
+    if bad:
+        tp = len(bad & excl)
+        print(f"triage against the answer key: {tp} of {len(bad)} noisy or poisoned lines excluded, "
+              f"{len(excl - bad)} clean lines excluded by mistake")
+
+
+# ---------------------------------------------------------------- model utilities
+
+
+def _read_inputs(path: str) -> list[dict]:
+    from tools.data import DataError, _objects
+
+    p = Path(path)
+    if p.suffix.lower() == ".txt":
+        if not p.exists():
+            raise BadInput(f"{p}: no such file")
+        return [{"input": l} for l in p.read_text(encoding="utf-8").splitlines() if l.strip()]
+    try:
+        rows = _objects(p)
+    except DataError as e:
+        raise BadInput(str(e)) from None
+    out = []
+    for n, obj in rows:
+        if not isinstance(obj.get("input"), str):
+            raise BadInput(f"{p}:{n}: missing field 'input' (a string)")
+        out.append({k: obj[k] for k in ("id", "input") if k in obj})
+    return out
+
+
+def cmd_predict(args) -> int:
+    from agents.data_scout import check_model
+    from tools.classifier import predict
+    from tools.data import DataError
+
+    try:
+        check_model(args.model)
+    except DataError as e:
+        raise BadInput(str(e)) from None
+    rows = _read_inputs(args.input)
+    preds = predict(args.model, [r["input"] for r in rows])
+    lines = [json.dumps({**r, "prediction": p}, ensure_ascii=False) for r, p in zip(rows, preds)]
+    if args.output:
+        Path(args.output).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    else:
+        print("\n".join(lines))
+    return EXIT_OK
+
+
+def cmd_eval(args) -> int:
+    from agents.data_scout import check_model
+    from tools.classifier import predict
+    from tools.data import DataError, load_examples
+    from tools.metrics import classification_metrics
+
+    try:
+        check_model(args.model)
+        data = load_examples(args.data)
+    except DataError as e:
+        raise BadInput(str(e)) from None
+    preds = predict(args.model, [e.input for e in data])
+    print(json.dumps(classification_metrics([e.output for e in data], preds), indent=2))
+    return EXIT_OK
+
+
+def cmd_rollback(args) -> int:
+    from tools.registry import Registry, RegistryError
+
+    try:
+        reg = Registry(args.name, Path(args.home) / "registry" if args.home else None)
+        v = reg.rollback(args.to)
+    except RegistryError as e:
+        raise BadInput(str(e)) from None
+    print(f"{args.name}: current is now {v} ({reg.path(v)})")
+    return EXIT_OK
+
+
+def cmd_registry(args) -> int:
+    from tools.registry import Registry
+
+    reg = Registry(args.name, Path(args.home) / "registry" if args.home else None)
+    cur = reg.current()
+    for v in reg.versions():
+        m = reg.meta(v)
+        print(f"{'*' if v == cur else ' '} {v}  {m.get('promoted_at')}  {m.get('strategy')}  flips {m.get('gate', {}).get('negative_flips')}")
+    if not reg.versions():
+        print(f"{args.name}: no versions")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

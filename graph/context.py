@@ -1,0 +1,26 @@
+"""Run settings: one typed dataclass, passed to the graph as `context=` (Studio renders it as a form)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(kw_only=True)
+class Context:
+    run_dir: str = field(default="runs/studio", metadata={"description": "Run folder: work files, candidates, report."})
+    base_model: str = field(default="minilm", metadata={"description": "Model every retrain starts from (never the deployed checkpoint). 'minilm' is the embedded all-MiniLM-L6-v2."})
+    chat_model: str | None = field(default=None, metadata={"description": "Chat model for the agents, e.g. 'openai:gpt-4.1-mini'. None: deterministic methods only."})
+    chat_base_url: str | None = field(default=None, metadata={"description": "OpenAI-compatible endpoint serving `chat_model`."})
+    max_flips: int = field(default=2, metadata={"description": "Regression gate: most negative flips allowed (absolute count)."})
+    min_fixed: float = field(default=0.5, metadata={"description": "Regression gate: least share of held-out failures fixed."})
+    label_tolerance: float = field(default=0.15, metadata={"description": "Regression gate: largest per-label recall drop allowed."})
+    max_iterations: int = field(default=3, metadata={"description": "Training iterations at most (two or more configurations each)."})
+    budget_minutes: float = field(default=15.0, metadata={"description": "Stop iterating when this much time has passed."})
+    regression_size: int = field(default=600, metadata={"description": "Passed logs held out as the regression set (at most)."})
+    holdout_failures: float = field(default=0.15, metadata={"description": "Share of fixable failures held out to measure generalisation."})
+    epochs: int = field(default=5, metadata={"description": "Training epochs of the first configuration."})
+    learning_rate: float = field(default=1e-4, metadata={"description": "Learning rate of the first configuration."})
+    registry_name: str | None = field(default=None, metadata={"description": "Registry entry to promote into (default: from the deployed model)."})
+    home: str | None = field(default=None, metadata={"description": "Pioneer home (registry, memory). Default $PIONEER_HOME or ~/.pioneer."})
+    use_memory: bool = field(default=True, metadata={"description": "Look up and record failure patterns in the long-term memory."})
+    seed: int = 0

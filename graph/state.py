@@ -1,0 +1,28 @@
+"""The graph's typed state. Small summaries only; bulky artifacts live as files in the run folder."""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated
+
+from typing_extensions import TypedDict
+
+
+class Inputs(TypedDict, total=False):
+    mode: str  # "production" (cold-start comes later)
+    model: str  # deployed model folder
+    logs: str  # inference logs (JSONL)
+    train_data: str | None  # the deployed model's training data (optional)
+    skip_bad_lines: bool
+
+
+class State(Inputs, total=False):
+    task: str
+    labels: list[str]  # the label set the new model will have
+    ingest: dict  # counts, new labels, skipped lines
+    diagnosis: dict  # baseline metrics, triage counts, clusters, splits
+    memory: dict  # what the long-term memory suggested, if anything
+    plan: dict  # what to do next: {"action", "stage", "configs", "why"}
+    iterations: Annotated[list[dict], operator.add]  # every attempt, with its gate result and decision
+    promotion: dict | None  # registry version and model folder, when promoted
+    report: dict  # the final report (also written to the run folder)

@@ -1,0 +1,143 @@
+"""The whole production graph on a tiny generated task with a tiny model: promotion, report, registry,
+memory, bad input, kill-and-resume, and the chat-model path."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from graph.cli import main
+
+TINY = ["--learning-rate", "3e-3", "--epochs", "4", "--max-iterations", "1"]
+
+
+def improve_args(deployment, tiny_base, out, *extra):
+    return ["improve", "--model", str(deployment / "deployed"), "--logs", str(deployment / "logs.jsonl"),
+            "--train-data", str(deployment / "parent.jsonl"), "--base", tiny_base, "--out", str(out), "--quiet", *TINY, *extra]
+
+
+def test_improve_promotes_behind_the_gate_and_reports(deployment, tiny_base, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(improve_args(deployment, tiny_base, run, "--max-flips", "1000", "--min-fixed", "0", "--label-tolerance", "1")) == 0
+    rep = json.loads((run / "report.json").read_text())
+    for key in ("mode", "task", "base_model", "baseline", "final", "promoted", "model_dir", "gate", "iterations", "clusters", "excluded"):
+        assert key in rep
+    assert rep["mode"] == "production" and rep["task"] == "classification" and rep["promoted"] is True
+    first = [it for it in rep["iterations"] if it["iteration"] == 1]
+    assert len(first) >= 2 and len({json.dumps(it["config"], sort_keys=True) for it in first}) == len(first)
+    assert rep["iterations"][-1]["stage"] == "final" and rep["iterations"][-1]["decision"] == "promoted"
+    assert all({"strategy", "data_mix", "config", "gate", "decision"} <= it.keys() for it in rep["iterations"])
+    assert rep["clusters"] and all(c["kind"] in {"fixable", "noise", "poison"} for c in rep["clusters"])
+    # poisoned lines are excluded and listed by reason; they are never in a training mix
+    key = {k["id"]: k["noise"] for k in map(json.loads, (deployment / "key.jsonl").read_text().splitlines())}
+    excluded = {e["id"]: e["reason"] for e in rep["excluded"]}
+    poison = [i for i, n in key.items() if n in ("injection", "gibberish")]
+    assert poison and all(i in excluded for i in poison)
+    mixes = [json.loads(l) for m in (run / "work").glob("mix-*.jsonl") for l in m.read_text().splitlines()]
+    assert not {m["ref"] for m in mixes} & set(excluded)
+    # the model loads with plain transformers; the registry has it as v0001
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(rep["model_dir"])
+    assert set(model.config.id2label.values()) >= {"card_lost", "card_stolen"}
+    assert rep["registry"]["version"] == "v0001" and Path(rep["registry"]["registry_dir"]).exists()
+    assert (run / "report.md").read_text().startswith("# Pioneer report")
+    out = capsys.readouterr().out
+    assert "promoted deployed v0001" in out and "negative flips" in out
+
+    # a second run on the same deployment: memory supplies the first strategy, the ratchet gates on v0001's set
+    run2 = tmp_path / "run2"
+    assert main(improve_args(deployment, tiny_base, run2, "--max-flips", "1000", "--min-fixed", "0", "--label-tolerance", "1")) == 0
+    rep2 = json.loads((run2 / "report.json").read_text())
+    assert rep2["memory"]["used"] is True and rep2["memory"]["strategy"].startswith("memory:")
+    assert rep2["iterations"][0]["gate"]["slices"]["previous_version"]["version"] == "v0001"
+    assert rep2["registry"]["version"] == "v0002"
+    assert main(["rollback", "--name", "deployed"]) == 0 and "current is now v0001" in capsys.readouterr().out
+
+
+def test_strict_gate_promotes_nothing(deployment, tiny_base, tmp_path):
+    run = tmp_path / "run"
+    assert main(improve_args(deployment, tiny_base, run, "--max-flips", "0", "--min-fixed", "1.0")) == 0
+    rep = json.loads((run / "report.json").read_text())
+    assert rep["promoted"] is False and rep["final"] is None and rep["model_dir"] is None
+    assert not (run / "model").exists()
+    assert all(it["decision"].startswith("rejected") for it in rep["iterations"])
+    assert "nothing promoted" in rep["outcome"]
+
+
+@pytest.mark.parametrize("content, reason", [
+    ('{"id": "1", "input": "x", "prediction": "card_lost", "verdict": "pass"}\n{"id": "2", "inp', ":2: not valid JSON"),
+    ('{"id": "1", "input": "x", "verdict": "pass"}\n', ":1: missing field 'prediction'"),
+    ('{"id": "1", "input": "x", "prediction": "card_lost", "verdict": "ok"}\n', ":1: unknown verdict"),
+    ("", ": empty file"),
+    (b'{"id": "1", "input": "\xff", "prediction": "card_lost", "verdict": "pass"}\n', ":1: not UTF-8"),
+])
+def test_bad_logs_exit_2_without_a_run_folder(deployment, tmp_path, capsys, content, reason):
+    logs = tmp_path / "logs.jsonl"
+    logs.write_bytes(content if isinstance(content, bytes) else content.encode())
+    out = tmp_path / "run"
+    code = main(["improve", "--model", str(deployment / "deployed"), "--logs", str(logs), "--out", str(out)])
+    assert code == 2 and not out.exists()
+    err = capsys.readouterr().err
+    assert str(logs) + reason in err
+
+
+def test_missing_model_is_bad_input(deployment, tmp_path, capsys):
+    assert main(["improve", "--model", str(tmp_path / "nope"), "--logs", str(deployment / "logs.jsonl"), "--out", str(tmp_path / "r")]) == 2
+    assert "not a model folder" in capsys.readouterr().err
+
+
+def test_killed_run_resumes_without_redoing_finished_steps(deployment, tiny_base, tmp_path):
+    run = tmp_path / "run"
+    args = [sys.executable, "-u", "-m", "graph.cli", *improve_args(deployment, tiny_base, run, "--max-flips", "1000", "--min-fixed", "0", "--label-tolerance", "1")]
+    args.remove("--quiet")
+    args[args.index("--epochs") + 1] = "30"  # long enough to be killed in the middle
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=Path(__file__).parents[1])
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if " train " in line and " step " in line:
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, "".join(seen)
+    assert not (run / "model").exists() and json.loads((run / "run.json").read_text())["status"] == "running"
+    done = subprocess.run(args, capture_output=True, text=True, env=env, cwd=Path(__file__).parents[1], timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "resuming" in done.stderr
+    assert "ingest" not in done.stderr and "diagnose" not in done.stderr  # finished steps are not redone
+    rep = json.loads((run / "report.json").read_text())
+    assert rep["promoted"] and (run / "model" / "config.json").exists()
+    assert json.loads((run / "run.json").read_text())["status"] == "finished"
+
+
+def test_chat_model_names_patterns_and_adds_paraphrases(deployment, tiny_base, tmp_path):
+    from tests.fake_openai import FakeOpenAI
+
+    def reply(prompt: str) -> str:
+        if prompt.startswith("Name this group"):
+            return "Stolen versus lost cards"
+        label = prompt.split("intent '")[1].split("'")[0]
+        return json.dumps([f"paraphrase {i} about {label.replace('_', ' ')}" for i in range(3)])
+
+    fake = FakeOpenAI(reply)
+    try:
+        run = tmp_path / "run"
+        assert main(improve_args(deployment, tiny_base, run, "--max-flips", "1000", "--min-fixed", "0", "--label-tolerance", "1",
+                                 "--chat-model", "fake-model", "--chat-base-url", fake.url)) == 0
+    finally:
+        fake.close()
+    rep = json.loads((run / "report.json").read_text())
+    assert any(c["name"] == "Stolen versus lost cards" and c.get("auto_name") for c in rep["clusters"])
+    assert any((it["data_mix"]["composition"].get("paraphrase") or 0) > 0 for it in rep["iterations"])
+    para = [json.loads(l) for l in (run / "work" / "paraphrases.jsonl").read_text().splitlines()]
+    assert para and all(p["input"].startswith("paraphrase") for p in para)
+    assert len(fake.prompts) > 2

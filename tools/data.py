@@ -1,0 +1,230 @@
+"""Examples and inference logs: loading, validation, and the errors a user can act on.
+
+Formats are fixed by the public contract: JSONL (one object a line) or CSV with the same columns.
+Every bad line is reported with file, line number and reason; nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+VERDICTS = ("pass", "fail")
+
+
+class DataError(ValueError):
+    """Bad input: carries the file, the 1-based line (0 when it is about the whole file) and the reason."""
+
+    def __init__(self, path: str | Path, line: int, reason: str):
+        self.path, self.line, self.reason = str(path), line, reason
+        where = f"{self.path}:{line}" if line else self.path
+        super().__init__(f"{where}: {reason}")
+
+
+@dataclass
+class Example:
+    input: str
+    output: Any
+    line: int = 0
+
+
+@dataclass
+class LogRecord:
+    id: str
+    input: str
+    prediction: Any
+    verdict: str
+    correction: Any = None
+    feedback: str | None = None
+    line: int = 0
+    extra: dict = field(default_factory=dict)  # timestamp, metadata: kept, never required
+
+    @property
+    def label(self) -> Any:
+        """The answer the log asserts: the prediction when it passed, the correction when it failed."""
+        return self.prediction if self.verdict == "pass" else self.correction
+
+
+def task_of(output: Any) -> str:
+    """The task kind implied by the shape of an output."""
+    if isinstance(output, list) and all(isinstance(s, dict) and {"start", "end", "label"} <= s.keys() for s in output):
+        return "ner"
+    if isinstance(output, str):
+        return "classification"
+    return "generation"
+
+
+def _check_output(value: Any, task: str | None, what: str) -> str | None:
+    """Return a reason when `value` is not a valid output for `task` (None when it is)."""
+    if task == "classification":
+        if not isinstance(value, str) or not value.strip():
+            return f"{what} must be a non-empty label string for a classification task, got {json.dumps(value)[:60]}"
+    elif value is None or value == "":
+        return f"{what} is empty"
+    return None
+
+
+def _read_lines(path: Path) -> list[tuple[int, str]]:
+    """Lines of a UTF-8 file as (1-based number, text); a line that is not UTF-8 raises DataError."""
+    if not path.exists():
+        raise DataError(path, 0, "no such file")
+    if path.is_dir():
+        raise DataError(path, 0, "is a folder, expected a .jsonl or .csv file")
+    out = []
+    with path.open("rb") as fh:
+        for n, raw in enumerate(fh, 1):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise DataError(path, n, f"not UTF-8 text (byte {e.start}: {raw[e.start:e.start + 1]!r})") from None
+            out.append((n, text.rstrip("\r\n")))
+    return out
+
+
+def _objects(path: Path) -> list[tuple[int, dict]]:
+    """(line number, object) for each record of a JSONL or CSV file."""
+    lines = _read_lines(path)
+    if path.suffix.lower() == ".csv":
+        text = "\n".join(t for _, t in lines)
+        rows = list(csv.DictReader(io.StringIO(text)))
+        if not rows:
+            raise DataError(path, 0, "empty file: no rows after the header")
+        return [(i + 2, dict(r)) for i, r in enumerate(rows)]
+    objs = []
+    for n, text in lines:
+        if not text.strip():
+            continue
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise DataError(path, n, f"not valid JSON ({e.msg} at column {e.colno})") from None
+        if not isinstance(obj, dict):
+            raise DataError(path, n, f"expected a JSON object, got {type(obj).__name__}")
+        objs.append((n, obj))
+    if not objs:
+        raise DataError(path, 0, "empty file: no records")
+    return objs
+
+
+def load_examples(path: str | Path, task: str | None = "classification") -> list[Example]:
+    """Training or evaluation examples: `{"input": ..., "output": ...}` per line."""
+    path = Path(path)
+    out = []
+    for n, obj in _objects(path):
+        for key in ("input", "output"):
+            if key not in obj:
+                raise DataError(path, n, f"missing field '{key}'")
+        if not isinstance(obj["input"], str) or not obj["input"].strip():
+            raise DataError(path, n, "field 'input' must be a non-empty string")
+        reason = _check_output(obj["output"], task, "field 'output'")
+        if reason:
+            raise DataError(path, n, reason)
+        out.append(Example(obj["input"], obj["output"], n))
+    return out
+
+
+@dataclass
+class LoadedLogs:
+    records: list[LogRecord]
+    skipped: list[DataError]  # bad lines, only when the user asked to skip them
+
+
+def load_logs(path: str | Path, task: str | None = "classification", skip_bad: bool = False) -> LoadedLogs:
+    """Inference logs, validated line by line against the contract.
+
+    A bad line raises DataError unless `skip_bad`, in which case it is counted in `skipped`.
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".csv":
+        raise DataError(path, 0, "inference logs must be JSONL (one JSON object a line)")
+    records: list[LogRecord] = []
+    skipped: list[DataError] = []
+    seen: dict[str, int] = {}
+    lines = _read_lines(path)
+    if not any(t.strip() for _, t in lines):
+        raise DataError(path, 0, "empty file: no log lines")
+    for n, text in lines:
+        if not text.strip():
+            continue
+        try:
+            rec = _parse_log_line(path, n, text, task)
+            if rec.id in seen:
+                raise DataError(path, n, f"duplicate id {rec.id!r} (first on line {seen[rec.id]})")
+            seen[rec.id] = n
+            records.append(rec)
+        except DataError as e:
+            if not skip_bad:
+                raise
+            skipped.append(e)
+    if not records:
+        raise DataError(path, 0, f"no valid log lines ({len(skipped)} bad)")
+    return LoadedLogs(records, skipped)
+
+
+def _parse_log_line(path: Path, n: int, text: str, task: str | None) -> LogRecord:
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DataError(path, n, f"not valid JSON ({e.msg} at column {e.colno}); truncated line?") from None
+    if not isinstance(obj, dict):
+        raise DataError(path, n, f"expected a JSON object, got {type(obj).__name__}")
+    for key in ("id", "input", "prediction", "verdict"):
+        if key not in obj:
+            raise DataError(path, n, f"missing field '{key}'")
+    if not isinstance(obj["input"], str):
+        raise DataError(path, n, "field 'input' must be a string")
+    verdict = obj["verdict"]
+    if verdict not in VERDICTS:
+        raise DataError(path, n, f"unknown verdict {json.dumps(verdict)[:40]} (expected 'pass' or 'fail')")
+    reason = _check_output(obj["prediction"], task, "field 'prediction'")
+    if reason:
+        raise DataError(path, n, reason)
+    correction = obj.get("correction")
+    if correction is not None:
+        reason = _check_output(correction, task, "field 'correction'")
+        if reason:
+            raise DataError(path, n, reason)
+    known = {"id", "input", "prediction", "verdict", "correction", "feedback"}
+    return LogRecord(
+        id=str(obj["id"]),
+        input=obj["input"],
+        prediction=obj["prediction"],
+        verdict=verdict,
+        correction=correction,
+        feedback=obj.get("feedback"),
+        line=n,
+        extra={k: v for k, v in obj.items() if k not in known},
+    )
+
+
+def detect_task(records: list[LogRecord]) -> str:
+    kinds = {task_of(r.prediction) for r in records[:50]}
+    return kinds.pop() if len(kinds) == 1 else "generation"
+
+
+def write_jsonl(path: str | Path, rows: list[dict]) -> None:
+    """Write rows atomically: a crash never leaves a half-written file behind."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    tmp.replace(path)
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+    tmp.replace(path)
+
+
+def read_jsonl(path: str | Path) -> list[dict]:
+    with Path(path).open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]

@@ -1,0 +1,103 @@
+"""`pioneer demo`: a small deployment the project writes itself (no downloaded data).
+
+Eight banking intents in confusable pairs. The deployed model saw only the first phrasing style of each
+intent, a few examples each; real traffic uses every style, so it fails in patterns. A day of judged
+traffic follows, with some wrong corrections and poisoned lines, and a held-out test set.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from tools.classifier import TrainConfig, predict, train_classifier
+from tools.data import write_json, write_jsonl
+from tools.simulate import judge, make_traffic
+
+CARD = ["card", "debit card", "visa card", "bank card", "mastercard"]
+ITEM = ["the shoes", "my order", "the headphones", "a hotel booking", "the concert tickets", "a jacket"]
+CUR = ["euros", "dollars", "yen", "pounds", "swiss francs"]
+WHEN = ["yesterday", "this morning", "last week", "two days ago", "on friday"]
+
+INTENTS = {
+    "card_lost": [
+        ["i lost my {card}", "i can't find my {card} anywhere", "i misplaced my {card} {when}"],
+        ["where did my {card} go, it's not in my wallet", "my {card} is missing since {when}"],
+        ["left my {card} at a restaurant {when} and it's gone", "dropped my {card} somewhere in town"],
+    ],
+    "card_stolen": [
+        ["my {card} was stolen", "someone stole my {card} {when}", "a thief took my {card}"],
+        ["i was robbed {when} and they took my {card}", "my wallet with the {card} got pickpocketed"],
+        ["somebody grabbed my {card} from my bag", "my {card} was taken in a burglary {when}"],
+    ],
+    "transfer_pending": [
+        ["my transfer is still pending", "why is my transfer pending since {when}", "the transfer shows as pending"],
+        ["money i sent {when} hasn't gone through yet", "my payment to a friend is stuck in processing"],
+        ["how long until my transfer leaves pending status", "the bank transfer is waiting for approval"],
+    ],
+    "transfer_failed": [
+        ["my transfer failed", "the transfer i made {when} failed", "why did my transfer fail"],
+        ["money i sent {when} bounced back", "my payment to a friend was rejected"],
+        ["the bank transfer returned an error", "my transfer got cancelled by the system {when}"],
+    ],
+    "refund_request": [
+        ["i want a refund for {item}", "please refund {item}", "can i get my money back for {item}"],
+        ["i returned {item} and want my money", "how do i ask for a refund on {item}"],
+        ["start a refund for {item} please", "i'd like to be reimbursed for {item}"],
+    ],
+    "refund_status": [
+        ["where is my refund for {item}", "my refund for {item} hasn't arrived", "when will the refund for {item} show up"],
+        ["i was promised money back for {item} {when} but see nothing", "refund for {item} still not in my account"],
+        ["track the refund for {item}", "status of my reimbursement for {item}"],
+    ],
+    "exchange_rate": [
+        ["what is the exchange rate for {cur}", "how much is one dollar in {cur}", "today's rate for {cur}"],
+        ["how many {cur} do i get for 100 pounds", "conversion rate to {cur} please"],
+        ["is the {cur} rate good right now", "what rate do you use for {cur}"],
+    ],
+    "wrong_exchange_rate": [
+        ["i was charged the wrong exchange rate", "the rate for my {cur} payment was wrong", "bad exchange rate on my purchase in {cur}"],
+        ["you converted my {cur} payment at a terrible rate {when}", "my {cur} card payment used an incorrect rate"],
+        ["the conversion to {cur} on my statement is off", "why was my rate for {cur} different from the official one"],
+    ],
+}
+PREFIX = ["", "", "", "hi, ", "hello, ", "excuse me, ", "quick question: "]
+SUFFIX = ["", "", "", "?", " please", ", thanks", ", what should i do"]
+
+
+def sentence(intent: str, style: int, rng: random.Random) -> str:
+    t = rng.choice(INTENTS[intent][style])
+    s = t.format(card=rng.choice(CARD), item=rng.choice(ITEM), cur=rng.choice(CUR), when=rng.choice(WHEN))
+    return rng.choice(PREFIX) + s + rng.choice(SUFFIX)
+
+
+def generate(n_per_intent: int, styles: tuple[int, ...], rng: random.Random) -> list[tuple[str, str]]:
+    rows = [(sentence(i, rng.choice(styles), rng), i) for i in INTENTS for _ in range(n_per_intent)]
+    rng.shuffle(rows)
+    return rows
+
+
+def build_demo(out: str | Path, seed: int = 0, parent_per_intent: int = 8, traffic_per_intent: int = 75,
+               test_per_intent: int = 40, wrong_rate: float = 0.1, poison_rate: float = 0.06, base: str | None = None,
+               deployed_epochs: int = 6) -> dict:
+    """Write parent.jsonl, logs.jsonl, key.jsonl, test.jsonl and the deployed model under `out`."""
+    out = Path(out)
+    rng = random.Random(seed)
+    labels = sorted(INTENTS)
+    parent = generate(parent_per_intent, (0,), rng)
+    traffic_rows = generate(traffic_per_intent, (0, 1, 2), rng)
+    test = generate(test_per_intent, (0, 1, 2), rng)
+    write_jsonl(out / "parent.jsonl", [{"input": t, "output": l} for t, l in parent])
+    write_jsonl(out / "test.jsonl", [{"input": t, "output": l} for t, l in test])
+    deployed = out / "deployed"
+    if not (deployed / "config.json").exists():
+        train_classifier(base, [t for t, _ in parent], [l for _, l in parent], labels, deployed,
+                         TrainConfig(epochs=deployed_epochs, learning_rate=1e-4, seed=seed))
+    traffic = make_traffic([t for t, _ in traffic_rows], [l for _, l in traffic_rows], labels, poison_rate, seed)
+    logs, key = judge(traffic, predict(deployed, traffic.inputs), labels, wrong_rate, seed)
+    write_jsonl(out / "logs.jsonl", logs)
+    write_jsonl(out / "key.jsonl", key)
+    info = {"labels": labels, "parent": len(parent), "logs": len(logs), "test": len(test),
+            "failures": sum(l["verdict"] == "fail" for l in logs), "wrong_rate": wrong_rate, "poison_rate": poison_rate, "seed": seed}
+    write_json(out / "deployment.json", info)
+    return info

@@ -1,0 +1,149 @@
+"""Production diagnosis: score the deployed model, triage every log line, split the evaluation sets,
+and group failures into patterns."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+
+from tools.clustering import cluster_failures, confusion_pairs
+from tools.data import Example, LogRecord
+from tools.triage import (
+    domain_similarity, fit_noise_model, is_gibberish, is_injection, noisy_corrections, off_task_threshold,
+)
+
+
+@dataclass
+class TriageSettings:
+    min_new_label_examples: int = 5
+    noise_ratio: float = 0.5
+    off_task_quantile: float = 0.01
+    off_task_margin: float = 0.85
+
+
+def tokenizer_vocab(model: str | None = None) -> set[str]:
+    from transformers import AutoTokenizer
+
+    from tools.embed import resolve_model
+
+    vocab = AutoTokenizer.from_pretrained(resolve_model(model)).get_vocab()
+    return {w for w in vocab if w.isalpha()}
+
+
+def triage(
+    records: list[LogRecord], parent: list[Example], deployed_labels: list[str], deployed_probs: np.ndarray,
+    log_emb: np.ndarray, parent_emb: np.ndarray, vocab: set[str], settings: TriageSettings = TriageSettings(), seed: int = 0,
+) -> list[dict]:
+    """One verdict per log line: {"id", "category", "reason", ...}.
+
+    category: trusted (a pass to learn from), fixable, noise, poison, or unusable (a failure without
+    a correction, or a new label with too few examples).
+    """
+    out: list[dict] = [{"id": r.id} for r in records]
+    # poison first: it is excluded whatever its verdict
+    passed_idx = [i for i, r in enumerate(records) if r.verdict == "pass"]
+    clean_pass = [i for i in passed_idx if not is_injection(records[i].input) and not is_gibberish(records[i].input, vocab)]
+    ref = np.concatenate([parent_emb, log_emb[clean_pass]]) if len(clean_pass) else parent_emb
+    threshold = off_task_threshold(ref, settings.off_task_quantile, settings.off_task_margin)
+    sim = domain_similarity(log_emb, ref)
+    for i, r in enumerate(records):
+        if is_injection(r.input):
+            out[i].update(category="poison", reason="prompt_injection")
+        elif is_gibberish(r.input, vocab):
+            out[i].update(category="poison", reason="gibberish")
+        elif sim[i] < threshold:
+            out[i].update(category="poison", reason="off_task", similarity=round(float(sim[i]), 3), threshold=round(threshold, 3))
+
+    # passes that are not poison are trusted; failures need a correction
+    fails = []
+    for i, r in enumerate(records):
+        if "category" in out[i]:
+            continue
+        if r.verdict == "pass":
+            out[i].update(category="trusted", reason="passed")
+        elif r.correction is None:
+            out[i].update(category="unusable", reason="no_correction")
+        else:
+            fails.append(i)
+
+    # new labels: learnable only with enough examples
+    new_counts = Counter(records[i].correction for i in fails if records[i].correction not in deployed_labels)
+    for i in fails:
+        c = records[i].correction
+        if c not in deployed_labels and new_counts[c] < settings.min_new_label_examples:
+            out[i].update(category="unusable", reason="new_label_too_few", label=c, count=new_counts[c])
+
+    # noise: confident learning against a model of the trusted data, out of sample
+    known = [i for i in fails if "category" not in out[i] and records[i].correction in deployed_labels]
+    trusted = [i for i in range(len(records)) if out[i].get("category") == "trusted"]
+    t_emb = np.concatenate([parent_emb, log_emb[trusted]])
+    t_y = [e.output for e in parent] + [records[i].prediction for i in trusted]
+    if known and len(set(t_y)) > 1:
+        nm = fit_noise_model(t_emb, t_y, seed)
+        order = [deployed_labels.index(l) if l in deployed_labels else None for l in nm.labels]
+        dep = np.stack([deployed_probs[known][:, j] if j is not None else np.zeros(len(known)) for j in order], 1)
+        flags, p_corr = noisy_corrections(nm, log_emb[known], [records[i].correction for i in known], dep, settings.noise_ratio)
+        for i, f, p in zip(known, flags, p_corr):
+            if f:
+                out[i].update(category="noise", reason="correction_unlikely", p_correction=round(float(p), 4))
+    for i in fails:
+        if "category" not in out[i]:
+            out[i].update(category="fixable", reason="new_label" if records[i].correction not in deployed_labels else "failure")
+    return out
+
+
+def split_eval(records: list[LogRecord], tri: list[dict], regression_size: int, holdout_failures: float, seed: int = 0) -> dict:
+    """Hold out a regression set (trusted passes) and a share of fixable failures, stratified by label."""
+    rng = random.Random(seed)
+    trusted = [i for i, t in enumerate(tri) if t["category"] == "trusted"]
+    n_reg = min(regression_size, len(trusted) // 4)
+    reg = _stratified(trusted, [records[i].prediction for i in trusted], n_reg, rng)
+    fixable = [i for i, t in enumerate(tri) if t["category"] == "fixable"]
+    n_hold = int(round(holdout_failures * len(fixable))) if len(fixable) >= 5 else 0
+    hold = _stratified(fixable, [records[i].correction for i in fixable], n_hold, rng)
+    return {"regression": [records[i].id for i in sorted(reg)], "held_out_failures": [records[i].id for i in sorted(hold)]}
+
+
+def _stratified(idx: list[int], labels: list[str], n: int, rng: random.Random) -> list[int]:
+    if n <= 0:
+        return []
+    by = defaultdict(list)
+    for i, l in zip(idx, labels):
+        by[l].append(i)
+    for v in by.values():
+        rng.shuffle(v)
+    # round-robin over labels, so every label is represented before any gets a second member
+    picked, queues = [], sorted(by.values(), key=len, reverse=True)
+    while len(picked) < n and any(queues):
+        for q in queues:
+            if q and len(picked) < n:
+                picked.append(q.pop())
+    return picked
+
+
+def patterns(records: list[LogRecord], tri: list[dict], log_emb: np.ndarray, seed: int = 0) -> list[dict]:
+    """Failure patterns over every failure with a correction, with their triage make-up."""
+    idx = [i for i, r in enumerate(records) if r.verdict == "fail" and r.correction is not None]
+    pats = cluster_failures([records[i].input for i in idx], log_emb[idx], [records[i].prediction for i in idx],
+                            [records[i].correction for i in idx], seed=seed)
+    out = []
+    for p in pats:
+        cats = Counter(tri[idx[m]]["category"] for m in p.members)
+        main = cats.most_common(1)[0][0]
+        out.append({"name": p.name, "size": p.size, "kind": main, "triage": dict(cats), "top_words": p.top_words,
+                    "confusions": [list(c) for c in p.confusions], "examples": p.examples,
+                    "ids": [records[idx[m]].id for m in p.members]})
+    return out
+
+
+def summary_counts(tri: list[dict]) -> dict:
+    return {"categories": dict(Counter(t["category"] for t in tri)),
+            "reasons": dict(Counter(f"{t['category']}:{t['reason']}" for t in tri))}
+
+
+def confusions(records: list[LogRecord], tri: list[dict]) -> list[list]:
+    idx = [i for i, t in enumerate(tri) if t["category"] == "fixable"]
+    return [list(c) for c in confusion_pairs([records[i].prediction for i in idx], [records[i].correction for i in idx])]

@@ -1,0 +1,57 @@
+"""The regression gate: a candidate is promotable only if it breaks (almost) nothing that worked.
+
+- negative flips on the regression set (passed logs held out from training): at most `max_flips`,
+  an absolute count, not a rate;
+- the share of held-out fixable failures it fixes: at least `min_fixed`;
+- no label's recall dropping by more than `label_tolerance`;
+- the same flip limit on the previously promoted version's evaluation set (the ratchet).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tools.metrics import classification_metrics, fix_rate, label_drops, negative_flips
+
+
+@dataclass
+class GateConfig:
+    max_flips: int = 2
+    min_fixed: float = 0.5
+    label_tolerance: float = 0.15
+
+
+def evaluate_gate(
+    reg_truth: list[str], reg_before: list[str], reg_after: list[str],
+    fail_truth: list[str], fail_before: list[str], fail_after: list[str],
+    cfg: GateConfig,
+    ratchet: dict | None = None,  # {"truth", "before", "after", "version"} on the previous version's eval set
+    texts: list[str] | None = None,
+) -> dict:
+    flips = negative_flips(reg_truth, reg_before, reg_after)
+    fixed = fix_rate(fail_truth, fail_after)
+    truth = reg_truth + fail_truth
+    before = classification_metrics(truth, reg_before + fail_before)
+    after = classification_metrics(truth, reg_after + fail_after)
+    drops = label_drops(before, after, cfg.label_tolerance)
+    reasons = []
+    if len(flips) > cfg.max_flips:
+        reasons.append(f"{len(flips)} negative flips on the regression set (limit {cfg.max_flips})")
+    if fixed is not None and fixed < cfg.min_fixed:
+        reasons.append(f"fixes {fixed:.0%} of held-out failures (needs {cfg.min_fixed:.0%})")
+    if drops:
+        reasons.append("label recall dropped: " + ", ".join(f"{k} -{v:.0%}" for k, v in drops.items()))
+    slices = {
+        "regression": {"n": len(reg_truth), "negative_flips": len(flips),
+                       "accuracy_after": classification_metrics(reg_truth, reg_after)["accuracy"]},
+        "held_out_failures": {"n": len(fail_truth), "fixed": fixed},
+        "label_drops": drops,
+    }
+    if ratchet and ratchet.get("truth"):
+        rflips = negative_flips(ratchet["truth"], ratchet["before"], ratchet["after"])
+        slices["previous_version"] = {"version": ratchet.get("version"), "n": len(ratchet["truth"]), "negative_flips": len(rflips)}
+        if len(rflips) > cfg.max_flips:
+            reasons.append(f"{len(rflips)} negative flips on {ratchet.get('version')}'s evaluation set (limit {cfg.max_flips})")
+    examples = [{"input": texts[i], "label": reg_truth[i], "now": reg_after[i]} for i in flips[:5]] if texts else []
+    return {"negative_flips": len(flips), "max_flips": cfg.max_flips, "fixed": fixed, "passed": not reasons,
+            "reasons": reasons, "slices": slices, "flip_examples": examples}

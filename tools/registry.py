@@ -1,0 +1,88 @@
+"""Model registry: numbered versions that are never overwritten, a `current` pointer, rollback.
+
+Layout under `<home>/registry/<name>/`: `versions/vNNNN/` (a plain transformers model folder plus
+`pioneer.json` and the version's evaluation set), `current` (the promoted version's name) and
+`history.jsonl`. Every write goes to a temporary path first and is renamed into place, so a crash
+leaves either the old state or the new one, never half of a model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+
+class RegistryError(RuntimeError):
+    pass
+
+
+def home() -> Path:
+    return Path(os.environ.get("PIONEER_HOME") or Path.home() / ".pioneer")
+
+
+class Registry:
+    def __init__(self, name: str, root: str | Path | None = None):
+        self.name = name
+        self.root = Path(root or home() / "registry") / name
+        (self.root / "versions").mkdir(parents=True, exist_ok=True)
+
+    def versions(self) -> list[str]:
+        return sorted(p.name for p in (self.root / "versions").iterdir() if p.is_dir() and p.name.startswith("v") and not p.name.endswith(".tmp"))
+
+    def current(self) -> str | None:
+        p = self.root / "current"
+        return p.read_text().strip() or None if p.exists() else None
+
+    def path(self, version: str) -> Path:
+        p = self.root / "versions" / version
+        if not p.exists():
+            raise RegistryError(f"{self.name} has no version {version} (have: {', '.join(self.versions()) or 'none'})")
+        return p
+
+    def meta(self, version: str) -> dict:
+        return json.loads((self.path(version) / "pioneer.json").read_text())
+
+    def eval_set(self, version: str) -> list[dict]:
+        p = self.path(version) / "eval_set.jsonl"
+        return [json.loads(l) for l in p.read_text().splitlines() if l.strip()] if p.exists() else []
+
+    def promote(self, model_dir: str | Path, meta: dict, eval_rows: list[dict]) -> str:
+        """Copy `model_dir` in as a new version and point `current` at it; returns the version name."""
+        nums = [int(v[1:]) for v in self.versions() if v[1:].isdigit()]
+        version = f"v{(max(nums) + 1) if nums else 1:04d}"
+        final = self.root / "versions" / version
+        tmp = self.root / "versions" / f"{version}.{os.getpid()}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(model_dir, tmp)
+        info = {**meta, "name": self.name, "version": version, "parent_version": self.current(), "promoted_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        (tmp / "pioneer.json").write_text(json.dumps(info, indent=2, default=str))
+        with (tmp / "eval_set.jsonl").open("w") as fh:
+            for row in eval_rows:
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        tmp.rename(final)  # atomic; fails rather than overwrite if `final` somehow exists
+        self._set_current(version, "promote")
+        return version
+
+    def rollback(self, to: str | None = None) -> str:
+        """Point `current` at `to`, or at the version promoted before the current one."""
+        cur = self.current()
+        if to is None:
+            if cur is None:
+                raise RegistryError(f"{self.name} has no promoted version to roll back from")
+            parent = self.meta(cur).get("parent_version")
+            if not parent:
+                raise RegistryError(f"{self.name} {cur} is the first version; nothing earlier to roll back to")
+            to = parent
+        self.path(to)
+        self._set_current(to, "rollback")
+        return to
+
+    def _set_current(self, version: str, event: str) -> None:
+        tmp = self.root / f"current.{os.getpid()}.tmp"
+        tmp.write_text(version + "\n")
+        os.replace(tmp, self.root / "current")
+        with (self.root / "history.jsonl").open("a") as fh:
+            fh.write(json.dumps({"event": event, "version": version, "at": time.strftime("%Y-%m-%dT%H:%M:%S")}) + "\n")

@@ -1,0 +1,111 @@
+"""The run's report: `report.json` for machines (keys fixed by the contract), `report.md` for people."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tools.data import write_json
+
+
+def write_report(run_dir: str | Path, report: dict) -> None:
+    run_dir = Path(run_dir)
+    write_json(run_dir / "report.json", report)
+    plots = _plots(run_dir, report)
+    tmp = run_dir / "report.md.tmp"
+    tmp.write_text(render_markdown(report, plots), encoding="utf-8")
+    tmp.replace(run_dir / "report.md")
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{v:.4f}" if v <= 1 else f"{v:.1f}"
+    return str(v)
+
+
+def summary_table(report: dict) -> list[tuple[str, str, str]]:
+    b, f = report.get("baseline") or {}, report.get("final") or {}
+    keys = [("accuracy on usable logs", "accuracy_on_logs"), ("regression-set accuracy", "regression_accuracy"),
+            ("logged fixable failures fixed", "logged_fixable_fixed"), ("held-out failures fixed", "held_out_failures_fixed")]
+    return [(label, _fmt(b.get(k)), _fmt(f.get(k))) for label, k in keys]
+
+
+def render_markdown(r: dict, plots: list[str]) -> str:
+    g = r.get("gate") or {}
+    lines = [f"# Pioneer report: {r['mode']} mode", "",
+             f"**Outcome:** {r['outcome']}", "",
+             f"Task: {r['task']} · base model: `{r['base_model']}` · deployed: `{r.get('deployed_model')}`", ""]
+    lines += ["| | deployed | promoted |", "| --- | --- | --- |"] + [f"| {a} | {b} | {c} |" for a, b, c in summary_table(r)] + [""]
+    if g:
+        lines += [f"**Gate:** {g.get('negative_flips')} negative flips (limit {g.get('max_flips')}), "
+                  f"{'passed' if g.get('passed') else 'failed'}" + (f" — {'; '.join(g.get('reasons', []))}" if g.get("reasons") else ""), ""]
+        for s, v in (g.get("slices") or {}).items():
+            lines.append(f"- {s}: {v}")
+        lines.append("")
+    if r.get("memory", {}).get("used"):
+        m = r["memory"]
+        lines += [f"**Memory:** started from `{m['strategy']}`, found on {m['matches']} similar past patterns "
+                  f"({', '.join(m.get('similar_patterns', []))}).", ""]
+    lines += ["## Triage", "", "| category | reason | lines |", "| --- | --- | --- |"]
+    for k, v in sorted((r.get("triage") or {}).get("reasons", {}).items()):
+        cat, reason = k.split(":", 1)
+        lines.append(f"| {cat} | {reason} | {v} |")
+    lines += ["", "## Failure patterns", "", "| pattern | size | kind | make-up | example |", "| --- | --- | --- | --- | --- |"]
+    for c in r.get("clusters", [])[:15]:
+        ex = (c.get("examples") or [""])[0].replace("|", "/")[:70]
+        lines.append(f"| {c['name']} | {c['size']} | {c['kind']} | {c.get('triage')} | {ex} |")
+    lines += ["", "## Iterations", "", "| it | stage | strategy | examples | flips | fixed | decision |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for it in r.get("iterations", []):
+        gg = it["gate"]
+        lines.append(f"| {it['iteration']} | {it['stage']} | {it['strategy']} | {(it.get('training') or {}).get('examples')} | "
+                     f"{gg['negative_flips']} | {gg['fixed']} | {it.get('decision', '')} |")
+    ex = r.get("excluded") or []
+    lines += ["", f"## Excluded lines ({len(ex)})", "", "| id | line | category | reason |", "| --- | --- | --- | --- |"]
+    for e in ex[:200]:
+        lines.append(f"| {e['id']} | {e.get('line')} | {e['category']} | {e['reason']} |")
+    if len(ex) > 200:
+        lines.append(f"| … | | | {len(ex) - 200} more in report.json |")
+    lines += [""] + [f"![{p}]({p})" for p in plots]
+    return "\n".join(lines) + "\n"
+
+
+def _plots(run_dir: Path, r: dict) -> list[str]:
+    """Per-label recall before/after and learning curves, as PNGs beside the report."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    out = []
+    before = (r.get("baseline") or {}).get("per_label_recall") or {}
+    after = (r.get("final") or {}).get("per_label_recall") or {}
+    if before and after:
+        labels = sorted(before)
+        fig, ax = plt.subplots(figsize=(max(6, len(labels) * 0.35), 4))
+        x = range(len(labels))
+        ax.bar([i - 0.2 for i in x], [before[l] for l in labels], 0.4, label="deployed")
+        ax.bar([i + 0.2 for i in x], [after.get(l, 0) for l in labels], 0.4, label="promoted")
+        ax.set_xticks(list(x), labels, rotation=75, ha="right", fontsize=7)
+        ax.set_ylabel("recall on usable logs")
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(run_dir / "per_label.png", dpi=110)
+        plt.close(fig)
+        out.append("per_label.png")
+    curves = [(it["strategy"], (it.get("training") or {}).get("curve") or []) for it in r.get("iterations", [])]
+    if any(c for _, c in curves):
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for name, c in curves:
+            if c:
+                ax.plot([p["epoch"] for p in c], [p["loss"] for p in c], marker="o", label=name)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("training loss")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(run_dir / "learning_curves.png", dpi=110)
+        plt.close(fig)
+        out.append("learning_curves.png")
+    return out

@@ -1,0 +1,129 @@
+"""Triage of judged logs: which failures are fixable, which corrections are noise, which lines are poison.
+
+- poison: instructions injected into the input, gibberish, or text far off the task's domain. Poison is
+  excluded whatever its verdict.
+- noise: a failure whose correction is likely wrong. Confident learning (Northcutt et al. 2021): a model
+  trained on trusted data only (the parent data and the passed logs) gives out-of-sample probabilities;
+  per-label thresholds come from cross-validated probabilities on the trusted data itself. A correction
+  is noise when the model is below that label's threshold for it and confidently above another label's.
+- fixable: the remaining failures with a correction.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+INJECTION_PATTERNS = [
+    r"\bignore (all |any |the )?(previous|prior|above|earlier|your)\b",
+    r"\bdisregard (the|all|any|your|previous|above)\b",
+    r"\bforget (your|all|the|previous) (rules|instructions)",
+    r"\b(new|system|hidden) (instruction|prompt|override)s?\b",
+    r"\bsystem override\b",
+    r"\byou are (now|dan)\b",
+    r"\b(respond|reply|answer|output|print|say) (only )?(with )?(the label )?['\"]?[a-z_]+['\"]? (to every|no matter|for every)",
+    r"\b(classify|label) (this|it|everything) as\b",
+    r"\b(reply|respond) only with\b",
+    r"\bjailbreak\b|\bdeveloper mode\b|\bmaintenance mode\b|\bwithout restrictions\b",
+    r"#{3,}\s*(new )?instruction",
+]
+_INJECTION = re.compile("|".join(INJECTION_PATTERNS), re.IGNORECASE)
+
+
+def is_injection(text: str) -> bool:
+    return bool(_INJECTION.search(text))
+
+
+def known_word_share(text: str, vocab: set[str]) -> float:
+    """Share of the text's words that are whole words of the tokenizer's vocabulary."""
+    words = re.findall(r"\S+", text.lower())
+    if not words:
+        return 0.0
+    clean = [re.sub(r"^[^\w]+|[^\w]+$", "", w) for w in words]
+    return sum(1 for w in clean if w and (w in vocab or w.isdigit())) / len(words)
+
+
+def is_gibberish(text: str, vocab: set[str], min_share: float = 0.5) -> bool:
+    letters = sum(c.isalpha() for c in text)
+    if letters < 2:
+        return True
+    return known_word_share(text, vocab) < min_share
+
+
+def domain_similarity(emb: np.ndarray, ref: np.ndarray, k: int = 5, exclude_self: bool = False) -> np.ndarray:
+    """Mean cosine similarity of each row of `emb` to its k nearest rows of `ref`."""
+    if len(ref) == 0:
+        return np.ones(len(emb), dtype=np.float32)
+    out = np.zeros(len(emb), dtype=np.float32)
+    for i in range(0, len(emb), 1024):
+        sims = emb[i : i + 1024] @ ref.T
+        if exclude_self:
+            for r in range(sims.shape[0]):
+                sims[r, i + r] = -1.0
+        kk = min(k, sims.shape[1])
+        out[i : i + 1024] = np.sort(np.partition(sims, -kk, axis=1)[:, -kk:], axis=1).mean(1)
+    return out
+
+
+def off_task_threshold(ref: np.ndarray, quantile: float = 0.01, margin: float = 0.85, k: int = 5) -> float:
+    """A similarity below which text is off the task's domain, calibrated on the trusted inputs."""
+    if len(ref) < 10:
+        return 0.0
+    own = domain_similarity(ref, ref, k=k, exclude_self=True)
+    return float(np.quantile(own, quantile) * margin)
+
+
+@dataclass
+class NoiseModel:
+    labels: list[str]
+    probs_fn: object  # callable: embeddings -> (n, len(labels)) probabilities
+    thresholds: np.ndarray  # per-label confident-learning thresholds
+
+
+def fit_noise_model(emb: np.ndarray, y: list[str], seed: int = 0) -> NoiseModel:
+    """Logistic regression on embeddings of trusted data, with cross-validated per-label thresholds."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    labels = sorted(set(y))
+    yi = np.array([labels.index(l) for l in y])
+    clf = LogisticRegression(C=10.0, max_iter=2000)
+    counts = np.bincount(yi, minlength=len(labels))
+    folds = int(min(5, counts.min())) if len(labels) > 1 else 0
+    if folds >= 2:
+        cv = cross_val_predict(clf, emb, yi, cv=StratifiedKFold(folds, shuffle=True, random_state=seed), method="predict_proba")
+        thresholds = np.array([cv[yi == j, j].mean() for j in range(len(labels))])
+    else:
+        thresholds = np.full(len(labels), 0.5)
+    if len(labels) > 1:
+        clf.fit(emb, yi)
+        fn = clf.predict_proba
+    else:
+        fn = lambda e: np.ones((len(e), 1))  # noqa: E731
+    return NoiseModel(labels, fn, thresholds)
+
+
+def noisy_corrections(model: NoiseModel, emb: np.ndarray, corrections: list[str], extra_probs: np.ndarray | None = None,
+                      ratio: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """Confident-learning flags for failures' corrections, and the probability each correction got.
+
+    `extra_probs` (same label order) is averaged in when given (e.g. the deployed model's own,
+    out-of-sample probabilities). A correction is flagged when its probability is under `ratio` times its
+    label's threshold while another label clears its own threshold. Unknown labels are never flagged
+    here: new labels are handled by the caller.
+    """
+    probs = model.probs_fn(emb)
+    if extra_probs is not None:
+        probs = (probs + extra_probs) / 2
+    flags = np.zeros(len(corrections), dtype=bool)
+    p_corr = np.full(len(corrections), np.nan, dtype=np.float32)
+    for i, c in enumerate(corrections):
+        if c not in model.labels:
+            continue
+        j = model.labels.index(c)
+        p_corr[i] = probs[i, j]
+        others = [k for k in range(len(model.labels)) if k != j and probs[i, k] >= model.thresholds[k]]
+        flags[i] = probs[i, j] < ratio * model.thresholds[j] and bool(others)
+    return flags, p_corr
