@@ -28,8 +28,8 @@ RUN_OPTIONS = {
     "label_tolerance": ("label_tolerance", 0.15, "regression gate: largest per-label recall drop allowed"),
     "max_iterations": ("max_iterations", 3, "training iterations at most"),
     "budget_minutes": ("budget_minutes", 15.0, "stop iterating after this many minutes"),
-    "epochs": ("epochs", 5, "epochs of the first configuration"),
-    "learning_rate": ("learning_rate", 1e-4, "learning rate of the first configuration"),
+    "epochs": ("epochs", 6, "epochs of the first configuration"),
+    "learning_rate": ("learning_rate", 2e-4, "learning rate of the first configuration"),
     "chat_model": ("chat_model", None, "chat model for the agents, e.g. openai:gpt-4.1-mini (default: none, deterministic methods)"),
     "chat_base_url": ("chat_base_url", None, "OpenAI-compatible endpoint for --chat-model"),
     "name": ("registry_name", None, "registry entry to promote into (default: from the deployed model)"),
@@ -134,6 +134,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted; run the same command again to resume", file=sys.stderr)
+        return EXIT_INTERNAL
+    except Exception as e:  # noqa: BLE001 - an internal error: say so, keep the run folder for a resume
+        import traceback
+
+        traceback.print_exc()
+        print(f"internal error: {type(e).__name__}: {e}\nthe run folder is kept; the same command resumes it", file=sys.stderr)
         return EXIT_INTERNAL
 
 

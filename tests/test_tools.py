@@ -73,7 +73,7 @@ def test_confident_learning_flags_wrong_corrections_not_right_ones():
     y = [l for l in "abcd" for _ in range(40)]
     model = fit_noise_model(X, y)
     q = np.stack([centres[0] + 0.3 * rng.normal(size=16) for _ in range(4)])
-    flags, p = noisy_corrections(model, q, ["a", "a", "c", "new_label"])
+    flags, p = noisy_corrections(model, q, ["a", "a", "c", "new_label"], ratio=0.1)
     assert flags.tolist() == [False, False, True, False]
     assert p[0] > 0.5 and p[2] < 0.1 and np.isnan(p[3])
 

@@ -26,15 +26,15 @@ Progress = Callable[[dict], None]
 
 @dataclass
 class TrainConfig:
-    learning_rate: float = 1e-4
-    epochs: int = 5
+    learning_rate: float = 2e-4
+    epochs: int = 6
     batch_size: int = 32
     max_length: int = 64
     warmup_ratio: float = 0.06
     weight_decay: float = 0.01
     distill_weight: float = 0.0  # share of the loss given to the teacher's soft labels (0 = none)
     distill_temperature: float = 2.0
-    freeze_embeddings: bool = True  # the 11.7M-row word-embedding matrix: freezing it makes CPU steps ~20% faster
+    freeze_embeddings: bool = False  # freezing the word embeddings makes CPU steps ~20% faster, at some accuracy
     seed: int = 0
 
 
@@ -131,16 +131,19 @@ def train_classifier(
             batch = tok.pad({"input_ids": [enc["input_ids"][i] for i in idx], "attention_mask": [enc["attention_mask"][i] for i in idx]}, return_tensors="pt").to(device)
             with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=device == "cuda"):
                 logits = model(**batch).logits.float()
-            loss = torch.nn.functional.cross_entropy(logits, y[idx].to(device))
+            ce = torch.nn.functional.cross_entropy(logits, y[idx].to(device), reduction="none")
             if soft is not None:
+                # per example: distilled rows mix CE with KL to the teacher; rows without a teacher
+                # (the failures being fixed) keep their full CE
                 s = soft[idx].to(device)
-                mask = s.sum(-1) > 0
-                if mask.any():
-                    T = config.distill_temperature
-                    kd = torch.nn.functional.kl_div(
-                        torch.log_softmax(logits[mask] / T, -1), _sharpen(s[mask], T), reduction="batchmean"
-                    ) * T * T
-                    loss = (1 - config.distill_weight) * loss + config.distill_weight * kd
+                has = (s.sum(-1) > 0).float()
+                T = config.distill_temperature
+                kd = torch.nn.functional.kl_div(torch.log_softmax(logits / T, -1), _sharpen(s, T).clamp(min=1e-8),
+                                                reduction="none", log_target=False).sum(-1) * T * T
+                w = config.distill_weight * has
+                loss = ((1 - w) * ce + w * kd).mean()
+            else:
+                loss = ce.mean()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()

@@ -24,10 +24,12 @@ from tools.perturb import perturb
 
 @dataclass
 class MixSpec:
-    gold_repeat: int = 2
+    gold_repeat: int = 1
     augment: int = 1  # perturbed copies per gold example
     hard_negatives: int = 3  # per gold example
-    replay_fraction: float = 0.15  # of the parent data
+    # Share of the parent data replayed. The paper's 10-20% measured far worse here (Banking77, 900 parent
+    # examples: 59 negative flips on 600 held-out passes against 19 with all of it), so all is the default.
+    replay_fraction: float = 1.0
     retain_passed: bool = True
     max_label_ratio: float = 3.0
     near_duplicate: float = 0.95  # cosine similarity at which a training input counts as an evaluation input's copy

@@ -19,7 +19,7 @@ from tools.triage import (
 @dataclass
 class TriageSettings:
     min_new_label_examples: int = 5
-    noise_ratio: float = 0.5
+    noise_ratio: float = 0.0125
     off_task_quantile: float = 0.01
     off_task_margin: float = 0.85
 

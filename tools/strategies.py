@@ -9,20 +9,20 @@ from tools.classifier import TrainConfig
 from tools.curriculum import MixSpec
 
 
-def strategy(name: str, epochs: int = 5, learning_rate: float = 1e-4, **overrides) -> dict:
+def strategy(name: str, epochs: int = 6, learning_rate: float = 2e-4, **overrides) -> dict:
     """A named configuration: {"name", "mix": MixSpec fields, "train": TrainConfig fields}."""
     mix = asdict(MixSpec())
-    train = {k: v for k, v in asdict(TrainConfig(epochs=epochs, learning_rate=learning_rate, distill_weight=0.5)).items() if k != "seed"}
+    train = {k: v for k, v in asdict(TrainConfig(epochs=epochs, learning_rate=learning_rate, distill_weight=0.8)).items() if k != "seed"}
     for k, v in overrides.items():
         (mix if k in mix else train)[k] = v
     return {"name": name, "mix": mix, "train": train}
 
 
-def initial(epochs: int, learning_rate: float = 1e-4) -> list[dict]:
+def initial(epochs: int, learning_rate: float = 2e-4) -> list[dict]:
     """The two configurations of a first iteration when memory has nothing better."""
     return [
         strategy("retain-distill", epochs, learning_rate),
-        strategy("contrastive", epochs + 1, learning_rate * 0.8, hard_negatives=5, gold_repeat=3),
+        strategy("contrastive", epochs, learning_rate * 0.75, hard_negatives=5, gold_repeat=2, distill_weight=0.5),
     ]
 
 
@@ -31,10 +31,10 @@ def revise(base: dict, gate: dict, max_flips: int, iteration: int) -> tuple[list
     a, b = copy.deepcopy(base), copy.deepcopy(base)
     if gate["negative_flips"] > max_flips or gate["slices"].get("previous_version", {}).get("negative_flips", 0) > max_flips:
         why = "too many negative flips: keep more of the deployed behaviour (stronger distillation, more replay, gentler updates)"
-        a["train"]["distill_weight"] = min(0.8, a["train"]["distill_weight"] + 0.2)
+        a["train"]["distill_weight"] = min(0.95, a["train"]["distill_weight"] + 0.1)
         a["mix"]["replay_fraction"] = 0.2
         b["train"]["learning_rate"] = round(b["train"]["learning_rate"] * 0.7, 8)
-        b["train"]["distill_weight"] = min(0.8, b["train"]["distill_weight"] + 0.1)
+        b["train"]["distill_weight"] = min(0.95, b["train"]["distill_weight"] + 0.1)
         b["mix"]["hard_negatives"] = base["mix"]["hard_negatives"] + 2
     elif gate["slices"].get("label_drops"):
         why = "labels lost recall: more hard negatives and balance"

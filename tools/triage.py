@@ -2,10 +2,13 @@
 
 - poison: instructions injected into the input, gibberish, or text far off the task's domain. Poison is
   excluded whatever its verdict.
-- noise: a failure whose correction is likely wrong. Confident learning (Northcutt et al. 2021): a model
-  trained on trusted data only (the parent data and the passed logs) gives out-of-sample probabilities;
-  per-label thresholds come from cross-validated probabilities on the trusted data itself. A correction
-  is noise when the model is below that label's threshold for it and confidently above another label's.
+- noise: a failure whose correction is likely wrong. Confident learning (Northcutt et al. 2021), adapted
+  to failures: models of the trusted data only (the parent data and the passed logs) give out-of-sample
+  probabilities, and per-label thresholds come from cross-validated probabilities on the trusted data.
+  A correction is noise when its probability is a small fraction (`ratio`) of its label's threshold.
+  CL's second condition (another label confidently above its own threshold) is dropped: failures are
+  ambiguous by nature and almost never clear it. Measured on Banking77 (20% wrong corrections), a ratio
+  of 0.0125 excluded 72% of the wrong corrections and 1.3% of the right ones.
 - fixable: the remaining failures with a correction.
 """
 
@@ -106,7 +109,7 @@ def fit_noise_model(emb: np.ndarray, y: list[str], seed: int = 0) -> NoiseModel:
 
 
 def noisy_corrections(model: NoiseModel, emb: np.ndarray, corrections: list[str], extra_probs: np.ndarray | None = None,
-                      ratio: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+                      ratio: float = 0.0125) -> tuple[np.ndarray, np.ndarray]:
     """Confident-learning flags for failures' corrections, and the probability each correction got.
 
     `extra_probs` (same label order) is averaged in when given (e.g. the deployed model's own,
@@ -124,6 +127,5 @@ def noisy_corrections(model: NoiseModel, emb: np.ndarray, corrections: list[str]
             continue
         j = model.labels.index(c)
         p_corr[i] = probs[i, j]
-        others = [k for k in range(len(model.labels)) if k != j and probs[i, k] >= model.thresholds[k]]
-        flags[i] = probs[i, j] < ratio * model.thresholds[j] and bool(others)
+        flags[i] = probs[i, j] < ratio * model.thresholds[j]
     return flags, p_corr

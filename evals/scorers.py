@@ -1,0 +1,27 @@
+"""Pure scorers: from predictions and the answer key to the numbers the benchmarks report."""
+
+from __future__ import annotations
+
+from tools.metrics import negative_flips
+
+
+def accuracy(truth: list[str], pred: list[str]) -> float:
+    return round(sum(t == p for t, p in zip(truth, pred)) / max(1, len(truth)), 4)
+
+
+def test_scores(truth: list[str], deployed: list[str], candidate: list[str]) -> dict:
+    return {"test_accuracy": accuracy(truth, candidate), "test_flips": len(negative_flips(truth, deployed, candidate))}
+
+
+def fixable_fixed(logs: list[dict], key: dict[str, dict], pred: dict[str, str]) -> float:
+    """Share of logged failures whose correction is right (per the key) that the model now gets right."""
+    ids = [l["id"] for l in logs if l["verdict"] == "fail" and key[l["id"]]["noise"] is None]
+    return round(sum(pred[i] == key[i]["truth"] for i in ids) / max(1, len(ids)), 4)
+
+
+def triage_scores(key: dict[str, dict], excluded: set[str]) -> dict:
+    """Precision and recall of excluding the lines the key marks as noise or poison."""
+    bad = {i for i, k in key.items() if k["noise"] is not None}
+    tp = len(bad & excluded)
+    return {"triage_precision": round(tp / len(excluded), 4) if excluded else None,
+            "triage_recall": round(tp / len(bad), 4) if bad else None}
