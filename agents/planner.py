@@ -48,8 +48,12 @@ def plan(state: State, runtime: Runtime[Context]) -> dict:
                          "configs": [{"name": "final", "config": cfg, "selected": best["strategy"]}],
                          "why": f"{best['strategy']} passed the gate; refit it with the held-out failures added"}}
     elapsed = (time.time() - started) / 60
-    if last_it >= ctx.max_iterations or elapsed >= ctx.budget_minutes:
-        limit = "iteration limit" if last_it >= ctx.max_iterations else f"time budget ({elapsed:.1f} of {ctx.budget_minutes} min)"
+    # another iteration, then a final refit, must fit in the budget: estimate both from the last iteration
+    per_config = max((e.get("training") or {}).get("seconds", 0) for e in last) / 60
+    needed = per_config * (len(last) + 1) * 1.15
+    if last_it >= ctx.max_iterations or elapsed + needed > ctx.budget_minutes:
+        limit = ("iteration limit" if last_it >= ctx.max_iterations else
+                 f"time budget ({elapsed:.1f} min used, another iteration and a refit need about {needed:.1f} of {ctx.budget_minutes})")
         return _decide("stop", f"no candidate passed the gate before the {limit}; nothing promoted")
     best = max(done, key=strategies.score)  # roll back: build on the best attempt, not the latest one
     rolled = best["iteration"] != last_it

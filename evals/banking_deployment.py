@@ -16,10 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from evals.datasets import banking77, trec_questions
-from tools.classifier import TrainConfig, predict, train_classifier
-from tools.data import write_json, write_jsonl
+from tools.data import write_json
 from tools.embed import embed
-from tools.simulate import judge, make_traffic
+from tools.simulate import simulate_deployment
 
 
 def confusable_intents(rows: list[tuple[str, str]], n: int) -> list[str]:
@@ -36,9 +35,9 @@ def confusable_intents(rows: list[tuple[str, str]], n: int) -> list[str]:
     return sorted(labels[i] for i in order[:n])
 
 
-def build(out: Path, seed: int = 0, n_intents: int = 30, parent_per_intent: int = 12, logs_per_intent: int = 100,
+def build(out: Path, seed: int = 0, n_intents: int = 30, parent_per_intent: int = 30, logs_per_intent: int = 100,
           test_per_intent: int = 30, wrong_rate: float = 0.0, poison_rate: float = 0.0, data_dir: str | None = None,
-          deployed_epochs: int = 4) -> dict:
+          deployed_epochs: int = 10) -> dict:
     rng = random.Random(seed)
     train, test = banking77("train", data_dir), banking77("test", data_dir)
     labels = confusable_intents(train, n_intents)
@@ -58,23 +57,8 @@ def build(out: Path, seed: int = 0, n_intents: int = 30, parent_per_intent: int 
         traffic_rows += [(t, l) for t in by_tr[l][parent_per_intent : parent_per_intent + logs_per_intent]]
         test_rows += [(t, l) for t in by_te[l][:test_per_intent]]
     rng.shuffle(traffic_rows)
-    out.mkdir(parents=True, exist_ok=True)
-    write_jsonl(out / "parent.jsonl", [{"input": t, "output": l} for t, l in parent])
-    write_jsonl(out / "test.jsonl", [{"input": t, "output": l} for t, l in test_rows])
-    deployed = out / "deployed"
-    if not (deployed / "config.json").exists():
-        train_classifier(None, [t for t, _ in parent], [l for _, l in parent], labels, deployed,
-                         TrainConfig(epochs=deployed_epochs, learning_rate=1e-4, seed=seed))
-    off = trec_questions(data_dir)
-    traffic = make_traffic([t for t, _ in traffic_rows], [l for _, l in traffic_rows], labels, poison_rate, seed, off)
-    preds = predict(deployed, traffic.inputs)
-    logs, key = judge(traffic, preds, labels, wrong_rate, seed)
-    write_jsonl(out / "logs.jsonl", logs)
-    write_jsonl(out / "key.jsonl", key)
-    real = [k for k in key if k["noise"] in (None, "wrong_correction")]
-    acc = sum(l["verdict"] == "pass" for l, k in zip(logs, key) if k["noise"] in (None, "wrong_correction")) / max(1, len(real))
-    info = {"labels": labels, "parent": len(parent), "logs": len(logs), "test": len(test_rows), "deployed_accuracy_on_traffic": round(acc, 4),
-            "failures": sum(l["verdict"] == "fail" for l in logs), "seed": seed, "wrong_rate": wrong_rate, "poison_rate": poison_rate}
+    info = simulate_deployment(out, labels, parent, traffic_rows, test_rows, seed=seed, wrong_rate=wrong_rate,
+                               poison_rate=poison_rate, deployed_epochs=deployed_epochs, off_domain=trec_questions(data_dir))
     write_json(out / "deployment.json", info)
     return info
 
@@ -83,10 +67,10 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--parent-per-intent", type=int, default=12)
+    ap.add_argument("--parent-per-intent", type=int, default=30)
     ap.add_argument("--wrong-rate", type=float, default=0.0)
     ap.add_argument("--poison-rate", type=float, default=0.0)
-    ap.add_argument("--deployed-epochs", type=int, default=4)
+    ap.add_argument("--deployed-epochs", type=int, default=10)
     ap.add_argument("--data-dir")
     a = ap.parse_args()
     print(json.dumps(build(Path(a.out), a.seed, parent_per_intent=a.parent_per_intent, wrong_rate=a.wrong_rate,

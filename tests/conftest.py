@@ -50,20 +50,12 @@ def task_rows():
 @pytest.fixture(scope="session")
 def deployment(tmp_path_factory, tiny_base, task_rows):
     """A deployed tiny model trained on the parent data, with judged logs (10% wrong corrections, 6% poison)."""
-    from tools.classifier import TrainConfig, predict, train_classifier
-    from tools.data import write_jsonl
+    from tools.classifier import TrainConfig
     from tools.demo import INTENTS
-    from tools.simulate import judge, make_traffic
+    from tools.simulate import simulate_deployment
 
     d = tmp_path_factory.mktemp("deployment")
     parent, traffic_rows, test = task_rows
-    labels = sorted(INTENTS)
-    train_classifier(tiny_base, [t for t, _ in parent], [l for _, l in parent], labels, d / "deployed",
-                     TrainConfig(epochs=8, learning_rate=3e-3, batch_size=16, freeze_embeddings=False))
-    traffic = make_traffic([t for t, _ in traffic_rows], [l for _, l in traffic_rows], labels, 0.06, seed=0)
-    logs, key = judge(traffic, predict(d / "deployed", traffic.inputs), labels, 0.1, seed=0)
-    write_jsonl(d / "logs.jsonl", logs)
-    write_jsonl(d / "key.jsonl", key)
-    write_jsonl(d / "parent.jsonl", [{"input": t, "output": l} for t, l in parent])
-    write_jsonl(d / "test.jsonl", [{"input": t, "output": l} for t, l in test])
+    simulate_deployment(d, sorted(INTENTS), parent, traffic_rows, test, seed=0, wrong_rate=0.1, poison_rate=0.06, base=tiny_base,
+                        deployed_config=TrainConfig(epochs=8, learning_rate=3e-3, batch_size=16, freeze_embeddings=False))
     return d

@@ -10,9 +10,8 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from tools.classifier import TrainConfig, predict, train_classifier
-from tools.data import write_json, write_jsonl
-from tools.simulate import judge, make_traffic
+from tools.data import write_json
+from tools.simulate import simulate_deployment
 
 CARD = ["card", "debit card", "visa card", "bank card", "mastercard"]
 ITEM = ["the shoes", "my order", "the headphones", "a hotel booking", "the concert tickets", "a jacket"]
@@ -87,17 +86,7 @@ def build_demo(out: str | Path, seed: int = 0, parent_per_intent: int = 8, traff
     parent = generate(parent_per_intent, (0,), rng)
     traffic_rows = generate(traffic_per_intent, (0, 1, 2), rng)
     test = generate(test_per_intent, (0, 1, 2), rng)
-    write_jsonl(out / "parent.jsonl", [{"input": t, "output": l} for t, l in parent])
-    write_jsonl(out / "test.jsonl", [{"input": t, "output": l} for t, l in test])
-    deployed = out / "deployed"
-    if not (deployed / "config.json").exists():
-        train_classifier(base, [t for t, _ in parent], [l for _, l in parent], labels, deployed,
-                         TrainConfig(epochs=deployed_epochs, learning_rate=1e-4, seed=seed))
-    traffic = make_traffic([t for t, _ in traffic_rows], [l for _, l in traffic_rows], labels, poison_rate, seed)
-    logs, key = judge(traffic, predict(deployed, traffic.inputs), labels, wrong_rate, seed)
-    write_jsonl(out / "logs.jsonl", logs)
-    write_jsonl(out / "key.jsonl", key)
-    info = {"labels": labels, "parent": len(parent), "logs": len(logs), "test": len(test),
-            "failures": sum(l["verdict"] == "fail" for l in logs), "wrong_rate": wrong_rate, "poison_rate": poison_rate, "seed": seed}
+    info = simulate_deployment(out, labels, parent, traffic_rows, test, seed=seed, wrong_rate=wrong_rate,
+                               poison_rate=poison_rate, deployed_epochs=deployed_epochs, base=base)
     write_json(out / "deployment.json", info)
     return info

@@ -104,3 +104,32 @@ def judge(traffic: Traffic, predictions: list[str], labels: list[str], wrong_cor
         logs.append(line)
         key.append({"id": lid, "truth": truth if kind is None else None, "noise": noise})
     return logs, key
+
+
+def simulate_deployment(out, labels: list[str], parent: list[tuple[str, str]], traffic_rows: list[tuple[str, str]],
+                        test: list[tuple[str, str]], *, seed: int, wrong_rate: float, poison_rate: float,
+                        deployed_epochs: int = 6, base: str | None = None, off_domain: list[str] | None = None,
+                        deployed_config=None) -> dict:
+    """Write a whole deployment under `out`: parent.jsonl, test.jsonl, the deployed model (trained on the
+    parent data, reused if present), logs.jsonl of its judged traffic and the answer key key.jsonl."""
+    from pathlib import Path
+
+    from tools.classifier import TrainConfig, predict, train_classifier
+    from tools.data import write_jsonl
+
+    out = Path(out)
+    write_jsonl(out / "parent.jsonl", [{"input": t, "output": l} for t, l in parent])
+    write_jsonl(out / "test.jsonl", [{"input": t, "output": l} for t, l in test])
+    deployed = out / "deployed"
+    if not (deployed / "config.json").exists():
+        train_classifier(base, [t for t, _ in parent], [l for _, l in parent], labels, deployed,
+                         deployed_config or TrainConfig(epochs=deployed_epochs, learning_rate=1e-4, seed=seed))
+    traffic = make_traffic([t for t, _ in traffic_rows], [l for _, l in traffic_rows], labels, poison_rate, seed, off_domain)
+    logs, key = judge(traffic, predict(deployed, traffic.inputs), labels, wrong_rate, seed)
+    write_jsonl(out / "logs.jsonl", logs)
+    write_jsonl(out / "key.jsonl", key)
+    real = [(l, k) for l, k in zip(logs, key) if k["noise"] in (None, "wrong_correction")]
+    return {"labels": labels, "parent": len(parent), "logs": len(logs), "test": len(test),
+            "failures": sum(l["verdict"] == "fail" for l in logs),
+            "deployed_accuracy_on_traffic": round(sum(l["verdict"] == "pass" for l, _ in real) / max(1, len(real)), 4),
+            "wrong_rate": wrong_rate, "poison_rate": poison_rate, "seed": seed}

@@ -22,7 +22,7 @@ def initial(epochs: int, learning_rate: float = 2e-4) -> list[dict]:
     """The two configurations of a first iteration when memory has nothing better."""
     return [
         strategy("retain-distill", epochs, learning_rate),
-        strategy("contrastive", epochs, learning_rate * 0.75, hard_negatives=5, gold_repeat=2, distill_weight=0.5),
+        strategy("contrastive", epochs, round(learning_rate * 0.75, 8), hard_negatives=5, gold_repeat=2, distill_weight=0.5),
     ]
 
 
