@@ -10,7 +10,7 @@ import numpy as np
 from langgraph.runtime import Runtime
 
 from agents.progress import emit
-from agents.verifier import load_run_data
+from agents.run_data import run_data
 from graph.context import Context
 from graph.state import State
 from tools.chat import get_chat_model, paraphrase
@@ -21,10 +21,8 @@ from tools.workspace import Workspace
 
 def synthesize(state: State, runtime: Runtime[Context]) -> dict:
     ctx = runtime.context
-    ws = Workspace(ctx.run_dir)
-    records, parent = load_run_data(state)
-    tri = {t["id"]: t for t in ws.load_rows("triage.jsonl")}
-    splits = ws.load_json("splits.json")
+    rd = run_data(state, ctx)
+    ws, records, parent, tri, splits = rd.ws, rd.records, rd.parent, rd.triage, rd.splits
     plan = state["plan"]
     final = plan["stage"] == "final"
     reg = set(splits["regression"])

@@ -17,12 +17,11 @@ from pathlib import Path
 from langgraph.runtime import Runtime
 
 from agents.progress import emit
-from agents.verifier import registry_name
+from agents.run_data import memory_path, registry_for
 from graph.context import Context
 from graph.state import State
 from tools import strategies
 from tools.memory import Memory
-from tools.registry import Registry
 from tools.workspace import Workspace
 
 
@@ -66,12 +65,14 @@ def plan(state: State, runtime: Runtime[Context]) -> dict:
 
 
 def _first(state: State, ctx: Context) -> dict:
+    if not state["diagnosis"]["triage"]["categories"].get("fixable"):
+        return _decide("stop", "no fixable failures in the logs: nothing to retrain, the deployed model stays")
     configs = strategies.initial(ctx.epochs, ctx.learning_rate)
     memo: dict = {"used": False}
     if ctx.use_memory:
         pats = state["diagnosis"]["patterns"]
         try:
-            best, hits = Memory(_memory_path(ctx)).best_strategy(pats[:8], state["task"])
+            best, hits = Memory(memory_path(ctx)).best_strategy(pats[:8], state["task"])
         except Exception as e:  # noqa: BLE001 - a broken memory must not stop a run
             best, hits = None, []
             memo["error"] = f"{type(e).__name__}: {e}"
@@ -102,16 +103,12 @@ def _started(ws: Workspace) -> float:
     return ws.load_json("started.json")["t"]
 
 
-def _memory_path(ctx: Context):
-    return Path(ctx.home) / "memory" if ctx.home else None
-
-
 def promote(state: State, runtime: Runtime[Context]) -> dict:
     """Copy the chosen model into the registry (a new version, never overwriting) and the run folder."""
     ctx = runtime.context
     cand = state["plan"]["candidate"]
-    name = registry_name(state, ctx)
-    reg = Registry(name, Path(ctx.home) / "registry" if ctx.home else None)
+    reg = registry_for(state, ctx)
+    name = reg.name
     ws = Workspace(ctx.run_dir)
     done_file = "promotion.json"
     if ws.has(done_file):  # resumed after the registry write: do not promote twice

@@ -7,22 +7,19 @@ from pathlib import Path
 from langgraph.runtime import Runtime
 
 from agents.progress import emit
-from agents.verifier import load_run_data
+from agents.run_data import memory_path, run_data
 from graph.context import Context
 from graph.state import State
 from tools.classifier import predict
 from tools.memory import Memory
 from tools.metrics import classification_metrics, fix_rate
 from tools.report import write_report
-from tools.workspace import Workspace
 
 
 def report(state: State, runtime: Runtime[Context]) -> dict:
     ctx = runtime.context
-    ws = Workspace(ctx.run_dir)
-    records, _ = load_run_data(state)
-    tri = {t["id"]: t for t in ws.load_rows("triage.jsonl")}
-    splits = ws.load_json("splits.json")
+    rd = run_data(state, ctx)
+    records, tri, splits = rd.records, rd.triage, rd.splits
     promotion = state.get("promotion")
     plan = state.get("plan") or {}
     iterations = _decisions(state.get("iterations") or [], plan, promotion)
@@ -90,7 +87,7 @@ def _decisions(iterations: list[dict], plan: dict, promotion: dict | None) -> li
 def _remember(ctx: Context, state: State, iterations: list[dict]) -> None:
     pats = [p for p in state["diagnosis"]["patterns"] if p["kind"] == "fixable"][:8]
     try:
-        mem = Memory(Path(ctx.home) / "memory" if ctx.home else None)
+        mem = Memory(memory_path(ctx))
         for e in iterations:
             if e["stage"] != "select":
                 continue

@@ -7,24 +7,16 @@ import numpy as np
 from langgraph.runtime import Runtime
 
 from agents.progress import emit
+from agents.run_data import load_run_data, registry_for, run_data
 from graph.context import Context
 from graph.state import State
 from tools import diagnosis as dx
 from tools.chat import get_chat_model
 from tools.classifier import predict, predict_proba
-from tools.data import load_examples, load_logs
 from tools.embed import embed
 from tools.gate import GateConfig, evaluate_gate
 from tools.metrics import classification_metrics
-from tools.registry import Registry
 from tools.workspace import Workspace
-
-
-def load_run_data(state: State):
-    """Logs and parent data as the ingest step validated them."""
-    records = load_logs(state["logs"], task=None, skip_bad=bool(state.get("skip_bad_lines"))).records
-    parent = load_examples(state["train_data"]) if state.get("train_data") else []
-    return records, parent
 
 
 def diagnose(state: State, runtime: Runtime[Context]) -> dict:
@@ -85,43 +77,21 @@ def _name_patterns(chat, pats: list[dict]) -> None:
 def eval_sets(state: State, ctx: Context, include_holdout_in_training: bool) -> dict:
     """The gate's evaluation sets: regression set, held-out failures (or all fixable failures for a
     final model trained on them), and the previous version's evaluation set (the ratchet)."""
-    ws = Workspace(ctx.run_dir)
-    records, _ = load_run_data(state)
-    by_id = {r.id: r for r in records}
-    splits = ws.load_json("splits.json")
-    tri = {t["id"]: t for t in ws.load_rows("triage.jsonl")}
-    reg = [by_id[i] for i in splits["regression"]]
+    rd = run_data(state, ctx)
+    by_id = rd.by_id
+    reg = [by_id[i] for i in rd.splits["regression"]]
     if include_holdout_in_training:
-        fails = [by_id[i] for i, t in tri.items() if t["category"] == "fixable"]
+        fails = [r for r in rd.records if rd.category(r.id) == "fixable"]
     else:
-        fails = [by_id[i] for i in splits["held_out_failures"]]
+        fails = [by_id[i] for i in rd.splits["held_out_failures"]]
     ratchet = None
-    reg_name = registry_name(state, ctx)
-    registry = Registry(reg_name, _registry_root(ctx))
+    registry = registry_for(state, ctx)
     cur = registry.current()
     if cur:
         rows = registry.eval_set(cur)
         ratchet = {"version": cur, "texts": [r["input"] for r in rows], "truth": [r["label"] for r in rows],
                    "before": [r["prediction"] for r in rows]}
     return {"reg": reg, "fails": fails, "ratchet": ratchet}
-
-
-def registry_name(state: State, ctx: Context) -> str:
-    import json
-    from pathlib import Path
-
-    if ctx.registry_name:
-        return ctx.registry_name
-    meta = Path(state["model"]) / "pioneer.json"
-    if meta.exists():
-        return json.loads(meta.read_text()).get("name") or Path(state["model"]).resolve().name
-    return Path(state["model"]).resolve().name
-
-
-def _registry_root(ctx: Context):
-    from pathlib import Path
-
-    return Path(ctx.home) / "registry" if ctx.home else None
 
 
 def score_candidate(model_dir: str, sets: dict, ctx: Context) -> dict:

@@ -89,6 +89,17 @@ def test_bad_logs_exit_2_without_a_run_folder(deployment, tmp_path, capsys, cont
     assert str(logs) + reason in err
 
 
+def test_logs_without_fixable_failures_train_nothing(deployment, tiny_base, tmp_path, capsys):
+    logs = tmp_path / "passes.jsonl"
+    rows = [json.loads(l) for l in (deployment / "logs.jsonl").read_text().splitlines()]
+    logs.write_text("".join(json.dumps(r) + "\n" for r in rows if r["verdict"] == "pass"))
+    run = tmp_path / "run"
+    assert main(["improve", "--model", str(deployment / "deployed"), "--logs", str(logs), "--base", tiny_base, "--out", str(run), "--quiet"]) == 0
+    rep = json.loads((run / "report.json").read_text())
+    assert rep["promoted"] is False and rep["iterations"] == [] and not (run / "candidates").exists()
+    assert "no fixable failures" in rep["outcome"]
+
+
 def test_missing_model_is_bad_input(deployment, tmp_path, capsys):
     assert main(["improve", "--model", str(tmp_path / "nope"), "--logs", str(deployment / "logs.jsonl"), "--out", str(tmp_path / "r")]) == 2
     assert "not a model folder" in capsys.readouterr().err

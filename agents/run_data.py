@@ -1,0 +1,63 @@
+"""What every node after ingest reads: the validated inputs, the run folder's artifacts, and where the
+registry and memory live for this run."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from graph.context import Context
+from graph.state import State
+from tools.data import Example, LogRecord, load_examples, load_logs
+from tools.registry import Registry
+from tools.workspace import Workspace
+
+
+def load_run_data(state: State) -> tuple[list[LogRecord], list[Example]]:
+    """Logs and parent data as the ingest step validated them."""
+    records = load_logs(state["logs"], task=None, skip_bad=bool(state.get("skip_bad_lines"))).records
+    parent = load_examples(state["train_data"]) if state.get("train_data") else []
+    return records, parent
+
+
+@dataclass
+class RunData:
+    ws: Workspace
+    records: list[LogRecord]
+    parent: list[Example]
+    triage: dict[str, dict]  # log id -> triage verdict
+    splits: dict[str, list[str]]  # regression and held-out failure ids
+
+    @property
+    def by_id(self) -> dict[str, LogRecord]:
+        return {r.id: r for r in self.records}
+
+    def category(self, log_id: str) -> str:
+        return self.triage[log_id]["category"]
+
+
+def run_data(state: State, ctx: Context) -> RunData:
+    """Inputs plus the diagnosis's triage and splits (after the diagnose step)."""
+    ws = Workspace(ctx.run_dir)
+    records, parent = load_run_data(state)
+    tri = {t["id"]: t for t in ws.load_rows("triage.jsonl")}
+    return RunData(ws, records, parent, tri, ws.load_json("splits.json"))
+
+
+def registry_name(state: State, ctx: Context) -> str:
+    """The registry entry: --name, else the name a pioneer-written model carries, else its folder's name."""
+    if ctx.registry_name:
+        return ctx.registry_name
+    meta = Path(state["model"]) / "pioneer.json"
+    if meta.exists():
+        return json.loads(meta.read_text()).get("name") or Path(state["model"]).resolve().name
+    return Path(state["model"]).resolve().name
+
+
+def registry_for(state: State, ctx: Context) -> Registry:
+    return Registry(registry_name(state, ctx), Path(ctx.home) / "registry" if ctx.home else None)
+
+
+def memory_path(ctx: Context) -> Path | None:
+    return Path(ctx.home) / "memory" if ctx.home else None
