@@ -10,6 +10,7 @@ from agents.progress import emit
 from agents.run_data import memory_path, run_data
 from graph.context import Context
 from graph.state import State
+from tools import strategies
 from tools.classifier import predict
 from tools.memory import Memory
 from tools.metrics import classification_metrics, fix_rate
@@ -35,8 +36,9 @@ def report(state: State, runtime: Runtime[Context]) -> dict:
         preds = dict(zip([r.id for r in usable], predict(promotion["model_dir"], [r.input for r in usable])))
         final = _metrics(usable, [preds[r.id] for r in usable], fixable, [preds[r.id] for r in fixable],
                          regression, [preds[r.id] for r in regression])
-        held = [e for e in iterations if e["stage"] == "select" and e["gate"]["passed"]]
-        final["held_out_failures_fixed"] = max((e["gate"]["fixed"] for e in held), default=None)
+        passing = [e for e in iterations if e["stage"] == "select" and e["gate"]["passed"]]
+        selected = max(passing, key=strategies.score) if passing else None  # the planner's choice
+        final["held_out_failures_fixed"] = selected["gate"]["fixed"] if selected else None
         gate = cand["gate"]
     excluded = [{"id": r.id, "line": r.line, "category": tri[r.id]["category"], "reason": tri[r.id]["reason"]}
                 for r in records if tri[r.id]["category"] in ("noise", "poison", "unusable")]

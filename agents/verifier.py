@@ -91,7 +91,8 @@ def eval_sets(state: State, ctx: Context, include_holdout_in_training: bool) -> 
         rows = registry.eval_set(cur)
         ratchet = {"version": cur, "texts": [r["input"] for r in rows], "truth": [r["label"] for r in rows],
                    "before": [r["prediction"] for r in rows]}
-    return {"reg": reg, "fails": fails, "ratchet": ratchet}
+    slice_name = "fixable_failures_trained_on" if include_holdout_in_training else "held_out_failures"
+    return {"reg": reg, "fails": fails, "ratchet": ratchet, "failures_slice": slice_name}
 
 
 def score_candidate(model_dir: str, sets: dict, ctx: Context) -> dict:
@@ -102,7 +103,8 @@ def score_candidate(model_dir: str, sets: dict, ctx: Context) -> dict:
     rat = {**ratchet, "after": preds[len(reg) + len(fails):]} if ratchet else None
     cfg = GateConfig(max_flips=ctx.max_flips, min_fixed=ctx.min_fixed, label_tolerance=ctx.label_tolerance)
     return evaluate_gate([r.prediction for r in reg], [r.prediction for r in reg], reg_after,
-                         [r.correction for r in fails], [r.prediction for r in fails], fail_after, cfg, rat, texts=[r.input for r in reg])
+                         [r.correction for r in fails], [r.prediction for r in fails], fail_after, cfg, rat, texts=[r.input for r in reg],
+                         failures_slice=sets["failures_slice"])
 
 
 def gate(state: State, runtime: Runtime[Context]) -> dict:

@@ -34,7 +34,10 @@ def telling_words(docs: list[str], groups: list[list[int]], k: int = 4) -> list[
 
 def cluster_failures(texts: list[str], embeddings: np.ndarray, predicted: list[str], corrected: list[str],
                      max_clusters: int = 12, seed: int = 0) -> list[Pattern]:
-    """Group failures into patterns by embedding (agglomerative, cosine), largest first."""
+    """Group failures into patterns by embedding (agglomerative, Ward on unit vectors), largest first.
+
+    Ward linkage keeps clusters of comparable size; average linkage chained most failures of a dense
+    task into one cluster."""
     n = len(texts)
     if n == 0:
         return []
@@ -44,7 +47,7 @@ def cluster_failures(texts: list[str], embeddings: np.ndarray, predicted: list[s
         from sklearn.cluster import AgglomerativeClustering
 
         k = int(min(max_clusters, max(2, round(np.sqrt(n / 2)))))
-        assign = AgglomerativeClustering(n_clusters=min(k, n), metric="cosine", linkage="average").fit_predict(embeddings)
+        assign = AgglomerativeClustering(n_clusters=min(k, n), linkage="ward").fit_predict(embeddings)
         groups = [list(np.flatnonzero(assign == c)) for c in range(assign.max() + 1)]
         groups = [g for g in groups if g]
     words = telling_words(texts, groups)

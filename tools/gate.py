@@ -27,6 +27,7 @@ def evaluate_gate(
     cfg: GateConfig,
     ratchet: dict | None = None,  # {"truth", "before", "after", "version"} on the previous version's eval set
     texts: list[str] | None = None,
+    failures_slice: str = "held_out_failures",
 ) -> dict:
     flips = negative_flips(reg_truth, reg_before, reg_after)
     fixed = fix_rate(fail_truth, fail_after)
@@ -38,13 +39,14 @@ def evaluate_gate(
     if len(flips) > cfg.max_flips:
         reasons.append(f"{len(flips)} negative flips on the regression set (limit {cfg.max_flips})")
     if fixed is not None and fixed < cfg.min_fixed:
-        reasons.append(f"fixes {fixed:.0%} of held-out failures (needs {cfg.min_fixed:.0%})")
+        what = {"held_out_failures": "held-out failures"}.get(failures_slice, failures_slice.replace("_", " "))
+        reasons.append(f"fixes {fixed:.0%} of {what} (needs {cfg.min_fixed:.0%})")
     if drops:
         reasons.append("label recall dropped: " + ", ".join(f"{k} -{v:.0%}" for k, v in drops.items()))
     slices = {
         "regression": {"n": len(reg_truth), "negative_flips": len(flips),
                        "accuracy_after": classification_metrics(reg_truth, reg_after)["accuracy"]},
-        "held_out_failures": {"n": len(fail_truth), "fixed": fixed},
+        failures_slice: {"n": len(fail_truth), "fixed": fixed},
         "label_drops": drops,
     }
     if ratchet and ratchet.get("truth"):

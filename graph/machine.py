@@ -9,7 +9,6 @@ from graph.context import Context
 from graph.routing import after_plan
 from graph.state import Inputs, State
 
-
 def build() -> StateGraph:
     """An uncompiled builder; compile it with your own checkpointer and store."""
     g = StateGraph(State, context_schema=Context, input_schema=Inputs)
@@ -32,5 +31,3 @@ def build() -> StateGraph:
     g.add_edge("report", END)
     return g
 
-
-builder = build()
