@@ -70,9 +70,9 @@ def _first(state: State, ctx: Context) -> dict:
     configs = strategies.initial(ctx.epochs, ctx.learning_rate)
     memo: dict = {"used": False}
     if ctx.use_memory:
-        pats = state["diagnosis"]["patterns"]
+        pats = [p for p in state["diagnosis"]["patterns"] if p["kind"] == "fixable"][:8]  # as recorded by the reporter
         try:
-            best, hits = Memory(memory_path(ctx)).best_strategy(pats[:8], state["task"])
+            best, hits = Memory(memory_path(ctx)).best_strategy(pats, state["task"])
         except Exception as e:  # noqa: BLE001 - a broken memory must not stop a run
             best, hits = None, []
             memo["error"] = f"{type(e).__name__}: {e}"

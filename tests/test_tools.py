@@ -112,3 +112,18 @@ def test_gate_counts_flips_fix_rate_and_ratchet():
     rat = evaluate_gate(reg, reg, reg, ["b"], ["a"], ["b"], cfg,
                         ratchet={"truth": ["x"] * 5, "before": ["x"] * 5, "after": ["y"] * 3 + ["x"] * 2, "version": "v0001"})
     assert not rat["passed"] and "v0001" in rat["reasons"][0] and rat["slices"]["previous_version"]["negative_flips"] == 3
+
+
+def test_strategy_revisions_follow_what_failed():
+    from tools import strategies
+
+    base = strategies.strategy("s", distill_weight=0.5)
+    flips = {"negative_flips": 9, "slices": {}, "fixed": 0.9, "passed": False}
+    (a, b), why = strategies.revise(base, flips, max_flips=2, iteration=2)
+    assert "flips" in why and a["train"]["distill_weight"] > 0.5 and b["train"]["learning_rate"] < base["train"]["learning_rate"]
+    low = {"negative_flips": 0, "slices": {}, "fixed": 0.2, "passed": False}
+    (a, b), why = strategies.revise(base, low, max_flips=2, iteration=2)
+    assert "fixed" in why and a["mix"]["gold_repeat"] == base["mix"]["gold_repeat"] + 1 and b["train"]["epochs"] > base["train"]["epochs"]
+    assert a["name"] != b["name"] and base["mix"]["gold_repeat"] == 1  # the base is not modified
+    ranked = sorted([{"gate": flips}, {"gate": {**low, "passed": True}}, {"gate": low}], key=strategies.score, reverse=True)
+    assert ranked[0]["gate"]["passed"] and ranked[1]["gate"]["fixed"] == 0.9
