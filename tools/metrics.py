@@ -28,11 +28,6 @@ def negative_flips(y_true: Sequence[str], before: Sequence[str], after: Sequence
     return [i for i, (t, b, a) in enumerate(zip(y_true, before, after)) if b == t and a != t]
 
 
-def positive_flips(y_true: Sequence[str], before: Sequence[str], after: Sequence[str]) -> list[int]:
-    """Indices that were wrong before and are right after."""
-    return [i for i, (t, b, a) in enumerate(zip(y_true, before, after)) if b != t and a == t]
-
-
 def fix_rate(y_true: Sequence[str], after: Sequence[str]) -> float | None:
     """Share of (previously failed) examples that the new model gets right."""
     if not y_true:
