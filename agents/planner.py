@@ -120,6 +120,7 @@ def promote(state: State, runtime: Runtime[Context]) -> dict:
     rows = [{"input": r.input, "label": r.prediction} for r in sets["reg"]] + [{"input": r.input, "label": r.correction} for r in sets["fails"]]
     for row, p in zip(rows, predict(cand["model_dir"], [r["input"] for r in rows])):
         row["prediction"] = p
+    reg.register_baseline(state["model"], {"strategy": "deployed before pioneer", "source": state["model"]})
     version = reg.promote(cand["model_dir"], {"strategy": cand["strategy"], "run_dir": str(Path(ctx.run_dir).resolve()),
                                               "gate": cand["gate"], "base_model": ctx.base_model}, rows)
     model_out = Path(ctx.run_dir) / "model"

@@ -60,6 +60,7 @@ def test_improve_promotes_behind_the_gate_and_reports(deployment, tiny_base, tmp
     assert rep2["iterations"][0]["gate"]["slices"]["previous_version"]["version"] == "v0001"
     assert rep2["registry"]["version"] == "v0002"
     assert main(["rollback", "--name", "deployed"]) == 0 and "current is now v0001" in capsys.readouterr().out
+    assert main(["rollback", "--name", "deployed"]) == 0 and "current is now v0000" in capsys.readouterr().out  # the deployed model
 
 
 def test_strict_gate_promotes_nothing(deployment, tiny_base, tmp_path):

@@ -32,6 +32,14 @@ def test_promote_versions_current_and_rollback(tmp_path):
     assert events == ["promote", "promote", "rollback", "rollback"]
 
 
+def test_first_promotion_keeps_the_deployed_model_to_roll_back_to(tmp_path):
+    reg = Registry("intent", tmp_path / "registry")
+    assert reg.register_baseline(model_dir(tmp_path, "deployed"), {"strategy": "deployed"}) == "v0000"
+    assert reg.register_baseline(model_dir(tmp_path, "other"), {}) is None  # only before any version
+    assert reg.promote(model_dir(tmp_path, "m1"), {}, []) == "v0001" and reg.meta("v0001")["parent_version"] == "v0000"
+    assert reg.rollback() == "v0000" and json.loads((reg.path("v0000") / "config.json").read_text())["tag"] == "deployed"
+
+
 def test_leftover_partial_copy_is_not_a_version(tmp_path):
     reg = Registry("intent", tmp_path / "registry")
     (reg.root / "versions" / "v0001.123.tmp").mkdir()  # a crash in the middle of a copy

@@ -49,22 +49,35 @@ class Registry:
         p = self.path(version) / "eval_set.jsonl"
         return [json.loads(l) for l in p.read_text().splitlines() if l.strip()] if p.exists() else []
 
+    def register_baseline(self, model_dir: str | Path, meta: dict) -> str | None:
+        """Keep the model deployed before the first promotion as v0000, so a rollback can return to it.
+        Does nothing once the entry has any version."""
+        if self.versions():
+            return None
+        self._copy_in(model_dir, "v0000", {**meta, "baseline": True})
+        self._set_current("v0000", "baseline")
+        return "v0000"
+
     def promote(self, model_dir: str | Path, meta: dict, eval_rows: list[dict]) -> str:
         """Copy `model_dir` in as a new version and point `current` at it; returns the version name."""
         nums = [int(v[1:]) for v in self.versions() if v[1:].isdigit()]
         version = f"v{(max(nums) + 1) if nums else 1:04d}"
+        self._copy_in(model_dir, version, meta, eval_rows)
+        self._set_current(version, "promote")
+        return version
+
+    def _copy_in(self, model_dir: str | Path, version: str, meta: dict, eval_rows: list[dict] = ()) -> None:
         final = self.root / "versions" / version
         tmp = self.root / "versions" / f"{version}.{os.getpid()}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
-        shutil.copytree(model_dir, tmp)
-        info = {**meta, "name": self.name, "version": version, "parent_version": self.current(), "promoted_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        shutil.copytree(model_dir, tmp, ignore=shutil.ignore_patterns("eval_set.jsonl"))
+        info = {**meta, "name": self.name, "version": version, "parent_version": self.current(),
+                "promoted_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
         (tmp / "pioneer.json").write_text(json.dumps(info, indent=2, default=str))
         with (tmp / "eval_set.jsonl").open("w") as fh:
             for row in eval_rows:
                 fh.write(json.dumps(row, ensure_ascii=False) + "\n")
         tmp.rename(final)  # atomic; fails rather than overwrite if `final` somehow exists
-        self._set_current(version, "promote")
-        return version
 
     def rollback(self, to: str | None = None) -> str:
         """Point `current` at `to`, or at the version promoted before the current one."""
