@@ -98,13 +98,7 @@ def _objects(path: Path) -> list[tuple[int, dict]]:
     for n, text in lines:
         if not text.strip():
             continue
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise DataError(path, n, f"not valid JSON ({e.msg} at column {e.colno})") from None
-        if not isinstance(obj, dict):
-            raise DataError(path, n, f"expected a JSON object, got {type(obj).__name__}")
-        objs.append((n, obj))
+        objs.append((n, _json_object(path, n, text)))
     if not objs:
         raise DataError(path, 0, "empty file: no records")
     return objs
@@ -165,13 +159,19 @@ def load_logs(path: str | Path, task: str | None = "classification", skip_bad: b
     return LoadedLogs(records, skipped)
 
 
-def _parse_log_line(path: Path, n: int, text: str, task: str | None) -> LogRecord:
+def _json_object(path: Path, n: int, text: str) -> dict:
+    """One JSONL line as an object, or DataError naming the line."""
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as e:
         raise DataError(path, n, f"not valid JSON ({e.msg} at column {e.colno}); truncated line?") from None
     if not isinstance(obj, dict):
         raise DataError(path, n, f"expected a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def _parse_log_line(path: Path, n: int, text: str, task: str | None) -> LogRecord:
+    obj = _json_object(path, n, text)
     for key in ("id", "input", "prediction", "verdict"):
         if key not in obj:
             raise DataError(path, n, f"missing field '{key}'")
