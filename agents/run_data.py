@@ -47,12 +47,9 @@ def run_data(state: State, ctx: Context) -> RunData:
 
 def registry_name(state: State, ctx: Context) -> str:
     """The registry entry: --name, else the name a pioneer-written model carries, else its folder's name."""
-    if ctx.registry_name:
-        return ctx.registry_name
     meta = Path(state["model"]) / "pioneer.json"
-    if meta.exists():
-        return json.loads(meta.read_text()).get("name") or Path(state["model"]).resolve().name
-    return Path(state["model"]).resolve().name
+    written = json.loads(meta.read_text()).get("name") if meta.exists() else None
+    return ctx.registry_name or written or Path(state["model"]).resolve().name
 
 
 def registry_for(state: State, ctx: Context) -> Registry:

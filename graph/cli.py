@@ -20,22 +20,28 @@ from pathlib import Path
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
 
-# option -> (Context field or None, default, help); shared by `improve` and `demo`
+# option -> (Context field, help); shared by `improve` and `demo`. Defaults are the Context's own.
 RUN_OPTIONS = {
-    "base": ("base_model", "minilm", "model every retrain starts from"),
-    "max_flips": ("max_flips", 2, "regression gate: most negative flips allowed"),
-    "min_fixed": ("min_fixed", 0.5, "regression gate: least share of held-out failures fixed"),
-    "label_tolerance": ("label_tolerance", 0.15, "regression gate: largest per-label recall drop allowed"),
-    "max_iterations": ("max_iterations", 3, "training iterations at most"),
-    "budget_minutes": ("budget_minutes", 15.0, "stop iterating after this many minutes"),
-    "epochs": ("epochs", 6, "epochs of the first configuration"),
-    "learning_rate": ("learning_rate", 2e-4, "learning rate of the first configuration"),
-    "chat_model": ("chat_model", None, "chat model for the agents, e.g. openai:gpt-4.1-mini (default: none, deterministic methods)"),
-    "chat_base_url": ("chat_base_url", None, "OpenAI-compatible endpoint for --chat-model"),
-    "name": ("registry_name", None, "registry entry to promote into (default: from the deployed model)"),
-    "home": ("home", None, "pioneer home for the registry and memory (default: $PIONEER_HOME or ~/.pioneer)"),
-    "seed": ("seed", 0, "random seed"),
+    "base": ("base_model", "model every retrain starts from"),
+    "max_flips": ("max_flips", "regression gate: most negative flips allowed"),
+    "min_fixed": ("min_fixed", "regression gate: least share of held-out failures fixed"),
+    "label_tolerance": ("label_tolerance", "regression gate: largest per-label recall drop allowed"),
+    "max_iterations": ("max_iterations", "training iterations at most"),
+    "budget_minutes": ("budget_minutes", "stop iterating after this many minutes"),
+    "epochs": ("epochs", "epochs of the first configuration"),
+    "learning_rate": ("learning_rate", "learning rate of the first configuration"),
+    "chat_model": ("chat_model", "chat model for the agents, e.g. openai:gpt-4.1-mini (default: none, deterministic methods)"),
+    "chat_base_url": ("chat_base_url", "OpenAI-compatible endpoint for --chat-model"),
+    "name": ("registry_name", "registry entry to promote into (default: from the deployed model)"),
+    "home": ("home", "pioneer home for the registry and memory (default: $PIONEER_HOME or ~/.pioneer)"),
+    "seed": ("seed", "random seed"),
 }
+
+
+def _default(opt: str):
+    from graph.context import Context
+
+    return {f.name: f.default for f in fields(Context)}[RUN_OPTIONS[opt][0]]
 
 
 def _setup_env() -> None:
@@ -58,7 +64,8 @@ def _setup_env() -> None:
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
-    for opt, (_f, default, help_) in RUN_OPTIONS.items():
+    for opt, (_f, help_) in RUN_OPTIONS.items():
+        default = _default(opt)
         typ = type(default) if default is not None else str
         p.add_argument("--" + opt.replace("_", "-"), type=typ, default=None, help=f"{help_} (default: {default})")
     p.add_argument("--config", help="JSON file of settings (keys as the long options, with underscores)")
@@ -74,7 +81,8 @@ def resolve(args: argparse.Namespace, options: dict) -> dict:
         except (OSError, json.JSONDecodeError) as e:
             raise BadInput(f"{args.config}: cannot read settings ({e})") from None
     out = {}
-    for opt, (_f, default, _h) in options.items():
+    for opt in options:
+        default = _default(opt)
         v = getattr(args, opt, None)
         if v is None and f"PIONEER_{opt.upper()}" in os.environ:
             raw = os.environ[f"PIONEER_{opt.upper()}"]
@@ -211,9 +219,7 @@ def run_production(inputs: dict, settings: dict, out: str | None, quiet: bool = 
     from tools.data import write_json
 
     write_json(meta_file, {"key": key, "status": "running", "inputs": inputs, "settings": settings})
-    ctx_fields = {f.name for f in fields(Context)}
-    ctx = Context(run_dir=str(run_dir), **{RUN_OPTIONS[k][0]: v for k, v in settings.items()
-                                           if k in RUN_OPTIONS and RUN_OPTIONS[k][0] in ctx_fields and v is not None})
+    ctx = Context(run_dir=str(run_dir), **{RUN_OPTIONS[k][0]: v for k, v in settings.items() if k in RUN_OPTIONS and v is not None})
     if not quiet:
         print(f"{'resuming' if resumed else 'run folder'}: {run_dir}", file=sys.stderr)
     report = _invoke(inputs, ctx, run_dir / "checkpoints.sqlite", resumed, quiet)

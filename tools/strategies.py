@@ -9,7 +9,7 @@ from tools.classifier import TrainConfig
 from tools.curriculum import MixSpec
 
 
-def strategy(name: str, epochs: int = 6, learning_rate: float = 2e-4, **overrides) -> dict:
+def strategy(name: str, epochs: int = TrainConfig.epochs, learning_rate: float = TrainConfig.learning_rate, **overrides) -> dict:
     """A named configuration: {"name", "mix": MixSpec fields, "train": TrainConfig fields}."""
     mix = asdict(MixSpec())
     train = {k: v for k, v in asdict(TrainConfig(epochs=epochs, learning_rate=learning_rate, distill_weight=0.8)).items() if k != "seed"}
@@ -18,7 +18,7 @@ def strategy(name: str, epochs: int = 6, learning_rate: float = 2e-4, **override
     return {"name": name, "mix": mix, "train": train}
 
 
-def initial(epochs: int, learning_rate: float = 2e-4) -> list[dict]:
+def initial(epochs: int = TrainConfig.epochs, learning_rate: float = TrainConfig.learning_rate) -> list[dict]:
     """The two configurations of a first iteration when memory has nothing better."""
     return [
         strategy("retain-distill", epochs, learning_rate),
