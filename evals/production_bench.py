@@ -18,7 +18,7 @@ from pathlib import Path
 from evals.banking_deployment import build
 from evals.scorers import fixable_fixed, test_scores, triage_scores
 from tools.classifier import TrainConfig, predict, train_classifier
-from tools.data import read_jsonl, write_json
+from tools.data import load_examples, load_logs, read_jsonl, write_json
 
 CONDITIONS = {"clean": {"wrong_rate": 0.0, "poison_rate": 0.0}, "noisy": {"wrong_rate": 0.2, "poison_rate": 0.1}}
 NAIVE = TrainConfig(epochs=6, learning_rate=2e-4)  # the strongest plain recipe measured here (0.919 test accuracy)
@@ -28,11 +28,10 @@ def naive_retrain(dep: Path, out: Path, labels: list[str]) -> Path:
     """Everything as labelled: parent data, passes with their prediction, failures with their correction."""
     if (out / "config.json").exists():
         return out
-    rows = read_jsonl(dep / "parent.jsonl")
-    x = [r["input"] for r in rows] + [l["input"] for l in read_jsonl(dep / "logs.jsonl") if l["verdict"] == "pass" or l.get("correction")]
-    y = [r["output"] for r in rows] + [l["prediction"] if l["verdict"] == "pass" else l["correction"]
-                                      for l in read_jsonl(dep / "logs.jsonl") if l["verdict"] == "pass" or l.get("correction")]
-    train_classifier(None, x, y, labels, out, NAIVE)
+    parent = load_examples(dep / "parent.jsonl")
+    logs = [r for r in load_logs(dep / "logs.jsonl").records if r.label is not None]
+    train_classifier(None, [e.input for e in parent] + [r.input for r in logs],
+                     [e.output for e in parent] + [r.label for r in logs], labels, out, NAIVE)
     return out
 
 
@@ -40,7 +39,7 @@ def run_condition(name: str, root: Path, data_dir: str | None, seed: int) -> lis
     from graph.cli import run_production
 
     dep = root / name / "deployment"
-    info = build(dep, seed=seed, parent_per_intent=30, deployed_epochs=10, data_dir=data_dir, **CONDITIONS[name])
+    info = build(dep, seed=seed, data_dir=data_dir, **CONDITIONS[name])
     labels = info["labels"]
     test = read_jsonl(dep / "test.jsonl")
     x, y = [r["input"] for r in test], [r["output"] for r in test]

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from tools.metrics import negative_flips
-
-
-def accuracy(truth: list[str], pred: list[str]) -> float:
-    return round(sum(t == p for t, p in zip(truth, pred)) / max(1, len(truth)), 4)
+from tools.metrics import classification_metrics, negative_flips
 
 
 def test_scores(truth: list[str], deployed: list[str], candidate: list[str]) -> dict:
-    return {"test_accuracy": accuracy(truth, candidate), "test_flips": len(negative_flips(truth, deployed, candidate))}
+    return {"test_accuracy": classification_metrics(truth, candidate)["accuracy"],
+            "test_flips": len(negative_flips(truth, deployed, candidate))}
 
 
 def fixable_fixed(logs: list[dict], key: dict[str, dict], pred: dict[str, str]) -> float:
@@ -20,8 +17,9 @@ def fixable_fixed(logs: list[dict], key: dict[str, dict], pred: dict[str, str]) 
 
 
 def triage_scores(key: dict[str, dict], excluded: set[str]) -> dict:
-    """Precision and recall of excluding the lines the key marks as noise or poison."""
+    """Precision and recall of excluding the lines the key marks as noise or poison, with the counts."""
     bad = {i for i, k in key.items() if k["noise"] is not None}
     tp = len(bad & excluded)
     return {"triage_precision": round(tp / len(excluded), 4) if excluded else None,
-            "triage_recall": round(tp / len(bad), 4) if bad else None}
+            "triage_recall": round(tp / len(bad), 4) if bad else None,
+            "bad_lines": len(bad), "bad_excluded": tp, "clean_excluded": len(excluded - bad)}

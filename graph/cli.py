@@ -305,28 +305,24 @@ def cmd_demo(args) -> int:
 
 def _print_demo_test(dep: Path, run_dir: Path) -> None:
     """The demo knows the truth: score both models on its held-out test set and the triage on its key."""
+    from evals.scorers import test_scores, triage_scores
     from tools.classifier import predict
     from tools.data import read_jsonl
-    from tools.metrics import negative_flips
 
     rep = json.loads((run_dir / "report.json").read_text())
     test = read_jsonl(dep / "test.jsonl")
     x, y = [r["input"] for r in test], [r["output"] for r in test]
     before = predict(dep / "deployed", x)
-    acc_b = sum(a == b for a, b in zip(before, y)) / len(y)
-    line = f"\nheld-out test ({len(y)} examples no log came from): deployed {acc_b:.3f}"
+    line = f"\nheld-out test ({len(y)} examples no log came from): deployed {test_scores(y, before, before)['test_accuracy']:.3f}"
     if rep.get("model_dir"):
-        after = predict(rep["model_dir"], x)
-        acc_a = sum(a == b for a, b in zip(after, y)) / len(y)
-        line += f" -> promoted {acc_a:.3f}, {len(negative_flips(y, before, after))} negative flips"
+        after = test_scores(y, before, predict(rep["model_dir"], x))
+        line += f" -> promoted {after['test_accuracy']:.3f}, {after['test_flips']} negative flips"
     print(line)
-    key = {k["id"]: k["noise"] for k in read_jsonl(dep / "key.jsonl")}
-    bad = {i for i, n in key.items() if n}
-    excl = {e["id"] for e in rep.get("excluded", []) if e["category"] in ("noise", "poison")}
-    if bad:
-        tp = len(bad & excl)
-        print(f"triage against the answer key: {tp} of {len(bad)} noisy or poisoned lines excluded, "
-              f"{len(excl - bad)} clean lines excluded by mistake")
+    key = {k["id"]: k for k in read_jsonl(dep / "key.jsonl")}
+    t = triage_scores(key, {e["id"] for e in rep.get("excluded", []) if e["category"] in ("noise", "poison")})
+    if t["bad_lines"]:
+        print(f"triage against the answer key: {t['bad_excluded']} of {t['bad_lines']} noisy or poisoned lines excluded, "
+              f"{t['clean_excluded']} clean lines excluded by mistake")
 
 
 # ---------------------------------------------------------------- model utilities
