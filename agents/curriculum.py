@@ -10,7 +10,7 @@ import numpy as np
 from langgraph.runtime import Runtime
 
 from agents.progress import emit
-from agents.run_data import run_data
+from agents.run_data import run_data, settings
 from graph.context import Context
 from graph.state import State
 from tools.chat import get_chat_model, paraphrase
@@ -20,7 +20,7 @@ from tools.workspace import Workspace
 
 
 def synthesize(state: State, runtime: Runtime[Context]) -> dict:
-    ctx = runtime.context
+    ctx = settings(runtime)
     rd = run_data(state, ctx)
     ws, records, parent, tri, splits = rd.ws, rd.records, rd.parent, rd.triage, rd.splits
     plan = state["plan"]

@@ -25,6 +25,20 @@ def check_model(model_dir: str) -> list[str]:
     return labels
 
 
+def validate_inputs(model: str, logs: str, train_data: str | None, skip_bad: bool = False) -> str:
+    """Check a production run's inputs before anything is written; the task, or DataError naming file, line
+    and reason."""
+    loaded = load_logs(logs, task=None, skip_bad=skip_bad)
+    task = detect_task(loaded.records)
+    if task != "classification":
+        raise DataError(logs, 0, f"task '{task}' is not supported in production mode yet (classification only)")
+    load_logs(logs, task=task, skip_bad=skip_bad)  # validates output shapes for the task
+    check_model(model)
+    if train_data:
+        load_examples(train_data, task=task)
+    return task
+
+
 def ingest(state: State, runtime: Runtime[Context]) -> dict:
     loaded = load_logs(state["logs"], task=None, skip_bad=bool(state.get("skip_bad_lines")))
     records = loaded.records

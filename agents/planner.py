@@ -17,7 +17,7 @@ from pathlib import Path
 from langgraph.runtime import Runtime
 
 from agents.progress import emit
-from agents.run_data import memory_path, registry_for
+from agents.run_data import memory_path, registry_for, settings
 from graph.context import Context
 from graph.state import State
 from tools import strategies
@@ -26,7 +26,7 @@ from tools.workspace import Workspace
 
 
 def plan(state: State, runtime: Runtime[Context]) -> dict:
-    ctx = runtime.context
+    ctx = settings(runtime)
     ws = Workspace(ctx.run_dir)
     started = _started(ws)
     done = state.get("iterations") or []
@@ -105,7 +105,7 @@ def _started(ws: Workspace) -> float:
 
 def promote(state: State, runtime: Runtime[Context]) -> dict:
     """Copy the chosen model into the registry (a new version, never overwriting) and the run folder."""
-    ctx = runtime.context
+    ctx = settings(runtime)
     cand = state["plan"]["candidate"]
     reg = registry_for(state, ctx)
     name = reg.name

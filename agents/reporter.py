@@ -7,7 +7,7 @@ from pathlib import Path
 from langgraph.runtime import Runtime
 
 from agents.progress import emit
-from agents.run_data import memory_path, run_data
+from agents.run_data import memory_path, run_data, settings
 from graph.context import Context
 from graph.state import State
 from tools import strategies
@@ -18,12 +18,13 @@ from tools.report import write_report
 
 
 def report(state: State, runtime: Runtime[Context]) -> dict:
-    ctx = runtime.context
+    ctx = settings(runtime)
     rd = run_data(state, ctx)
     records, tri, splits = rd.records, rd.triage, rd.splits
     promotion = state.get("promotion")
     plan = state.get("plan") or {}
-    iterations = _decisions(state.get("iterations") or [], plan, promotion)
+    approval = state.get("approval") or {}
+    iterations = _decisions(state.get("iterations") or [], plan, promotion, approval)
 
     usable = [r for r in records if tri[r.id]["category"] in ("trusted", "fixable")]
     fixable = [r for r in records if tri[r.id]["category"] == "fixable"]
@@ -40,10 +41,17 @@ def report(state: State, runtime: Runtime[Context]) -> dict:
         selected = max(passing, key=strategies.score) if passing else None  # the planner's choice
         final["held_out_failures_fixed"] = selected["gate"]["fixed"] if selected else None
         gate = cand["gate"]
+    elif approval.get("decision") == "reject":
+        gate = plan["candidate"]["gate"]
     excluded = [{"id": r.id, "line": r.line, "category": tri[r.id]["category"], "reason": tri[r.id]["reason"]}
                 for r in records if tri[r.id]["category"] in ("noise", "poison", "unusable")]
-    outcome = (f"promoted {promotion['registry']} {promotion['version']}" if promotion else
-               f"nothing promoted: {plan.get('why', '')}")
+    if promotion:
+        outcome = f"promoted {promotion['registry']} {promotion['version']}"
+    elif approval.get("decision") == "reject":
+        outcome = (f"nothing promoted: {plan['candidate']['strategy']} passed the gate but the reviewer rejected it"
+                   + (f" ({approval['note']})" if approval.get("note") else ""))
+    else:
+        outcome = f"nothing promoted: {plan.get('why', '')}"
     rep = {
         "mode": state.get("mode", "production"), "task": state["task"], "base_model": ctx.base_model,
         "deployed_model": state["model"], "outcome": outcome,
@@ -53,6 +61,7 @@ def report(state: State, runtime: Runtime[Context]) -> dict:
         "gate": gate or (iterations[-1]["gate"] if iterations else None),
         "iterations": iterations, "clusters": state["diagnosis"]["patterns"], "excluded": excluded,
         "triage": state["diagnosis"]["triage"], "ingest": state.get("ingest"), "memory": state.get("memory") or {},
+        "approval": approval or None,
         "splits": state["diagnosis"]["splits"],
     }
     write_report(ctx.run_dir, rep)
@@ -70,14 +79,16 @@ def _metrics(usable, usable_pred, fixable, fixable_pred, reg, reg_pred) -> dict:
             "per_label_recall": {k: v["recall"] for k, v in m["per_label"].items()}}
 
 
-def _decisions(iterations: list[dict], plan: dict, promotion: dict | None) -> list[dict]:
+def _decisions(iterations: list[dict], plan: dict, promotion: dict | None, approval: dict) -> list[dict]:
     """Each attempt with the decision taken on it, and why."""
-    chosen = (plan.get("candidate") or {}).get("model_dir") if promotion else None
+    chosen = (plan.get("candidate") or {}).get("model_dir") if plan.get("action") == "promote" else None
     out = []
     for e in iterations:
         e = dict(e)
-        if e["model_dir"] == chosen:
+        if e["model_dir"] == chosen and promotion:
             e["decision"] = "promoted"
+        elif e["model_dir"] == chosen and approval.get("decision") == "reject":
+            e["decision"] = "passed the gate; rejected by the reviewer" + (f": {approval['note']}" if approval.get("note") else "")
         elif e["gate"]["passed"]:
             e["decision"] = "passed the gate" + ("; refit as final" if e["stage"] == "select" else "")
         else:

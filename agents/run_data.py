@@ -4,14 +4,28 @@ registry and memory live for this run."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+from langgraph.runtime import Runtime
 
 from graph.context import Context
 from graph.state import State
 from tools.data import Example, LogRecord, load_examples, load_logs
 from tools.registry import Registry
 from tools.workspace import Workspace
+
+
+def settings(runtime: Runtime[Context]) -> Context:
+    """The run's settings. No context (a bare Studio run) means the defaults; an empty `run_dir` means
+    runs/<thread id>, so that threads run side by side (Studio, the server) never share a folder."""
+    ctx = runtime.context or Context()
+    if not ctx.run_dir:
+        from langgraph.config import get_config
+
+        thread = (get_config().get("configurable") or {}).get("thread_id") or "default"
+        ctx = replace(ctx, run_dir=str(Path("runs") / str(thread)))
+    return ctx
 
 
 def load_run_data(state: State) -> tuple[list[LogRecord], list[Example]]:

@@ -13,6 +13,7 @@ import numpy as np
 from langgraph.runtime import Runtime
 
 from agents.progress import emit
+from agents.run_data import settings
 from graph.context import Context
 from graph.state import State
 from tools.classifier import TrainConfig, predict_proba, train_classifier
@@ -20,7 +21,7 @@ from tools.data import read_jsonl
 
 
 def train(state: State, runtime: Runtime[Context]) -> dict:
-    ctx = runtime.context
+    ctx = settings(runtime)
     plan = state["plan"]
     labels = _label_set(state, plan)
     out = []

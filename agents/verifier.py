@@ -7,7 +7,7 @@ import numpy as np
 from langgraph.runtime import Runtime
 
 from agents.progress import emit
-from agents.run_data import load_run_data, registry_for, run_data
+from agents.run_data import load_run_data, registry_for, run_data, settings
 from graph.context import Context
 from graph.state import State
 from tools import diagnosis as dx
@@ -20,7 +20,7 @@ from tools.workspace import Workspace
 
 
 def diagnose(state: State, runtime: Runtime[Context]) -> dict:
-    ctx = runtime.context
+    ctx = settings(runtime)
     ws = Workspace(ctx.run_dir)
     records, parent = load_run_data(state)
     emit("diagnose", "scoring the deployed model on the logs")
@@ -108,7 +108,7 @@ def score_candidate(model_dir: str, sets: dict, ctx: Context) -> dict:
 
 
 def gate(state: State, runtime: Runtime[Context]) -> dict:
-    ctx = runtime.context
+    ctx = settings(runtime)
     plan = state["plan"]
     final = plan["stage"] == "final"
     sets = eval_sets(state, ctx, include_holdout_in_training=final)

@@ -18,7 +18,7 @@ import time
 from dataclasses import fields
 from pathlib import Path
 
-EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_AWAITING_APPROVAL = 0, 1, 2, 3
 
 # option -> (Context field, help); shared by `improve` and `demo`. Defaults are the Context's own.
 RUN_OPTIONS = {
@@ -35,6 +35,7 @@ RUN_OPTIONS = {
     "name": ("registry_name", "registry entry to promote into (default: from the deployed model)"),
     "home": ("home", "pioneer home for the registry and memory (default: $PIONEER_HOME or ~/.pioneer)"),
     "seed": ("seed", "random seed"),
+    "require_approval": ("require_approval", "pause before promotion until a person approves (pioneer approve RUN_DIR)"),
 }
 
 
@@ -66,8 +67,13 @@ def _setup_env() -> None:
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     for opt, (_f, help_) in RUN_OPTIONS.items():
         default = _default(opt)
+        if isinstance(default, bool):
+            p.add_argument("--" + opt.replace("_", "-"), action="store_const", const=True, default=None, help=f"{help_} (default: off)")
+            continue
         typ = type(default) if default is not None else str
         p.add_argument("--" + opt.replace("_", "-"), type=typ, default=None, help=f"{help_} (default: {default})")
+    p.add_argument("--database-url", help="checkpoint database: a postgres:// URL (default: $PIONEER_DATABASE_URL, "
+                                          "else checkpoints.sqlite in the run folder)")
     p.add_argument("--config", help="JSON file of settings (keys as the long options, with underscores)")
     p.add_argument("--quiet", action="store_true", help="print only the result")
 
@@ -85,12 +91,22 @@ def resolve(args: argparse.Namespace, options: dict) -> dict:
         default = _default(opt)
         v = getattr(args, opt, None)
         if v is None and f"PIONEER_{opt.upper()}" in os.environ:
-            raw = os.environ[f"PIONEER_{opt.upper()}"]
-            v = type(default)(raw) if default is not None else raw
+            v = _coerce(os.environ[f"PIONEER_{opt.upper()}"], default, f"PIONEER_{opt.upper()}")
         if v is None:
             v = cfg.get(opt, default)
         out[opt] = v
     return out
+
+
+def _coerce(raw: str, default, where: str):
+    if isinstance(default, bool):
+        if raw.strip().lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off", ""):
+            raise BadInput(f"{where}: expected true or false, not {raw!r}")
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    try:
+        return type(default)(raw) if default is not None else raw
+    except ValueError:
+        raise BadInput(f"{where}: expected a {type(default).__name__}, not {raw!r}") from None
 
 
 class BadInput(Exception):
@@ -112,6 +128,14 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("demo", help="the main job on the embedded defaults: build a small deployment, improve it, print the report")
     p.add_argument("--out", help="run folder (default: runs/demo-<timestamp>)")
     _add_run_options(p)
+
+    p = sub.add_parser("approve", help="answer a run that waits for approval before promotion (--require-approval)")
+    p.add_argument("run_dir", help="the run folder")
+    p.add_argument("--reject", action="store_true", help="keep the deployed model (default: approve the promotion)")
+    p.add_argument("--note", help="why, kept in the report")
+    p.add_argument("--by", help="who decides (default: the user name)")
+    p.add_argument("--database-url", help="the run's Postgres URL, when it checkpoints there (default: $PIONEER_DATABASE_URL)")
+    p.add_argument("--quiet", action="store_true", help="print only the result")
 
     p = sub.add_parser("predict", help="write one JSONL prediction a line")
     p.add_argument("--model", required=True)
@@ -135,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     _setup_env()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     try:
-        return {"improve": cmd_improve, "demo": cmd_demo, "predict": cmd_predict, "eval": cmd_eval,
+        return {"improve": cmd_improve, "demo": cmd_demo, "approve": cmd_approve, "predict": cmd_predict, "eval": cmd_eval,
                 "rollback": cmd_rollback, "registry": cmd_registry}[args.cmd](args)
     except BadInput as e:
         print(f"error: {e}", file=sys.stderr)
@@ -156,18 +180,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def _validate(model: str, logs: str, train_data: str | None, skip_bad: bool) -> None:
     """Refuse bad input before any run folder exists."""
-    from agents.data_scout import check_model
-    from tools.data import DataError, detect_task, load_examples, load_logs
+    from agents.data_scout import validate_inputs
+    from tools.data import DataError
 
     try:
-        loaded = load_logs(logs, task=None, skip_bad=skip_bad)
-        task = detect_task(loaded.records)
-        if task != "classification":
-            raise DataError(logs, 0, f"task '{task}' is not supported in production mode yet (classification only)")
-        load_logs(logs, task=task, skip_bad=skip_bad)  # validates output shapes for the task
-        check_model(model)
-        if train_data:
-            load_examples(train_data, task=task)
+        validate_inputs(model, logs, train_data, skip_bad)
     except DataError as e:
         raise BadInput(str(e)) from None
 
@@ -198,8 +215,11 @@ def _find_unfinished(key: str, runs: Path) -> Path | None:
     return None
 
 
-def run_production(inputs: dict, settings: dict, out: str | None, quiet: bool = False) -> tuple[int, dict | None, Path]:
-    from graph.context import Context
+def run_production(inputs: dict, settings: dict, out: str | None, quiet: bool = False,
+                   database_url: str | None = None) -> tuple[int, Path]:
+    """Start or resume a production run; returns the exit status and the run folder."""
+    from graph.runs import is_postgres
+    from tools.data import write_json
 
     key = _run_key(inputs, settings)
     if out:
@@ -208,46 +228,103 @@ def run_production(inputs: dict, settings: dict, out: str | None, quiet: bool = 
         run_dir = _find_unfinished(key, Path("runs")) or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
     meta_file = run_dir / "run.json"
     resumed = meta_file.exists()
+    meta = {"key": key, "inputs": inputs, "settings": settings, "thread": f"run-{key}-{run_dir.name}",
+            "database": "postgres" if is_postgres(database_url) else str(run_dir / "checkpoints.sqlite")}
     if resumed:
         meta = json.loads(meta_file.read_text())
         if meta.get("key") != key:
             raise BadInput(f"{run_dir} holds a run with other inputs or settings; choose another --out")
         if meta.get("status") == "finished":
             print(f"{run_dir} already finished; see {run_dir / 'report.md'}", file=sys.stderr)
-            return EXIT_OK, json.loads((run_dir / "report.json").read_text()), run_dir
+            return EXIT_OK, run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
-    from tools.data import write_json
-
-    write_json(meta_file, {"key": key, "status": "running", "inputs": inputs, "settings": settings})
-    ctx = Context(run_dir=str(run_dir), **{RUN_OPTIONS[k][0]: v for k, v in settings.items() if k in RUN_OPTIONS and v is not None})
+    write_json(meta_file, {**meta, "status": "running"})
     if not quiet:
         print(f"{'resuming' if resumed else 'run folder'}: {run_dir}", file=sys.stderr)
-    report = _invoke(inputs, ctx, run_dir / "checkpoints.sqlite", resumed, quiet)
-    write_json(meta_file, {"key": key, "status": "finished", "inputs": inputs, "settings": settings})
-    return EXIT_OK, report, run_dir
+    return _drive(run_dir, meta, None if resumed else {"mode": "production", **inputs}, quiet, database_url), run_dir
 
 
-def _invoke(inputs: dict, ctx, db: Path, resumed: bool, quiet: bool) -> dict:
-    from langgraph.checkpoint.sqlite import SqliteSaver
+def _database(meta: dict, run_dir: Path, database_url: str | None) -> str:
+    if meta.get("database") == "postgres":
+        url = database_url or os.environ.get("PIONEER_DATABASE_URL")
+        if not url:
+            raise BadInput("this run checkpoints to Postgres: give --database-url or set PIONEER_DATABASE_URL")
+        return url
+    return meta.get("database") or str(run_dir / "checkpoints.sqlite")
 
-    from graph import builder
 
-    config = {"configurable": {"thread_id": "run"}, "recursion_limit": 100}
-    with SqliteSaver.from_conn_string(str(db)) as saver:
-        g = builder.compile(checkpointer=saver)
-        state = g.get_state(config)
-        payload = None if (resumed and state.next) else {"mode": "production", **inputs}
-        t0 = time.time()
-        last_train = 0.0
-        for chunk in g.stream(payload, config, context=ctx, stream_mode="custom"):
-            if quiet:
-                continue
-            if chunk.get("stage") == "train" and "step" in chunk and chunk.get("step") != chunk.get("total"):
-                if time.time() - last_train < 5:
-                    continue
-                last_train = time.time()
-            print(f"[{time.time() - t0:6.0f}s] {chunk.get('stage'):>10}  {chunk.get('message')}", file=sys.stderr, flush=True)
-        return g.get_state(config).values.get("report") or {}
+def _drive(run_dir: Path, meta: dict, payload, quiet: bool, database_url: str | None) -> int:
+    """Run (or resume, or answer) the thread to its end or to an approval; ask at a terminal, else exit 3."""
+    from graph.context import Context
+    from graph.runs import AWAITING_APPROVAL, checkpointer, compiled, config_for, drive, pending_request
+    from langgraph.types import Command
+    from tools.data import write_json
+
+    ctx = Context(run_dir=str(run_dir), **{RUN_OPTIONS[k][0]: v for k, v in meta["settings"].items() if k in RUN_OPTIONS and v is not None})
+    config = config_for(meta.get("thread", "run"))
+    with checkpointer(_database(meta, run_dir, database_url)) as saver:
+        g = compiled(saver)
+        if payload is None and not g.get_state(config).values:
+            payload = {"mode": "production", **meta["inputs"]}  # killed before the first checkpoint
+        status = drive(g, payload, config, ctx, None if quiet else _progress_printer())
+        while status == AWAITING_APPROVAL:
+            request = pending_request(g, config)
+            _print_request(request, run_dir)
+            answer = _ask() if sys.stdin.isatty() and not quiet else None
+            if answer is None:
+                write_json(run_dir / "run.json", {**meta, "status": AWAITING_APPROVAL})
+                print(f"\nwaiting for approval. Answer with:\n  pioneer approve {run_dir}            (promote)\n"
+                      f"  pioneer approve {run_dir} --reject   (keep the deployed model)", file=sys.stderr)
+                return EXIT_AWAITING_APPROVAL
+            status = drive(g, Command(resume=answer), config, ctx, None if quiet else _progress_printer())
+    write_json(run_dir / "run.json", {**meta, "status": status})
+    return EXIT_OK
+
+
+def _progress_printer():
+    t0, last = time.time(), [0.0]
+
+    def show(chunk: dict) -> None:
+        if chunk.get("stage") == "train" and "step" in chunk and chunk.get("step") != chunk.get("total"):
+            if time.time() - last[0] < 5:
+                return
+            last[0] = time.time()
+        print(f"[{time.time() - t0:6.0f}s] {chunk.get('stage'):>10}  {chunk.get('message')}", file=sys.stderr, flush=True)
+
+    return show
+
+
+def _print_request(req: dict, run_dir: Path) -> None:
+    g = req["gate"]
+    print(f"\n{run_dir}: {req['candidate']} passed the gate and waits for approval", file=sys.stderr)
+    print(f"  {g['negative_flips']} negative flips on the regression set (limit {g['max_flips']}), "
+          f"held-out failures fixed {g['fixed']}", file=sys.stderr)
+    for name, sl in (g.get("slices") or {}).items():
+        print(f"  {name}: " + ", ".join(f"{k} {v}" for k, v in sl.items() if not isinstance(v, (dict, list))), file=sys.stderr)
+    for ex in req.get("flip_examples", []):
+        print(f"  flip: {ex['input'][:70]!r}: {ex['label']} -> {ex['now']}", file=sys.stderr)
+    if req.get("error"):
+        print(f"  ({req['error']})", file=sys.stderr)
+
+
+def _ask() -> dict | None:
+    try:
+        a = input("approve or reject? [approve/reject, empty: decide later] ").strip().lower()
+    except EOFError:
+        return None
+    if a not in ("approve", "reject", "a", "r"):
+        return None
+    note = input("note (optional): ").strip()
+    return {"decision": "approve" if a.startswith("a") else "reject", "note": note, "by": _user()}
+
+
+def _user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name in some containers
+        return ""
 
 
 def _print_result(run_dir: Path) -> None:
@@ -278,8 +355,9 @@ def cmd_improve(args) -> int:
     inputs = {"model": str(Path(args.model).resolve()), "logs": str(Path(args.logs).resolve()),
               "train_data": str(Path(args.train_data).resolve()) if args.train_data else None,
               "skip_bad_lines": bool(args.skip_bad_lines)}
-    code, _report, run_dir = run_production(inputs, settings, args.out, args.quiet)
-    _print_result(run_dir)
+    code, run_dir = run_production(inputs, settings, args.out, args.quiet, _database_url(args))
+    if code == EXIT_OK:
+        _print_result(run_dir)
     return code
 
 
@@ -297,9 +375,31 @@ def cmd_demo(args) -> int:
               "train_data": str((dep / "parent.jsonl").resolve()), "skip_bad_lines": False}
     if settings["home"] is None:
         settings["home"] = str(run_dir / "home")  # the demo keeps its registry and memory to itself
-    code, _rep, run_dir = run_production(inputs, settings, str(run_dir / "run"), args.quiet)
-    _print_result(run_dir)
-    _print_demo_test(dep, run_dir)
+    code, run_dir = run_production(inputs, settings, str(run_dir / "run"), args.quiet, _database_url(args))
+    if code == EXIT_OK:
+        _print_result(run_dir)
+        _print_demo_test(dep, run_dir)
+    return code
+
+
+def _database_url(args) -> str | None:
+    return getattr(args, "database_url", None) or os.environ.get("PIONEER_DATABASE_URL") or None
+
+
+def cmd_approve(args) -> int:
+    from langgraph.types import Command
+
+    run_dir = Path(args.run_dir)
+    meta_file = run_dir / "run.json"
+    if not meta_file.exists():
+        raise BadInput(f"{run_dir}: not a run folder (no run.json)")
+    meta = json.loads(meta_file.read_text())
+    if meta.get("status") != "awaiting_approval":
+        raise BadInput(f"{run_dir}: no approval pending (the run is {meta.get('status')})")
+    answer = {"decision": "reject" if args.reject else "approve", "note": args.note or "", "by": args.by or _user()}
+    code = _drive(run_dir, meta, Command(resume=answer), args.quiet, _database_url(args))
+    if code == EXIT_OK:
+        _print_result(run_dir)
     return code
 
 

@@ -24,5 +24,6 @@ class State(Inputs, total=False):
     memory: dict  # what the long-term memory suggested, if anything
     plan: dict  # what to do next: {"action", "stage", "configs", "why"}
     iterations: Annotated[list[dict], operator.add]  # every attempt, with its gate result and decision
+    approval: dict  # the reviewer's decision before promotion ({"required": False} when none was asked)
     promotion: dict | None  # registry version and model folder, when promoted
     report: dict  # the final report (also written to the run folder)

@@ -153,3 +153,27 @@ def test_chat_model_names_patterns_and_adds_paraphrases(deployment, tiny_base, t
     para = [json.loads(l) for l in (run / "work" / "paraphrases.jsonl").read_text().splitlines()]
     assert para and all(p["input"].startswith("paraphrase") for p in para)
     assert len(fake.prompts) > 2
+
+
+def test_approval_pauses_before_promotion_and_resumes_from_the_cli(deployment, tiny_base, tmp_path, capsys):
+    loose = ["--max-flips", "1000", "--min-fixed", "0", "--label-tolerance", "1", "--require-approval"]
+    run = tmp_path / "run"
+    assert main(improve_args(deployment, tiny_base, run, *loose)) == 3  # waiting: nothing promoted yet
+    assert json.loads((run / "run.json").read_text())["status"] == "awaiting_approval"
+    err = capsys.readouterr().err
+    assert "waits for approval" in err and "negative flips on the regression set" in err and f"pioneer approve {run}" in err
+    assert not (run / "model").exists() and not (run / "report.json").exists()
+    assert main(["approve", str(tmp_path / "nowhere")]) == 2
+    assert main(["approve", str(run), "--reject", "--note", "too risky", "--by", "ana", "--quiet"]) == 0
+    rep = json.loads((run / "report.json").read_text())
+    assert rep["promoted"] is False and "reviewer rejected" in rep["outcome"] and "too risky" in rep["outcome"]
+    assert rep["approval"] == {"required": True, "decision": "reject", "note": "too risky", "by": "ana"}
+    assert any("rejected by the reviewer" in it["decision"] for it in rep["iterations"])
+    assert main(["approve", str(run)]) == 2  # answered already
+
+    run2 = tmp_path / "run2"
+    assert main(improve_args(deployment, tiny_base, run2, *loose)) == 3
+    assert main(["approve", str(run2), "--quiet"]) == 0
+    rep2 = json.loads((run2 / "report.json").read_text())
+    assert rep2["promoted"] is True and (run2 / "model" / "config.json").exists()
+    assert rep2["approval"]["decision"] == "approve"
