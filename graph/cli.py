@@ -137,6 +137,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--database-url", help="the run's Postgres URL, when it checkpoints there (default: $PIONEER_DATABASE_URL)")
     p.add_argument("--quiet", action="store_true", help="print only the result")
 
+    p = sub.add_parser("serve", help="the HTTP endpoint: LangServe routes under /pioneer, background runs, approvals")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    p.add_argument("--data-root", action="append", help="a folder whose files requests may name (repeat; default: "
+                                                        "$PIONEER_DATA_ROOTS, separated by ':', else the current folder)")
+    p.add_argument("--state-dir", default="runs/server", help="run folders and checkpoints (default: runs/server)")
+    p.add_argument("--database-url", help="Postgres URL for checkpoints (default: $PIONEER_DATABASE_URL, else SQLite in --state-dir)")
+    p.add_argument("--home", help="pioneer home for the registry and memory (default: $PIONEER_HOME or ~/.pioneer)")
+    p.add_argument("--workers", type=int, default=2, help="runs trained at the same time (default: 2)")
+    p.add_argument("--max-body-bytes", type=int, default=1_000_000, help="largest request body (default: 1000000)")
+    p.add_argument("--no-auth", action="store_true", help="serve without an API key; only on a loopback address")
+
     p = sub.add_parser("predict", help="write one JSONL prediction a line")
     p.add_argument("--model", required=True)
     p.add_argument("--input", required=True, help="JSONL with an 'input' field (and optional 'id'), or a .txt file, one input a line")
@@ -159,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     _setup_env()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     try:
-        return {"improve": cmd_improve, "demo": cmd_demo, "approve": cmd_approve, "predict": cmd_predict, "eval": cmd_eval,
+        return {"improve": cmd_improve, "demo": cmd_demo, "approve": cmd_approve, "serve": cmd_serve, "predict": cmd_predict, "eval": cmd_eval,
                 "rollback": cmd_rollback, "registry": cmd_registry}[args.cmd](args)
     except BadInput as e:
         print(f"error: {e}", file=sys.stderr)
@@ -384,6 +396,31 @@ def cmd_demo(args) -> int:
 
 def _database_url(args) -> str | None:
     return getattr(args, "database_url", None) or os.environ.get("PIONEER_DATABASE_URL") or None
+
+
+def cmd_serve(args) -> int:
+    from graph.server import ServerSettings, create_app, is_loopback
+
+    key = os.environ.get("PIONEER_API_KEY") or None
+    if not key and not args.no_auth:
+        raise BadInput("set PIONEER_API_KEY (clients send it in the X-API-Key header), or pass --no-auth on a loopback address")
+    if not key and not is_loopback(args.host):
+        raise BadInput(f"--no-auth is allowed only on a loopback address, not {args.host}; set PIONEER_API_KEY")
+    roots = args.data_root or [r for r in os.environ.get("PIONEER_DATA_ROOTS", "").split(os.pathsep) if r] or [os.getcwd()]
+    missing = [r for r in roots if not Path(r).is_dir()]
+    if missing:
+        raise BadInput(f"data root is not a folder: {', '.join(missing)}")
+    settings = ServerSettings(state_dir=Path(args.state_dir), data_roots=[Path(r) for r in roots], api_key=key,
+                              database_url=_database_url(args), max_body_bytes=args.max_body_bytes, workers=args.workers,
+                              home=args.home)
+    import uvicorn
+
+    app = create_app(settings)
+    print(f"pioneer serve on http://{args.host}:{args.port} (LangServe at /pioneer, runs at /runs, approvals at /approvals); "
+          f"data roots: {', '.join(str(r) for r in settings.data_roots)}; "
+          f"{'API key required' if key else 'no API key (loopback only)'}", file=sys.stderr, flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return EXIT_OK
 
 
 def cmd_approve(args) -> int:

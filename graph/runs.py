@@ -3,7 +3,12 @@ a URL is given), and a driver that streams a run or resumes it to its end or its
 
 from __future__ import annotations
 
+import json
+import threading
+import time
+import uuid
 from contextlib import contextmanager
+from dataclasses import fields
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -74,3 +79,151 @@ def drive(g, payload, config: dict, ctx, on_event: Callable[[dict], None] | None
         if on_event:
             on_event(chunk)
     return run_status(g, config)
+
+
+OWNED_BY_SERVER = ("run_dir", "home")
+
+
+def check_settings(settings: dict) -> dict:
+    """Run settings from a request: Context fields (not run_dir or home, which the server owns), typed as
+    the Context's defaults; ValueError naming the setting otherwise."""
+    from graph.context import Context
+
+    defaults = {f.name: f.default for f in fields(Context) if f.name not in OWNED_BY_SERVER}
+    for k, v in (settings or {}).items():
+        if k not in defaults:
+            raise ValueError(f"unknown setting {k!r} (known: {', '.join(sorted(defaults))})")
+        d = defaults[k]
+        if isinstance(d, bool):
+            ok = isinstance(v, bool)
+        elif isinstance(d, int):
+            ok = isinstance(v, int) and not isinstance(v, bool)
+        elif isinstance(d, float):
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+        else:
+            ok = v is None or isinstance(v, str)
+        if not ok:
+            raise ValueError(f"setting {k!r}: expected {type(d).__name__ if d is not None else 'a string'}, got {v!r}")
+    return dict(settings or {})
+
+
+class RunManager:
+    """Production runs in the background, one LangGraph thread and one Python thread each, recorded under
+    `root/<id>/run.json` so that a restarted server continues every run that was going."""
+
+    def __init__(self, graph, root: Path, home: str | None = None, workers: int = 2):
+        self.g, self.root, self.home = graph, Path(root), home
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._slots = threading.BoundedSemaphore(workers)
+        self._lock = threading.Lock()
+        self._active: set[str] = set()
+
+    # records
+    def _path(self, run_id: str) -> Path:
+        if not run_id.isalnum():
+            raise KeyError(run_id)
+        return self.root / run_id / "run.json"
+
+    def record(self, run_id: str) -> dict:
+        p = self._path(run_id)
+        if not p.exists():
+            raise KeyError(run_id)
+        return json.loads(p.read_text())
+
+    def _save(self, rec: dict) -> None:
+        from tools.data import write_json
+
+        with self._lock:
+            write_json(self._path(rec["id"]), rec)
+
+    def records(self) -> list[dict]:
+        out = []
+        for p in sorted(self.root.glob("*/run.json")):
+            try:
+                out.append(json.loads(p.read_text()))
+            except json.JSONDecodeError:
+                continue
+        return sorted(out, key=lambda r: r.get("created", 0))
+
+    # lifecycle
+    def start(self, inputs: dict, settings: dict) -> dict:
+        run_id = uuid.uuid4().hex[:12]
+        rec = {"id": run_id, "status": RUNNING, "inputs": inputs, "settings": settings, "created": time.time(),
+               "run_dir": str((self.root / run_id).resolve())}
+        self._save(rec)
+        self._spawn(run_id, {"mode": "production", **inputs})
+        return rec
+
+    def answer(self, run_id: str, answer: dict) -> dict:
+        from langgraph.types import Command
+
+        rec = self.record(run_id)
+        if rec["status"] != AWAITING_APPROVAL or pending_request(self.g, config_for(run_id)) is None:
+            raise LookupError(f"run {run_id} is not waiting for approval (it is {rec['status']})")
+        rec.update(status=RUNNING, approval=answer)
+        self._save(rec)
+        self._spawn(run_id, Command(resume=answer))
+        return rec
+
+    def resume_unfinished(self) -> list[str]:
+        """After a restart: continue every run that was going when the server stopped."""
+        ids = [r["id"] for r in self.records() if r["status"] == RUNNING]
+        for run_id in ids:
+            self._spawn(run_id, None)
+        return ids
+
+    def _spawn(self, run_id: str, payload) -> None:
+        with self._lock:
+            if run_id in self._active:
+                raise LookupError(f"run {run_id} is already going")
+            self._active.add(run_id)
+        threading.Thread(target=self._work, args=(run_id, payload), name=f"run-{run_id}", daemon=True).start()
+
+    def _work(self, run_id: str, payload) -> None:
+        from graph.context import Context
+
+        try:
+            with self._slots:
+                rec = self.record(run_id)
+                ctx = Context(run_dir=rec["run_dir"], home=self.home, **rec["settings"])
+                config = config_for(run_id)
+                if payload is None and not self.g.get_state(config).values:
+                    payload = {"mode": "production", **rec["inputs"]}  # stopped before the first checkpoint
+                events = Path(rec["run_dir"]) / "events.jsonl"
+
+                def log(chunk: dict) -> None:
+                    with events.open("a", encoding="utf-8") as f:
+                        f.write(json.dumps({"t": time.time(), **chunk}, default=str) + "\n")
+
+                status = drive(self.g, payload, config, ctx, log)
+                rec = {**self.record(run_id), "status": status, "error": None}
+        except Exception as e:  # noqa: BLE001 - recorded; the run keeps its checkpoint
+            rec = {**self.record(run_id), "status": FAILED, "error": f"{type(e).__name__}: {e}"}
+        finally:
+            with self._lock:
+                self._active.discard(run_id)
+        self._save(rec)
+
+    # reading
+    def describe(self, run_id: str) -> dict:
+        rec = self.record(run_id)
+        st = self.g.get_state(config_for(run_id))
+        vals = st.values or {}
+        return {**rec, "next": list(st.next), "plan": (vals.get("plan") or {}).get("why"),
+                "iterations": len(vals.get("iterations") or []), "pending": st.interrupts[0].value if st.interrupts else None,
+                "outcome": (vals.get("report") or {}).get("outcome")}
+
+    def events(self, run_id: str, after: int = 0) -> list[dict]:
+        p = Path(self.record(run_id)["run_dir"]) / "events.jsonl"
+        if not p.exists():
+            return []
+        return [json.loads(l) for l in p.read_text(encoding="utf-8").splitlines()[after:] if l.strip()]
+
+    def pending(self) -> list[dict]:
+        out = []
+        for r in self.records():
+            if r["status"] == AWAITING_APPROVAL:
+                req = pending_request(self.g, config_for(r["id"]))
+                if req:
+                    out.append({"id": r["id"], "run_dir": r["run_dir"], "request": req})
+        return out

@@ -1,0 +1,309 @@
+"""`pioneer serve`: the graph over HTTP.
+
+- LangServe routes of the graph under /pioneer (invoke, stream, batch, playground...). The thread id comes
+  from the `X-Thread-Id` header, the run settings from an optional `X-Pioneer-Settings` JSON header; an
+  adapter passes them to the graph as its context.
+- Background runs: POST /runs starts one (each on its own thread), GET /runs[/{id}[/report|/events]] reads
+  them, GET /approvals lists the runs waiting for a person, POST /approvals/{id} answers one.
+- Every request needs the API key in `X-API-Key` (from PIONEER_API_KEY), unless the server is bound to
+  loopback and started with --no-auth. Bodies are size-limited; paths must lie under the data roots.
+- Runs checkpoint to SQLite in the state folder, or to Postgres with a URL; a restarted server continues
+  the runs that were going.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import ipaddress
+import json
+from contextlib import ExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from langchain_core.runnables import Runnable
+
+from graph.runs import RunManager, check_settings, checkpointer, compiled
+from tools.paths import PathNotAllowed, under_roots
+
+PATH_FIELDS = ("model", "logs", "train_data")
+
+
+@dataclass
+class ServerSettings:
+    state_dir: Path = Path("runs/server")  # run folders, their records, the SQLite checkpoints
+    data_roots: list[Path] = field(default_factory=lambda: [Path.cwd()])
+    api_key: str | None = None
+    database_url: str | None = None  # postgres://...; default: state_dir/checkpoints.sqlite
+    max_body_bytes: int = 1_000_000
+    workers: int = 2
+    home: str | None = None  # pioneer home (registry, memory)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+# ------------------------------------------------------------------ LangServe adapter
+
+
+class GraphWithContext(Runnable):
+    """The compiled graph as a Runnable whose context comes from the request (LangServe passes only a
+    config): run folder from the thread id, settings from the X-Pioneer-Settings header."""
+
+    def __init__(self, graph, settings: ServerSettings):
+        self.graph, self.settings = graph, settings
+
+    @property
+    def InputType(self) -> Any:  # noqa: N802 - Runnable's API
+        return dict
+
+    @property
+    def OutputType(self) -> Any:  # noqa: N802
+        return dict
+
+    def get_input_schema(self, config=None):
+        return self.graph.get_input_schema(config)
+
+    def get_output_schema(self, config=None):
+        return self.graph.get_output_schema(config)
+
+    def context(self, config: dict | None):
+        from graph.context import Context
+
+        conf = (config or {}).get("configurable") or {}
+        thread = conf.get("thread_id") or "default"
+        run_dir = (self.settings.state_dir / "threads" / thread).resolve()
+        return Context(run_dir=str(run_dir), home=self.settings.home, **conf.get("pioneer_settings", {}))
+
+    def invoke(self, input, config=None, **kwargs):
+        return self.graph.invoke(input, config, context=self.context(config))
+
+    async def ainvoke(self, input, config=None, **kwargs):
+        return await asyncio.to_thread(self.invoke, input, config)
+
+    def stream(self, input, config=None, **kwargs) -> Iterator[dict]:
+        for mode, chunk in self.graph.stream(input, config, context=self.context(config), stream_mode=["custom", "updates"]):
+            yield {"progress" if mode == "custom" else "update": chunk}
+
+    async def astream(self, input, config=None, **kwargs):
+        loop, queue, done = asyncio.get_running_loop(), asyncio.Queue(), object()
+
+        def work() -> None:
+            try:
+                for item in self.stream(input, config):
+                    loop.call_soon_threadsafe(queue.put_nowait, item)
+            except BaseException as e:  # noqa: BLE001 - handed to the event loop
+                loop.call_soon_threadsafe(queue.put_nowait, e)
+            finally:
+                loop.call_soon_threadsafe(queue.put_nowait, done)
+
+        fut = loop.run_in_executor(None, work)
+        while (item := await queue.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+        await fut
+
+
+# ------------------------------------------------------------------ request guard
+
+
+class Guard:
+    """ASGI middleware: API key, body size, and data roots for the paths in LangServe request bodies."""
+
+    def __init__(self, app, settings: ServerSettings):
+        self.app, self.settings = app, settings
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        path = scope.get("path", "")
+        if self.settings.api_key and path != "/healthz":
+            given = headers.get("x-api-key", "")
+            if not hmac.compare_digest(given.encode(), self.settings.api_key.encode()):
+                return await _reply(send, 401, "missing or wrong API key (header X-API-Key)")
+        limit = self.settings.max_body_bytes
+        if int(headers.get("content-length") or 0) > limit:
+            return await _reply(send, 413, f"request body over {limit} bytes")
+        body, more = b"", True
+        while more:
+            msg = await receive()
+            if msg["type"] == "http.disconnect":
+                return
+            body += msg.get("body", b"")
+            more = msg.get("more_body", False)
+            if len(body) > limit:
+                return await _reply(send, 413, f"request body over {limit} bytes")
+        if path.startswith("/pioneer/") and body:
+            try:
+                self._check_paths(json.loads(body))
+            except PathNotAllowed as e:
+                return await _reply(send, 403, str(e))
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                pass  # LangServe answers malformed bodies itself
+
+        sent = False
+
+        async def replay():
+            nonlocal sent
+            if sent:
+                return await receive()
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        return await self.app(scope, replay, send)
+
+    def _check_paths(self, payload) -> None:
+        inputs = []
+        if isinstance(payload, dict):
+            inputs += [payload.get("input")] + list(payload.get("inputs") or [])
+        for item in inputs:
+            if isinstance(item, dict):
+                for k in PATH_FIELDS:
+                    if item.get(k) is not None:
+                        under_roots(item[k], self.settings.data_roots)
+
+
+async def _reply(send, status: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+# ------------------------------------------------------------------ the app
+
+
+def create_app(settings: ServerSettings):
+    from fastapi import Body, FastAPI, HTTPException, Request
+    from langserve import add_routes
+
+    from agents.data_scout import validate_inputs
+    from agents.reviewer import parse_decision
+    from tools.data import DataError
+
+    def _settings(raw: dict) -> dict:
+        """Checked run settings; a base model given as a path must lie under the data roots too."""
+        out = check_settings(raw)
+        base = out.get("base_model")
+        if base and base != "minilm":
+            out["base_model"] = str(under_roots(base, settings.data_roots))  # PathNotAllowed is a ValueError
+        return out
+
+    settings.state_dir = Path(settings.state_dir).resolve()
+    settings.data_roots = [Path(r).resolve() for r in settings.data_roots]
+    stack = ExitStack()
+    saver = stack.enter_context(checkpointer(settings.database_url or settings.state_dir / "checkpoints.sqlite"))
+    graph = compiled(saver)
+    runs = RunManager(graph, settings.state_dir / "runs", home=settings.home, workers=settings.workers)
+
+    @asynccontextmanager
+    async def lifespan(app):
+        runs.resume_unfinished()
+        try:
+            yield
+        finally:
+            stack.close()
+
+    app = FastAPI(title="pioneer", description=__doc__, lifespan=lifespan)
+    app.state.runs = runs
+
+    def thread_and_settings(config: dict, request: Request) -> dict:
+        conf = dict(config.get("configurable") or {})
+        conf["thread_id"] = request.headers.get("x-thread-id") or "default"
+        raw = request.headers.get("x-pioneer-settings")
+        if raw:
+            try:
+                conf["pioneer_settings"] = _settings(json.loads(raw))
+            except PathNotAllowed as e:
+                raise HTTPException(403, f"X-Pioneer-Settings: {e}") from None
+            except (json.JSONDecodeError, ValueError) as e:
+                raise HTTPException(400, f"X-Pioneer-Settings: {e}") from None
+        return {**config, "configurable": conf}
+
+    add_routes(app, GraphWithContext(graph, settings), path="/pioneer", per_req_config_modifier=thread_and_settings)
+
+    @app.get("/healthz")
+    def healthz() -> dict:
+        return {"ok": True}
+
+    @app.post("/runs", status_code=202)
+    def start_run(body: dict = Body(...)) -> dict:
+        """Start a production run in the background: {model, logs, train_data?, skip_bad_lines?, settings?}."""
+        unknown = set(body) - {*PATH_FIELDS, "skip_bad_lines", "settings"}
+        if unknown:
+            raise HTTPException(400, f"unknown fields: {', '.join(sorted(unknown))}")
+        inputs = {"skip_bad_lines": bool(body.get("skip_bad_lines", False))}
+        for k in PATH_FIELDS:
+            if body.get(k) is None:
+                if k != "train_data":
+                    raise HTTPException(400, f"missing field {k!r}")
+                inputs[k] = None
+                continue
+            try:
+                inputs[k] = str(under_roots(body[k], settings.data_roots))
+            except PathNotAllowed as e:
+                raise HTTPException(403, str(e)) from None
+        try:
+            run_settings = _settings(body.get("settings") or {})
+            validate_inputs(inputs["model"], inputs["logs"], inputs["train_data"], inputs["skip_bad_lines"])
+        except PathNotAllowed as e:
+            raise HTTPException(403, str(e)) from None
+        except (ValueError, DataError) as e:
+            raise HTTPException(400, str(e)) from None
+        return runs.start(inputs, run_settings)
+
+    @app.get("/runs")
+    def list_runs() -> list[dict]:
+        return [{k: r.get(k) for k in ("id", "status", "created", "error")} for r in runs.records()]
+
+    def _known(run_id: str) -> None:
+        try:
+            runs.record(run_id)
+        except KeyError:
+            raise HTTPException(404, f"no run {run_id}") from None
+
+    @app.get("/runs/{run_id}")
+    def get_run(run_id: str) -> dict:
+        _known(run_id)
+        return runs.describe(run_id)
+
+    @app.get("/runs/{run_id}/events")
+    def get_events(run_id: str, after: int = 0) -> list[dict]:
+        _known(run_id)
+        return runs.events(run_id, after)
+
+    @app.get("/runs/{run_id}/report")
+    def get_report(run_id: str) -> dict:
+        _known(run_id)
+        p = Path(runs.record(run_id)["run_dir"]) / "report.json"
+        if not p.exists():
+            raise HTTPException(404, f"run {run_id} has no report yet (it is {runs.record(run_id)['status']})")
+        return json.loads(p.read_text())
+
+    @app.get("/approvals")
+    def list_approvals() -> list[dict]:
+        return runs.pending()
+
+    @app.post("/approvals/{run_id}", status_code=202)
+    def answer_approval(run_id: str, body: dict = Body(...)) -> dict:
+        """Answer a run waiting for approval: {"decision": "approve"|"reject", "note"?, "by"?}."""
+        _known(run_id)
+        try:
+            answer = parse_decision(body)
+        except ValueError as e:
+            raise HTTPException(400, str(e)) from None
+        try:
+            return runs.answer(run_id, answer)
+        except LookupError as e:
+            raise HTTPException(409, str(e)) from None
+
+    return Guard(app, settings)
