@@ -2,8 +2,8 @@
 
 `builder` is the uncompiled StateGraph (compile it with your own checkpointer and store); `graph` is
 compiled without a checkpointer, for `langgraph.json` (LangGraph's server brings its own persistence).
-Both are made on first use, so importing `graph.context` or `graph.state` (as every agent does) does
-not build the graph.
+Both are made on first use here (importing `graph.context` or `graph.state`, as every agent does, does
+not build the graph); langgraph.json points at `graph/machine.py`, which builds them when loaded.
 """
 
 from graph.context import Context
@@ -17,16 +17,8 @@ def __getattr__(name: str):
         from graph.machine import build
 
         return build
-    if name == "builder":
-        from graph.machine import build
+    if name in ("builder", "graph"):
+        from graph import machine
 
-        globals()["builder"] = b = build()
-        return b
-    if name == "graph":
-        from graph.machine import build
-
-        g = build().compile()
-        g.name = "pioneer"
-        globals()["graph"] = g
-        return g
+        return getattr(machine, name)
     raise AttributeError(f"module 'graph' has no attribute {name!r}")

@@ -34,3 +34,8 @@ def build() -> StateGraph:
     g.add_edge("report", END)
     return g
 
+
+
+builder = build()
+graph = builder.compile()  # no checkpointer: LangGraph's server (langgraph.json) brings its own persistence
+graph.name = "pioneer"
