@@ -167,9 +167,15 @@ class RunManager:
 
     def resume_unfinished(self) -> list[str]:
         """After a restart: continue every run that was going when the server stopped."""
-        ids = [r["id"] for r in self.records() if r["status"] == RUNNING]
-        for run_id in ids:
-            self._spawn(run_id, None)
+        from langgraph.types import Command
+
+        ids = []
+        for r in self.records():
+            if r["status"] != RUNNING:
+                continue
+            answered = r.get("approval") and pending_request(self.g, config_for(r["id"])) is not None
+            self._spawn(r["id"], Command(resume=r["approval"]) if answered else None)  # an answer not yet applied
+            ids.append(r["id"])
         return ids
 
     def _spawn(self, run_id: str, payload) -> None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from fastapi import Depends, FastAPI, HTTPException, Request  # at module level: FastAPI resolves annotations here
 from langchain_core.runnables import Runnable
 
 from graph.runs import RunManager, check_settings, checkpointer, compiled
@@ -183,7 +184,6 @@ async def _reply(send, status: int, detail: str) -> None:
 
 
 def create_app(settings: ServerSettings):
-    from fastapi import Body, FastAPI, HTTPException, Request
     from langserve import add_routes
 
     from agents.data_scout import validate_inputs
@@ -231,12 +231,22 @@ def create_app(settings: ServerSettings):
 
     add_routes(app, GraphWithContext(graph, settings), path="/pioneer", per_req_config_modifier=thread_and_settings)
 
+    async def json_object(request: Request) -> dict:
+        """The body as a JSON object, whatever content type the client sent (curl -d sends a form type)."""
+        try:
+            body = json.loads(await request.body() or b"null")
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise HTTPException(400, f"the body is not JSON: {e}") from None
+        if not isinstance(body, dict):
+            raise HTTPException(400, "the body must be a JSON object")
+        return body
+
     @app.get("/healthz")
     def healthz() -> dict:
         return {"ok": True}
 
     @app.post("/runs", status_code=202)
-    def start_run(body: dict = Body(...)) -> dict:
+    def start_run(body: dict = Depends(json_object)) -> dict:
         """Start a production run in the background: {model, logs, train_data?, skip_bad_lines?, settings?}."""
         unknown = set(body) - {*PATH_FIELDS, "skip_bad_lines", "settings"}
         if unknown:
@@ -294,7 +304,7 @@ def create_app(settings: ServerSettings):
         return runs.pending()
 
     @app.post("/approvals/{run_id}", status_code=202)
-    def answer_approval(run_id: str, body: dict = Body(...)) -> dict:
+    def answer_approval(run_id: str, body: dict = Depends(json_object)) -> dict:
         """Answer a run waiting for approval: {"decision": "approve"|"reject", "note"?, "by"?}."""
         _known(run_id)
         try:

@@ -88,6 +88,8 @@ def test_requests_need_the_key_and_stay_inside_the_data_roots(client, deployment
     assert r.status_code == 400 and "parent.jsonl" in r.json()["detail"]  # not logs: names the file and what is wrong
     assert client.post("/runs", content=b"{" + b" " * 30_000 + b"}", headers={**KEY, "content-type": "application/json"}).status_code == 413
     assert client.get("/runs/nosuchrun", headers=KEY).status_code == 404
+    assert client.post("/runs", content=b"[1, 2]", headers=KEY).status_code == 400
+    assert client.post("/runs", content=b"{oops", headers=KEY).json()["detail"].startswith("the body is not JSON")
 
 
 def test_background_runs_go_side_by_side_and_wait_for_approval(client, deployment, tiny_base):
@@ -129,6 +131,8 @@ def test_langserve_routes_run_the_graph_on_the_thread_from_the_header(client, de
     with client.stream("POST", "/pioneer/stream", json=body, headers={**headers, "X-Thread-Id": "t2"}) as r:
         text = "".join(r.iter_text())
     assert r.status_code == 200 and "event: data" in text and "no fixable failures" in text and "event: end" in text
+    assert client.get("/pioneer/playground/index.html", headers=KEY).status_code == 200
+    assert "Inputs" in json.dumps(client.get("/pioneer/input_schema", headers=KEY).json())
     bad = {**headers, "X-Pioneer-Settings": json.dumps({"epochs": "many"})}
     assert client.post("/pioneer/invoke", json=body, headers=bad).status_code == 400
 
