@@ -58,7 +58,7 @@ def run_condition(name: str, root: Path, data_dir: str | None, seed: int) -> lis
     inputs = {"model": str((dep / "deployed").resolve()), "logs": str((dep / "logs.jsonl").resolve()),
               "train_data": str((dep / "parent.jsonl").resolve()), "skip_bad_lines": False}
     settings = {"home": str(root / name / "home"), "seed": seed}
-    _code, _rep, run_dir = run_production(inputs, settings, str(root / name / "pioneer"), quiet=True)
+    _code, run_dir = run_production(inputs, settings, str(root / name / "pioneer"), quiet=True)
     rep = json.loads((run_dir / "report.json").read_text())
     row = {"condition": name, "system": "pioneer", "promoted": rep["promoted"], "gate_flips": (rep.get("gate") or {}).get("negative_flips"),
            "wall_s": round(time.time() - t, 1), **triage_scores(key, {e["id"] for e in rep["excluded"] if e["category"] in ("noise", "poison")})}

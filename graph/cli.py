@@ -149,6 +149,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-body-bytes", type=int, default=1_000_000, help="largest request body (default: 1000000)")
     p.add_argument("--no-auth", action="store_true", help="serve without an API key; only on a loopback address")
 
+    p = sub.add_parser("bench", help="benchmarks: `pioneer bench adaptft --help`", add_help=False)
+    p.add_argument("name", choices=["adaptft"], help="the benchmark")
+    p.add_argument("rest", nargs=argparse.REMAINDER, help="its options")
+
     p = sub.add_parser("predict", help="write one JSONL prediction a line")
     p.add_argument("--model", required=True)
     p.add_argument("--input", required=True, help="JSONL with an 'input' field (and optional 'id'), or a .txt file, one input a line")
@@ -171,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     _setup_env()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     try:
-        return {"improve": cmd_improve, "demo": cmd_demo, "approve": cmd_approve, "serve": cmd_serve, "predict": cmd_predict, "eval": cmd_eval,
+        return {"improve": cmd_improve, "demo": cmd_demo, "approve": cmd_approve, "serve": cmd_serve, "bench": cmd_bench, "predict": cmd_predict, "eval": cmd_eval,
                 "rollback": cmd_rollback, "registry": cmd_registry}[args.cmd](args)
     except BadInput as e:
         print(f"error: {e}", file=sys.stderr)
@@ -396,6 +400,12 @@ def cmd_demo(args) -> int:
 
 def _database_url(args) -> str | None:
     return getattr(args, "database_url", None) or os.environ.get("PIONEER_DATABASE_URL") or None
+
+
+def cmd_bench(args) -> int:
+    from evals.adaptft.runner import main as adaptft
+
+    return adaptft(args.rest)
 
 
 def cmd_serve(args) -> int:

@@ -1,0 +1,180 @@
+"""AdaptFT-Bench runner: every system through every stage of every scenario, scored on the fixed union
+evaluation; prints the table, writes results.json and one plot per scenario.
+
+Systems, side by side on the same traffic:
+- deployed: the stage-0 model, unchanged;
+- naive: retrained from the base at each stage on the parent data and all logs so far, as judged;
+- pioneer: production mode at each stage, on the logs its current model wrote (it keeps its model when
+  nothing is promoted);
+- oracle: retrained on the parent data and all real traffic so far with the true labels (the ceiling).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+from evals.adaptft.scenarios import DEFAULT, FULL, QUICK, SCENARIOS, Size, build, render_logs
+from evals.scorers import triage_scores
+from tools.data import read_jsonl, write_json, write_jsonl
+
+SYSTEMS = ("deployed", "naive", "pioneer", "oracle")
+
+
+def recipe(quick: bool):
+    from tools.classifier import TrainConfig
+
+    return TrainConfig(epochs=2, learning_rate=3e-4) if quick else TrainConfig(epochs=6, learning_rate=2e-4)
+
+
+def pioneer_settings(quick: bool, home: Path) -> dict:
+    s = {"home": str(home), "max_iterations": 1 if quick else 2, "budget_minutes": 2.0 if quick else 12.0}
+    return {**s, "epochs": 2, "learning_rate": 3e-4} if quick else s
+
+
+def score(truth: list[str], pred: list[str]) -> float:
+    return round(sum(t == p for t, p in zip(truth, pred)) / max(1, len(truth)), 4)
+
+
+def flips(truth: list[str], before: list[str], after: list[str]) -> int:
+    from tools.metrics import negative_flips
+
+    return len(negative_flips(truth, before, after))
+
+
+def run_scenario(name: str, out: Path, seed: int, size: Size, quick: bool, data_dir: str | None, log=print) -> list[dict]:
+    from tools.classifier import predict, train_classifier
+
+    from graph.cli import run_production
+
+    scn = SCENARIOS[name]
+    root = out / name
+    info = build(scn, root / "data", seed, size, data_dir)
+    labels = info["labels"]
+    parent = read_jsonl(root / "data" / "parent.jsonl")
+    test = read_jsonl(root / "data" / "union_test.jsonl")
+    tx, ty = [r["input"] for r in test], [r["output"] for r in test]
+    cfg = recipe(quick)
+    records: list[dict] = []
+
+    def train(rows: list[tuple[str, str]], dest: Path) -> Path:
+        if not (dest / "config.json").exists():
+            train_classifier(None, [t for t, _ in rows], [l for _, l in rows], labels, dest, cfg)
+        return dest
+
+    t0 = time.time()
+    base_rows = [(r["input"], r["output"]) for r in parent]
+    deployed = train(base_rows, root / "models" / "deployed")
+    dep_pred = predict(deployed, tx)
+    stage0 = {"scenario": name, "stage": 0, "score": score(ty, dep_pred), "negative_flips": 0, "triage_precision": None,
+              "triage_recall": None, "wall_s": round(time.time() - t0, 1)}
+    records += [{**stage0, "system": s} for s in SYSTEMS]
+    log(f"{name}: stage 0, deployed {stage0['score']:.3f} on {len(ty)} union-test examples")
+    current = {s: deployed for s in SYSTEMS}
+    prev_pred = {s: dep_pred for s in SYSTEMS}
+    seen: list[dict] = []  # all traffic so far
+    for st in info["stages"]:
+        k = st["stage"]
+        traffic = read_jsonl(root / "data" / f"stage{k}" / "traffic.jsonl")
+        seen += traffic
+        for system in SYSTEMS[1:]:
+            t0 = time.time()
+            tri = {"triage_precision": None, "triage_recall": None}
+            if system == "naive":
+                current[system] = train(base_rows + [(t["input"], t["judge"]) for t in seen], root / "models" / f"naive-{k}")
+            elif system == "oracle":
+                current[system] = train(base_rows + [(t["input"], t["truth"]) for t in seen if not t["poison"]],
+                                        root / "models" / f"oracle-{k}")
+            else:
+                logs, key = render_logs(traffic, predict(current[system], [t["input"] for t in traffic]))
+                stage_dir = root / "pioneer" / f"stage{k}"
+                write_jsonl(stage_dir / "logs.jsonl", logs)
+                inputs = {"model": str(Path(current[system]).resolve()), "logs": str((stage_dir / "logs.jsonl").resolve()),
+                          "train_data": str((root / "data" / "parent.jsonl").resolve()), "skip_bad_lines": False}
+                _code, run_dir = run_production(inputs, pioneer_settings(quick, root / "pioneer" / "home"), str(stage_dir / "run"), quiet=True)
+                rep = json.loads((run_dir / "report.json").read_text())
+                if rep.get("model_dir"):
+                    current[system] = Path(rep["model_dir"])
+                excluded = {e["id"] for e in rep.get("excluded", []) if e["category"] in ("noise", "poison")}
+                t = triage_scores(key, excluded)
+                tri = {k2: t[k2] for k2 in ("triage_precision", "triage_recall", "bad_lines", "bad_excluded", "clean_excluded")}
+                tri["promoted"] = bool(rep.get("promoted"))
+            pred = predict(current[system], tx)
+            rec = {"scenario": name, "stage": k, "system": system, "score": score(ty, pred),
+                   "negative_flips": flips(ty, prev_pred[system], pred), **tri, "wall_s": round(time.time() - t0, 1)}
+            prev_pred[system] = pred
+            records.append(rec)
+            log(f"{name}: stage {k} ({st['poison_rate']:.0%} poison), {system}: {rec['score']:.3f}, {rec['negative_flips']} flips"
+                + (f", triage P {rec['triage_precision']} R {rec['triage_recall']}" if system == "pioneer" else "")
+                + f" ({rec['wall_s']:.0f}s)")
+        records += [{**stage0, "stage": k, "system": "deployed", "wall_s": 0.0}]
+    return records
+
+
+def print_table(records: list[dict], stand_ins: list[str]) -> str:
+    lines = [f"{'scenario':18} {'stage':>5} " + " ".join(f"{s:>16}" for s in SYSTEMS) + f" {'pioneer triage P/R':>20}"]
+    by = {(r["scenario"], r["stage"], r["system"]): r for r in records}
+    for scn, stage in sorted({(r["scenario"], r["stage"]) for r in records}, key=lambda x: (list(SCENARIOS).index(x[0]), x[1])):
+        cells = []
+        for s in SYSTEMS:
+            r = by.get((scn, stage, s))
+            cells.append(f"{r['score']:.3f} ({r['negative_flips']:>3})" if r else "-")
+        p = by.get((scn, stage, "pioneer")) or {}
+        tri = f"{p.get('triage_precision')}/{p.get('triage_recall')}" if p.get("triage_recall") is not None else "-"
+        lines.append(f"{scn:18} {stage:>5} " + " ".join(f"{c:>16}" for c in cells) + f" {tri:>20}")
+    lines.append("cells: union-test score (negative flips against the same system's previous stage)")
+    for n in stand_ins:
+        lines.append(f"note: {n}: {SCENARIOS[n].note}")
+    return "\n".join(lines)
+
+
+def plot(records: list[dict], scenario: str, dest: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for s in SYSTEMS:
+        pts = sorted((r["stage"], r["score"]) for r in records if r["scenario"] == scenario and r["system"] == s)
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=s)
+    ax.set_xticks([0, 1, 2, 3], ["0 clean", "1 (15%)", "2 (25%)", "3 (40%)"])
+    ax.set_xlabel("stage (poison rate)")
+    ax.set_ylabel("union-test score")
+    ax.set_title(f"AdaptFT-Bench: {scenario}")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(dest, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="pioneer bench adaptft", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--scenarios", nargs="+", default=None, choices=list(SCENARIOS),
+                    help=f"scenarios to run (default: {' '.join(DEFAULT)}; with --quick: demo)")
+    ap.add_argument("--data-dir", help="benchmark data (default: $PIONEER_DATA_DIR, else ../shared/datasets)")
+    ap.add_argument("--out", default="bench_out/adaptft", help="results folder (default: bench_out/adaptft)")
+    ap.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    ap.add_argument("--quick", action="store_true", help="a tiny size (CI runs it in about a minute)")
+    a = ap.parse_args(argv)
+    names = a.scenarios or (["demo"] if a.quick else DEFAULT)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    size = QUICK if a.quick else FULL
+    t0 = time.time()
+    records: list[dict] = []
+    for n in names:
+        recs = run_scenario(n, out, a.seed, size, a.quick, a.data_dir, log=lambda m: print(m, file=sys.stderr, flush=True))
+        records += recs
+        plot(records, n, out / f"{n}.png")
+        write_json(out / "results.json", records)  # after every scenario: nothing lost on a crash
+    table = print_table(records, [n for n in names if n == "banking77-b"])
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    footer = f"wall time {time.time() - t0:.0f} s, peak memory {peak_mb:.0f} MB, seed {a.seed}, {'quick' if a.quick else 'full'} size"
+    print(table + "\n" + footer)
+    (out / "table.txt").write_text(table + "\n" + footer + "\n")
+    return 0
