@@ -15,7 +15,6 @@ from graph.context import Context
 from graph.state import State
 from tools.chat import get_chat_model, paraphrase
 from tools.curriculum import Item, MixSpec, build_mix
-from tools.embed import embed
 from tools.workspace import Workspace
 
 

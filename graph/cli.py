@@ -12,7 +12,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 import sys
 import time
 from dataclasses import fields
@@ -280,9 +279,7 @@ def _drive(run_dir: Path, meta: dict, payload, quiet: bool, database_url: str | 
     config = config_for(meta.get("thread", "run"))
     with checkpointer(_database(meta, run_dir, database_url)) as saver:
         g = compiled(saver)
-        if payload is None and not g.get_state(config).values:
-            payload = {"mode": "production", **meta["inputs"]}  # killed before the first checkpoint
-        status = drive(g, payload, config, ctx, None if quiet else _progress_printer())
+        status = drive(g, payload, config, ctx, None if quiet else _progress_printer(), start={"mode": "production", **meta["inputs"]})
         while status == AWAITING_APPROVAL:
             request = pending_request(g, config)
             _print_request(request, run_dir)

@@ -70,11 +70,16 @@ def pending_request(g, config: dict) -> dict | None:
     return st.interrupts[0].value if st.interrupts else None
 
 
-def drive(g, payload, config: dict, ctx, on_event: Callable[[dict], None] | None = None) -> str:
+def drive(g, payload, config: dict, ctx, on_event: Callable[[dict], None] | None = None, start: dict | None = None) -> str:
     """Run `payload` (new inputs; None to continue from the checkpoint; a Command to answer an interrupt)
-    until the graph ends or pauses; returns run_status. Finished steps are never redone on a resume."""
-    if payload is None and not g.get_state(config).next:
-        return run_status(g, config)
+    until the graph ends or pauses; returns run_status. Finished steps are never redone on a resume.
+    `start`: the inputs to begin with when a thread to continue has no checkpoint yet (killed that early)."""
+    if payload is None:
+        st = g.get_state(config)
+        if not st.values and start is not None:
+            payload = start
+        elif not st.next:
+            return run_status(g, config)
     for chunk in g.stream(payload, config, context=ctx, stream_mode="custom"):
         if on_event:
             on_event(chunk)
@@ -193,15 +198,13 @@ class RunManager:
                 rec = self.record(run_id)
                 ctx = Context(run_dir=rec["run_dir"], home=self.home, **rec["settings"])
                 config = config_for(run_id)
-                if payload is None and not self.g.get_state(config).values:
-                    payload = {"mode": "production", **rec["inputs"]}  # stopped before the first checkpoint
                 events = Path(rec["run_dir"]) / "events.jsonl"
 
                 def log(chunk: dict) -> None:
                     with events.open("a", encoding="utf-8") as f:
                         f.write(json.dumps({"t": time.time(), **chunk}, default=str) + "\n")
 
-                status = drive(self.g, payload, config, ctx, log)
+                status = drive(self.g, payload, config, ctx, log, start={"mode": "production", **rec["inputs"]})
                 rec = {**self.record(run_id), "status": status, "error": None}
         except Exception as e:  # noqa: BLE001 - recorded; the run keeps its checkpoint
             rec = {**self.record(run_id), "status": FAILED, "error": f"{type(e).__name__}: {e}"}
