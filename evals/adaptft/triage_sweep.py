@@ -1,0 +1,71 @@
+"""Poison triage alone, per noise kind, on AdaptFT-Bench stages: no training beyond the stage-0 model, so
+a change to the triage rules is measured in about a minute a scenario.
+
+    python -m evals.adaptft.triage_sweep --scenarios snips banking77 --stages 1 3 --ratios 0.0125 0.1
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+from pathlib import Path
+
+from evals.adaptft.scenarios import FULL, SCENARIOS, build, render_logs
+
+
+def sweep(root: Path, stage: int, ratios: list[float]) -> list[dict]:
+    from tools import diagnosis as dx
+    from tools.classifier import predict_proba
+    from tools.data import load_examples, load_logs, read_jsonl, write_jsonl
+    from tools.embed import embed
+
+    traffic = read_jsonl(root / "data" / f"stage{stage}" / "traffic.jsonl")
+    probs, labels = predict_proba(root / "models" / "deployed", [t["input"] for t in traffic])
+    logs, key = render_logs(traffic, [labels[i] for i in probs.argmax(1)])
+    write_jsonl(root / f"triage-stage{stage}.logs.jsonl", logs)
+    records = load_logs(root / f"triage-stage{stage}.logs.jsonl", task=None).records
+    parent = load_examples(root / "data" / "parent.jsonl")
+    log_emb, parent_emb = embed([r.input for r in records]), embed([e.input for e in parent])
+    vocab = dx.tokenizer_vocab("minilm")
+    bad = {i for i, v in key.items() if v["noise"]}
+    out = []
+    for ratio in ratios:
+        tri = dx.triage(records, parent, labels, probs, log_emb, parent_emb, vocab, dx.TriageSettings(noise_ratio=ratio))
+        excluded = {t["id"] for t in tri if t["category"] in ("noise", "poison")}
+        kinds, hits = Counter(key[i]["noise"] for i in bad), Counter(key[i]["noise"] for i in bad & excluded)
+        out.append({"stage": stage, "ratio": ratio, "precision": round(len(bad & excluded) / max(1, len(excluded)), 3),
+                    "recall": round(len(bad & excluded) / max(1, len(bad)), 3), "clean_excluded": len(excluded - bad),
+                    "by_kind": {k: f"{hits[k]}/{n}" for k, n in sorted(kinds.items())}})
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    from evals.adaptft.runner import recipe
+    from tools.classifier import train_classifier
+    from tools.data import read_jsonl
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--scenarios", nargs="+", default=["snips", "banking77", "trec"], choices=list(SCENARIOS))
+    ap.add_argument("--stages", nargs="+", type=int, default=[1, 3])
+    ap.add_argument("--ratios", nargs="+", type=float, default=[0.0125, 0.05, 0.1, 0.2], help="confident-learning noise ratios")
+    ap.add_argument("--out", default="bench_out/triage_sweep")
+    ap.add_argument("--data-dir")
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args(argv)
+    print(f"{'scenario':18} {'stage':>5} {'ratio':>7} {'P':>6} {'R':>6} {'clean excl.':>11}  caught by kind")
+    for name in a.scenarios:
+        root = Path(a.out) / name
+        info = build(SCENARIOS[name], root / "data", a.seed, FULL, a.data_dir)
+        if not (root / "models" / "deployed" / "config.json").exists():
+            parent = read_jsonl(root / "data" / "parent.jsonl")
+            train_classifier(None, [r["input"] for r in parent], [r["output"] for r in parent], info["labels"],
+                             root / "models" / "deployed", recipe(quick=False))
+        for stage in a.stages:
+            for r in sweep(root, stage, a.ratios):
+                kinds = " ".join(f"{k} {v}" for k, v in r["by_kind"].items())
+                print(f"{name:18} {stage:>5} {r['ratio']:>7} {r['precision']:>6} {r['recall']:>6} {r['clean_excluded']:>11}  {kinds}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
