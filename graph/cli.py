@@ -402,7 +402,12 @@ def _database_url(args) -> str | None:
 def cmd_bench(args) -> int:
     from evals.adaptft.runner import main as adaptft
 
-    return adaptft(args.rest)
+    try:
+        return adaptft(args.rest)
+    except SystemExit as e:  # argparse's own exits carry a code; a missing data folder carries its message
+        if isinstance(e.code, str):
+            raise BadInput(e.code) from None
+        return EXIT_BAD_INPUT if e.code else EXIT_OK
 
 
 def cmd_serve(args) -> int:
