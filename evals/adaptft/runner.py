@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from evals.adaptft.scenarios import DEFAULT, FULL, QUICK, SCENARIOS, Size, build, render_logs
-from evals.scorers import triage_scores
+from evals.scorers import test_scores, triage_scores
 from tools.data import read_jsonl, write_json, write_jsonl
 
 SYSTEMS = ("deployed", "naive", "pioneer", "oracle")
@@ -36,18 +36,17 @@ def pioneer_settings(quick: bool, home: Path) -> dict:
     return {**s, "epochs": 2, "learning_rate": 3e-4} if quick else s
 
 
-def score(truth: list[str], pred: list[str]) -> float:
-    return round(sum(t == p for t, p in zip(truth, pred)) / max(1, len(truth)), 4)
+def train_once(rows: list[tuple[str, str]], labels: list[str], dest: Path, cfg) -> Path:
+    """A model trained from the base on `rows` (kept: a rerun of the benchmark reuses it)."""
+    from tools.classifier import train_classifier
 
-
-def flips(truth: list[str], before: list[str], after: list[str]) -> int:
-    from tools.metrics import negative_flips
-
-    return len(negative_flips(truth, before, after))
+    if not (dest / "config.json").exists():
+        train_classifier(None, [t for t, _ in rows], [l for _, l in rows], labels, dest, cfg)
+    return dest
 
 
 def run_scenario(name: str, out: Path, seed: int, size: Size, quick: bool, data_dir: str | None, log=print) -> list[dict]:
-    from tools.classifier import predict, train_classifier
+    from tools.classifier import predict
 
     from graph.cli import run_production
 
@@ -62,15 +61,13 @@ def run_scenario(name: str, out: Path, seed: int, size: Size, quick: bool, data_
     records: list[dict] = []
 
     def train(rows: list[tuple[str, str]], dest: Path) -> Path:
-        if not (dest / "config.json").exists():
-            train_classifier(None, [t for t, _ in rows], [l for _, l in rows], labels, dest, cfg)
-        return dest
+        return train_once(rows, labels, dest, cfg)
 
     t0 = time.time()
     base_rows = [(r["input"], r["output"]) for r in parent]
     deployed = train(base_rows, root / "models" / "deployed")
     dep_pred = predict(deployed, tx)
-    stage0 = {"scenario": name, "stage": 0, "score": score(ty, dep_pred), "negative_flips": 0, "triage_precision": None,
+    stage0 = {"scenario": name, "stage": 0, "score": test_scores(ty, dep_pred, dep_pred)["test_accuracy"], "negative_flips": 0, "triage_precision": None,
               "triage_recall": None, "wall_s": round(time.time() - t0, 1)}
     records += [{**stage0, "system": s} for s in SYSTEMS]
     log(f"{name}: stage 0, deployed {stage0['score']:.3f} on {len(ty)} union-test examples")
@@ -104,8 +101,9 @@ def run_scenario(name: str, out: Path, seed: int, size: Size, quick: bool, data_
                 tri = {k2: t[k2] for k2 in ("triage_precision", "triage_recall", "bad_lines", "bad_excluded", "clean_excluded")}
                 tri["promoted"] = bool(rep.get("promoted"))
             pred = predict(current[system], tx)
-            rec = {"scenario": name, "stage": k, "system": system, "score": score(ty, pred),
-                   "negative_flips": flips(ty, prev_pred[system], pred), **tri, "wall_s": round(time.time() - t0, 1)}
+            scores = test_scores(ty, prev_pred[system], pred)
+            rec = {"scenario": name, "stage": k, "system": system, "score": scores["test_accuracy"],
+                   "negative_flips": scores["test_flips"], **tri, "wall_s": round(time.time() - t0, 1)}
             prev_pred[system] = pred
             records.append(rec)
             log(f"{name}: stage {k} ({st['poison_rate']:.0%} poison), {system}: {rec['score']:.3f}, {rec['negative_flips']} flips"

@@ -210,5 +210,5 @@ def render_logs(traffic: list[dict], predictions: list[str]) -> tuple[list[dict]
         if line["verdict"] == "fail":
             line["correction"] = t["judge"]
         logs.append(line)
-        key[t["id"]] = {"noise": t["noise"] if t["poison"] else None, "kind": t["noise"]}
+        key[t["id"]] = {"noise": t["noise"] if t["poison"] else None}
     return logs, key

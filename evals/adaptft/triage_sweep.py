@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 from evals.adaptft.scenarios import FULL, SCENARIOS, build, render_logs
+from evals.scorers import triage_scores
 
 
 def sweep(root: Path, stage: int, ratios: list[float]) -> list[dict]:
@@ -33,15 +34,14 @@ def sweep(root: Path, stage: int, ratios: list[float]) -> list[dict]:
         tri = dx.triage(records, parent, labels, probs, log_emb, parent_emb, vocab, dx.TriageSettings(noise_ratio=ratio))
         excluded = {t["id"] for t in tri if t["category"] in ("noise", "poison")}
         kinds, hits = Counter(key[i]["noise"] for i in bad), Counter(key[i]["noise"] for i in bad & excluded)
-        out.append({"stage": stage, "ratio": ratio, "precision": round(len(bad & excluded) / max(1, len(excluded)), 3),
-                    "recall": round(len(bad & excluded) / max(1, len(bad)), 3), "clean_excluded": len(excluded - bad),
-                    "by_kind": {k: f"{hits[k]}/{n}" for k, n in sorted(kinds.items())}})
+        t = triage_scores(key, excluded)
+        out.append({"stage": stage, "ratio": ratio, "precision": t["triage_precision"], "recall": t["triage_recall"],
+                    "clean_excluded": t["clean_excluded"], "by_kind": {k: f"{hits[k]}/{n}" for k, n in sorted(kinds.items())}})
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
-    from evals.adaptft.runner import recipe
-    from tools.classifier import train_classifier
+    from evals.adaptft.runner import recipe, train_once
     from tools.data import read_jsonl
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -56,10 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in a.scenarios:
         root = Path(a.out) / name
         info = build(SCENARIOS[name], root / "data", a.seed, FULL, a.data_dir)
-        if not (root / "models" / "deployed" / "config.json").exists():
-            parent = read_jsonl(root / "data" / "parent.jsonl")
-            train_classifier(None, [r["input"] for r in parent], [r["output"] for r in parent], info["labels"],
-                             root / "models" / "deployed", recipe(quick=False))
+        parent = read_jsonl(root / "data" / "parent.jsonl")
+        train_once([(r["input"], r["output"]) for r in parent], info["labels"], root / "models" / "deployed", recipe(quick=False))
         for stage in a.stages:
             for r in sweep(root, stage, a.ratios):
                 kinds = " ".join(f"{k} {v}" for k, v in r["by_kind"].items())
