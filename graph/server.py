@@ -275,9 +275,9 @@ def create_app(settings: ServerSettings):
     def list_runs() -> list[dict]:
         return [{k: r.get(k) for k in ("id", "status", "created", "error")} for r in runs.records()]
 
-    def _known(run_id: str) -> None:
+    def _known(run_id: str) -> dict:
         try:
-            runs.record(run_id)
+            return runs.record(run_id)
         except KeyError:
             raise HTTPException(404, f"no run {run_id}") from None
 
@@ -293,10 +293,10 @@ def create_app(settings: ServerSettings):
 
     @app.get("/runs/{run_id}/report")
     def get_report(run_id: str) -> dict:
-        _known(run_id)
-        p = Path(runs.record(run_id)["run_dir"]) / "report.json"
+        rec = _known(run_id)
+        p = Path(rec["run_dir"]) / "report.json"
         if not p.exists():
-            raise HTTPException(404, f"run {run_id} has no report yet (it is {runs.record(run_id)['status']})")
+            raise HTTPException(404, f"run {run_id} has no report yet (it is {rec['status']})")
         return json.loads(p.read_text())
 
     @app.get("/approvals")
