@@ -24,3 +24,30 @@ def trec_questions(root: str | None = None) -> list[str]:
     p = data_dir(root) / "trec" / "data" / "raw" / "TREC.test"
     lines = p.read_bytes().decode("latin-1").splitlines()
     return [l.split(" ", 1)[1].strip() for l in lines if " " in l]
+
+
+def gsm8k_openings(root: str | None = None) -> list[str]:
+    """The first sentence of each GSM8K training question (math word problems), used as off-domain text."""
+    import json
+    import re
+
+    p = data_dir(root) / "gsm8k" / "grade_school_math" / "data" / "train.jsonl"
+    out = []
+    for line in p.read_text(encoding="utf-8").splitlines():
+        first = re.split(r"(?<=[.?!])\s", json.loads(line)["question"].strip(), maxsplit=1)[0]
+        out.append(first)
+    return out
+
+
+def mit_restaurant_queries(root: str | None = None) -> list[str]:
+    """Restaurant search queries rebuilt from the tag-first BIO training file, used as off-domain text."""
+    p = data_dir(root) / "mit_restaurant" / "restauranttrain.bio"
+    out, words = [], []
+    for line in p.read_text(encoding="utf-8").splitlines() + [""]:
+        if not line.strip():
+            if words:
+                out.append(" ".join(words))
+            words = []
+        else:
+            words.append(line.split("\t", 1)[1].strip())
+    return out

@@ -90,6 +90,26 @@ def load_rows(data: str, data_dir: str | None) -> list[tuple[str, str]]:
     raise ValueError(f"unknown data {data!r}")
 
 
+# The off-domain poison of each task comes from another benchmark whose text is far from the task's domain
+# (a fixed list of everyday questions was in-domain for TREC, and partly for SNIPS: weather, books).
+OFF_DOMAIN_SOURCE = {"banking77": "mit_restaurant", "snips": "gsm8k", "trec": "sst2", "sst2": "gsm8k"}
+
+
+def off_domain_texts(data: str, data_dir: str | None, rng: random.Random, n: int = 300) -> list[str]:
+    """A deterministic sample of `n` texts from the task's off-domain source (the demo keeps its own list)."""
+    source = OFF_DOMAIN_SOURCE.get(data)
+    if source is None:
+        return list(OFF_TOPIC)
+    from evals import datasets as ds
+
+    if source == "sst2":
+        texts = [t for t, _ in load_rows("sst2", data_dir)]
+    else:
+        texts = {"gsm8k": ds.gsm8k_openings, "mit_restaurant": ds.mit_restaurant_queries}[source](data_dir)
+    texts = sorted({t for t in texts if len(t.split()) >= 3})
+    return rng.sample(texts, min(n, len(texts)))
+
+
 # ------------------------------------------------------------------ noise
 
 
@@ -148,7 +168,7 @@ def build(scn: Scenario, out: Path, seed: int = 0, size: Size = FULL, data_dir: 
     pool = [(t, l) for l in labels for t in by[l][size.parent_per_label:]]
     rng.shuffle(pool)
     pair = labels[:2]  # the systematic judge swaps these two
-    off_domain = list(OFF_TOPIC)
+    off_domain = off_domain_texts(scn.data, data_dir, rng)
     stages, tests = [], []
     for k, rate in enumerate(POISON_RATES, start=1):
         chunk = [r for r in pool if not (new_label and k == 1 and r[1] == new_label)][: size.stage_requests]
