@@ -11,7 +11,8 @@ from tools.gate import GateConfig, evaluate_gate
 from tools.metrics import classification_metrics, fix_rate, label_drops, negative_flips
 from tools.perturb import perturb
 from tools.triage import (
-    domain_similarity, fit_noise_model, is_gibberish, is_injection, noisy_corrections, off_task_threshold,
+    default_noise_ratio, domain_similarity, fit_noise_model, has_negation, in_domain_passes, is_gibberish, is_injection,
+    negation_rates, noisy_corrections, off_task_threshold,
 )
 
 
@@ -76,6 +77,29 @@ def test_confident_learning_flags_wrong_corrections_not_right_ones():
     flags, p = noisy_corrections(model, q, ["a", "a", "c", "new_label"], ratio=0.1)
     assert flags.tolist() == [False, False, True, False]
     assert p[0] > 0.5 and p[2] < 0.1 and np.isnan(p[3])
+    # the default ratio follows the label count: 1/K, and 1/3 at most
+    assert default_noise_ratio(4) == 0.25 and default_noise_ratio(77) == 1 / 77 and default_noise_ratio(2) == 1 / 3
+    assert noisy_corrections(model, q, ["a", "a", "c", "new_label"])[0].tolist() == [False, False, True, False]
+
+
+def test_negation_is_unusual_only_where_the_data_never_negates():
+    assert has_negation("why is not that?") and has_negation("i never said that i want a refund")
+    assert has_negation("my card hasn't arrived") and not has_negation("play some notorious big")
+    play = [f"play {a} by {b}" for a in ("jazz", "rock", "pop", "soul", "folk") for b in "abcdefgh"]
+    arrival = [f"my card has arrived {w}" for w in range(39)] + ["my card has not arrived"]
+    rates = negation_rates(play + arrival, ["play_music"] * 40 + ["card_arrival"] * 40)
+    assert rates["play_music"] < 0.02 < rates["card_arrival"]  # one negated example in 40 is enough to be usual
+    # where negation is common in the data as a whole, a label with few examples leans on that, not on its own zero
+    common = negation_rates(play[:10] + [f"my card has{n} arrived {w}" for n in ("", " not") for w in range(20)],
+                            ["play_music"] * 10 + ["card_arrival"] * 40)
+    assert min(common.values()) > 0.02
+
+
+def test_off_domain_passes_do_not_join_the_domain_reference():
+    domain = [f"where is my refund for the {x}" for x in ("shoes", "jacket", "bag", "hat", "coat", "tickets", "order", "lamp",
+                                                          "desk", "chair", "phone", "book")]
+    passes = ["where is my refund for the sofa", "best recipe for a chocolate lava cake"]
+    assert in_domain_passes(embed(passes), embed(domain)).tolist() == [True, False]
 
 
 def test_mix_has_gold_hard_negatives_replay_balance_and_no_eval_copies():

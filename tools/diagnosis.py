@@ -12,16 +12,19 @@ import numpy as np
 from tools.clustering import cluster_failures, confusion_pairs
 from tools.data import Example, LogRecord
 from tools.triage import (
-    domain_similarity, fit_noise_model, is_gibberish, is_injection, noisy_corrections, off_task_threshold,
+    domain_similarity, fit_noise_model, has_negation, in_domain_passes, is_gibberish, is_injection, negation_rates,
+    noisy_corrections, off_task_threshold,
 )
 
 
 @dataclass
 class TriageSettings:
     min_new_label_examples: int = 5
-    noise_ratio: float = 0.0125
+    noise_ratio: float | None = None  # None: 1/K for K labels (tools.triage.default_noise_ratio)
     off_task_quantile: float = 0.01
     off_task_margin: float = 0.85
+    reference_quantile: float = 0.05  # passed lines join the domain reference when this close to the parent data
+    max_negation_rate: float = 0.02  # a negated request is flagged when its label's examples negate less often
 
 
 def tokenizer_vocab(model: str | None = None) -> set[str]:
@@ -46,6 +49,9 @@ def triage(
     # poison first: it is excluded whatever its verdict
     passed_idx = [i for i, r in enumerate(records) if r.verdict == "pass"]
     clean_pass = [i for i in passed_idx if not is_injection(records[i].input) and not is_gibberish(records[i].input, vocab)]
+    if clean_pass:
+        keep = in_domain_passes(log_emb[clean_pass], parent_emb, settings.reference_quantile)
+        clean_pass = [i for i, k in zip(clean_pass, keep) if k]
     ref = np.concatenate([parent_emb, log_emb[clean_pass]]) if len(clean_pass) else parent_emb
     threshold = off_task_threshold(ref, settings.off_task_quantile, settings.off_task_margin)
     sim = domain_similarity(log_emb, ref)
@@ -56,6 +62,14 @@ def triage(
             out[i].update(category="poison", reason="gibberish")
         elif sim[i] < threshold:
             out[i].update(category="poison", reason="off_task", similarity=round(float(sim[i]), 3), threshold=round(threshold, 3))
+    # a negation in a label whose curated examples never negate: the label fits the request without it
+    if parent:
+        rates = negation_rates([e.input for e in parent], [e.output for e in parent])
+        for i, r in enumerate(records):
+            label = r.prediction if r.verdict == "pass" else r.correction
+            rate = rates.get(label) if label is not None else None
+            if "category" not in out[i] and rate is not None and rate < settings.max_negation_rate and has_negation(r.input):
+                out[i].update(category="poison", reason="negated_request", label=label, label_negation_rate=round(rate, 4))
 
     # passes that are not poison are trusted; failures need a correction
     fails = []

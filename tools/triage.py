@@ -7,8 +7,16 @@
   probabilities, and per-label thresholds come from cross-validated probabilities on the trusted data.
   A correction is noise when its probability is a small fraction (`ratio`) of its label's threshold.
   CL's second condition (another label confidently above its own threshold) is dropped: failures are
-  ambiguous by nature and almost never clear it. Measured on Banking77 (20% wrong corrections), a ratio
-  of 0.0125 excluded 72% of the wrong corrections and 1.3% of the right ones.
+  ambiguous by nature and almost never clear it. The default ratio is 1/K for K labels (1/3 at most):
+  "less likely than a label drawn at chance". A fixed ratio does not carry across label counts: 0.0125
+  suited Banking77 with 77 labels and caught nothing with 6 or 7; on AdaptFT-Bench stages (6 to 20
+  labels) 1/K caught 349 of 406 wrong corrections and flagged 22 of 1,203 right ones (see the README).
+  With two labels the correction is the only alternative and even 1/3 catches little: there the
+  deployed model's own error rate decides.
+- negated: a request with a negation or false premise ("not", "never", "it is not true that ...") whose
+  label's trusted examples (the parent data) practically never negate: the label fits the request
+  without its negation, so learning it would teach the model to ignore negation. Where negation is
+  common in the data (Banking77's "my card has not arrived"), nothing is flagged.
 - fixable: the remaining failures with a correction.
 """
 
@@ -78,6 +86,37 @@ def off_task_threshold(ref: np.ndarray, quantile: float = 0.01, margin: float = 
     return float(np.quantile(own, quantile) * margin)
 
 
+NEGATION = re.compile(r"\b(not|never|no longer|cannot)\b|n't\b", re.IGNORECASE)
+
+
+def has_negation(text: str) -> bool:
+    return bool(NEGATION.search(text))
+
+
+def negation_rates(texts: list[str], labels: list[str], prior_weight: float = 10.0) -> dict[str, float]:
+    """Per label, the smoothed share of its examples that contain a negation: (negated + w*g) / (n + w),
+    with g the overall share (itself smoothed), so a label with few examples leans on the whole data."""
+    n_all = len(texts)
+    neg = [has_negation(t) for t in texts]
+    g = (sum(neg) + 0.5) / (n_all + 1)
+    counts: dict[str, list[int]] = {}
+    for l, ng in zip(labels, neg):
+        c = counts.setdefault(l, [0, 0])
+        c[0] += ng
+        c[1] += 1
+    return {l: (k + prior_weight * g) / (n + prior_weight) for l, (k, n) in counts.items()}
+
+
+def in_domain_passes(pass_emb: np.ndarray, parent_emb: np.ndarray, quantile: float = 0.05, k: int = 5) -> np.ndarray:
+    """Which passed lines look like the curated (parent) data: their similarity to it is at least the
+    `quantile` of the parent's own leave-one-out similarity. Passed lines join the domain reference
+    only then, so off-domain lines that happened to pass do not vouch for the next ones."""
+    if len(parent_emb) < 10 or len(pass_emb) == 0:
+        return np.ones(len(pass_emb), dtype=bool)
+    own = domain_similarity(parent_emb, parent_emb, k=k, exclude_self=True)
+    return domain_similarity(pass_emb, parent_emb, k=k) >= np.quantile(own, quantile)
+
+
 @dataclass
 class NoiseModel:
     labels: list[str]
@@ -108,15 +147,21 @@ def fit_noise_model(emb: np.ndarray, y: list[str], seed: int = 0) -> NoiseModel:
     return NoiseModel(labels, fn, thresholds)
 
 
+def default_noise_ratio(n_labels: int) -> float:
+    """1/K: a correction less likely than a label at chance, relative to its label's threshold (1/3 at most)."""
+    return 1.0 / max(n_labels, 3)
+
+
 def noisy_corrections(model: NoiseModel, emb: np.ndarray, corrections: list[str], extra_probs: np.ndarray | None = None,
-                      ratio: float = 0.0125) -> tuple[np.ndarray, np.ndarray]:
+                      ratio: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Confident-learning flags for failures' corrections, and the probability each correction got.
 
     `extra_probs` (same label order) is averaged in when given (e.g. the deployed model's own,
     out-of-sample probabilities). A correction is flagged when its probability is under `ratio` times its
-    label's threshold while another label clears its own threshold. Unknown labels are never flagged
-    here: new labels are handled by the caller.
+    label's threshold (`ratio`, default `default_noise_ratio`). Unknown labels are never flagged here:
+    new labels are handled by the caller.
     """
+    ratio = default_noise_ratio(len(model.labels)) if ratio is None else ratio
     probs = model.probs_fn(emb)
     if extra_probs is not None:
         probs = (probs + extra_probs) / 2

@@ -1,6 +1,7 @@
 """Poison triage alone, per noise kind, on AdaptFT-Bench stages: no training beyond the stage-0 model, so
 a change to the triage rules is measured in about a minute a scenario.
 
+    python -m evals.adaptft.triage_sweep                       # all scenarios, all stages, the default rules
     python -m evals.adaptft.triage_sweep --scenarios snips banking77 --stages 1 3 --ratios 0.0125 0.1
 """
 
@@ -10,11 +11,11 @@ import argparse
 from collections import Counter
 from pathlib import Path
 
-from evals.adaptft.scenarios import FULL, SCENARIOS, build, render_logs
+from evals.adaptft.scenarios import DEFAULT, FULL, SCENARIOS, build, render_logs
 from evals.scorers import triage_scores
 
 
-def sweep(root: Path, stage: int, ratios: list[float]) -> list[dict]:
+def sweep(root: Path, stage: int, ratios: list[float | None]) -> list[dict]:
     from tools import diagnosis as dx
     from tools.classifier import predict_proba
     from tools.data import load_examples, load_logs, read_jsonl, write_jsonl
@@ -35,8 +36,9 @@ def sweep(root: Path, stage: int, ratios: list[float]) -> list[dict]:
         excluded = {t["id"] for t in tri if t["category"] in ("noise", "poison")}
         kinds, hits = Counter(key[i]["noise"] for i in bad), Counter(key[i]["noise"] for i in bad & excluded)
         t = triage_scores(key, excluded)
-        out.append({"stage": stage, "ratio": ratio, "precision": t["triage_precision"], "recall": t["triage_recall"],
-                    "clean_excluded": t["clean_excluded"], "by_kind": {k: f"{hits[k]}/{n}" for k, n in sorted(kinds.items())}})
+        out.append({"stage": stage, "ratio": "1/K" if ratio is None else ratio, "precision": t["triage_precision"], "recall": t["triage_recall"],
+                    "clean_excluded": t["clean_excluded"],
+                    "caught": t["bad_excluded"], "bad": t["bad_lines"], "by_kind": {k: f"{hits[k]}/{n}" for k, n in sorted(kinds.items())}})
     return out
 
 
@@ -45,13 +47,16 @@ def main(argv: list[str] | None = None) -> int:
     from tools.data import read_jsonl
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--scenarios", nargs="+", default=["snips", "banking77", "trec"], choices=list(SCENARIOS))
-    ap.add_argument("--stages", nargs="+", type=int, default=[1, 3])
-    ap.add_argument("--ratios", nargs="+", type=float, default=[0.0125, 0.05, 0.1, 0.2], help="confident-learning noise ratios")
+    ap.add_argument("--scenarios", nargs="+", default=DEFAULT, choices=list(SCENARIOS))
+    ap.add_argument("--stages", nargs="+", type=int, default=[1, 2, 3])
+    ap.add_argument("--ratios", nargs="+", type=float, default=None,
+                    help="confident-learning noise ratios to compare (default: the triage's own, 1/K for K labels)")
     ap.add_argument("--out", default="bench_out/triage_sweep")
     ap.add_argument("--data-dir")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
+    ratios = a.ratios or [None]
+    total: dict = {}
     print(f"{'scenario':18} {'stage':>5} {'ratio':>7} {'P':>6} {'R':>6} {'clean excl.':>11}  caught by kind")
     for name in a.scenarios:
         root = Path(a.out) / name
@@ -59,9 +64,15 @@ def main(argv: list[str] | None = None) -> int:
         parent = read_jsonl(root / "data" / "parent.jsonl")
         train_once([(r["input"], r["output"]) for r in parent], info["labels"], root / "models" / "deployed", recipe(quick=False))
         for stage in a.stages:
-            for r in sweep(root, stage, a.ratios):
+            for r in sweep(root, stage, ratios):
                 kinds = " ".join(f"{k} {v}" for k, v in r["by_kind"].items())
-                print(f"{name:18} {stage:>5} {r['ratio']:>7} {r['precision']:>6} {r['recall']:>6} {r['clean_excluded']:>11}  {kinds}")
+                print(f"{name:18} {stage:>5} {r['ratio']:>7} {r['precision']:>6} {r['recall']:>6} {r['clean_excluded']:>11}  {kinds}", flush=True)
+                t = total.setdefault(r["ratio"], Counter())
+                t.update(caught=r["caught"], bad=r["bad"], clean_excluded=r["clean_excluded"])
+    for ratio, t in total.items():
+        p = t["caught"] / max(1, t["caught"] + t["clean_excluded"])
+        print(f"{'all':18} {'':>5} {ratio:>7} {p:>6.3f} {t['caught'] / max(1, t['bad']):>6.3f} {t['clean_excluded']:>11}  "
+              f"{t['caught']} of {t['bad']} noisy or poisoned lines excluded")
     return 0
 
 
