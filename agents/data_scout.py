@@ -12,6 +12,7 @@ from graph.context import Context
 from graph.state import State
 from tools.classifier import load_labels
 from tools.data import DataError, detect_task, load_examples, load_logs
+from tools.lineage import parent_data_of
 
 
 def check_model(model_dir: str) -> list[str]:
@@ -46,7 +47,12 @@ def ingest(state: State, runtime: Runtime[Context]) -> dict:
     if task != "classification":
         raise DataError(state["logs"], 0, f"task '{task}' is not supported in production mode yet (classification only)")
     labels = check_model(state["model"])
-    parent = load_examples(state["train_data"]) if state.get("train_data") else []
+    train_data = state.get("train_data")
+    lineage = None if train_data else parent_data_of(state["model"])
+    if lineage:  # a model pioneer promoted carries the curated data it came from
+        train_data = str(lineage.resolve())
+        emit("ingest", f"no parent data given: using the deployed model's lineage ({lineage})")
+    parent = load_examples(train_data) if train_data else []
     new = Counter(r.correction for r in records if r.verdict == "fail" and r.correction is not None and r.correction not in labels)
     info = {
         "logs": len(records),
@@ -60,4 +66,5 @@ def ingest(state: State, runtime: Runtime[Context]) -> dict:
     }
     emit("ingest", f"{info['logs']} logs ({info['failed']} failed), {len(parent)} parent examples, {len(labels)} labels"
          + (f", {len(loaded.skipped)} bad lines skipped" if loaded.skipped else ""))
-    return {"task": task, "labels": labels, "ingest": info}
+    info["parent_from_lineage"] = bool(lineage)
+    return {"task": task, "labels": labels, "ingest": info, "train_data": train_data}

@@ -113,13 +113,18 @@ def promote(state: State, runtime: Runtime[Context]) -> dict:
     done_file = "promotion.json"
     if ws.has(done_file):  # resumed after the registry write: do not promote twice
         return {"promotion": ws.load_json(done_file)}
+    from agents.run_data import run_data
     from agents.verifier import eval_sets
     from tools.classifier import predict
+    from tools.data import write_jsonl
+    from tools.lineage import PARENT_FILE, curated_examples
 
     sets = eval_sets(state, ctx, include_holdout_in_training=True)
     rows = [{"input": r.input, "label": r.prediction} for r in sets["reg"]] + [{"input": r.input, "label": r.correction} for r in sets["fails"]]
     for row, p in zip(rows, predict(cand["model_dir"], [r["input"] for r in rows])):
         row["prediction"] = p
+    rd = run_data(state, ctx)  # the lineage: what the next retrain of this model replays
+    write_jsonl(Path(cand["model_dir"]) / PARENT_FILE, curated_examples(rd.parent, rd.records, {k: v["category"] for k, v in rd.triage.items()}))
     reg.register_baseline(state["model"], {"strategy": "deployed before pioneer", "source": state["model"]})
     version = reg.promote(cand["model_dir"], {"strategy": cand["strategy"], "run_dir": str(Path(ctx.run_dir).resolve()),
                                               "gate": cand["gate"], "base_model": ctx.base_model}, rows)

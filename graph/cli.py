@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("improve", help="production mode: improve a deployed model from its judged logs")
     p.add_argument("--model", required=True, help="deployed model folder (transformers, with id2label)")
     p.add_argument("--logs", required=True, help="inference logs, JSONL")
-    p.add_argument("--train-data", help="the deployed model's training data (JSONL or CSV), for replay")
+    p.add_argument("--train-data", help="the deployed model's training data (JSONL or CSV), for replay (default: the parent_data.jsonl that a model pioneer promoted carries, else none)")
     p.add_argument("--out", help="run folder (default: runs/<timestamp>; an unfinished run of the same inputs is resumed)")
     p.add_argument("--skip-bad-lines", action="store_true", help="skip invalid log lines (counted in the report) instead of refusing to start")
     _add_run_options(p)

@@ -50,6 +50,20 @@ def test_improve_promotes_behind_the_gate_and_reports(deployment, tiny_base, tmp
     assert (run / "report.md").read_text().startswith("# Pioneer report")
     out = capsys.readouterr().out
     assert "promoted deployed v0001" in out and "negative flips" in out
+    # the promoted model carries its lineage: the parent data and the trusted log lines, never the excluded ones;
+    # a run on it without --train-data replays that
+    from agents.data_scout import ingest
+    from tools.data import read_jsonl
+
+    lineage = read_jsonl(Path(rep["model_dir"]) / "parent_data.jsonl")
+    parent = read_jsonl(deployment / "parent.jsonl")
+    logs = {r["id"]: r for r in read_jsonl(deployment / "logs.jsonl")}
+    texts = {r["input"] for r in lineage}
+    assert {r["input"] for r in parent} <= texts and len(lineage) > len(parent)
+    assert not texts & {logs[i]["input"] for i in excluded} - {r["input"] for r in parent}
+    nxt = ingest({"model": rep["model_dir"], "logs": str(deployment / "logs.jsonl")}, None)
+    assert nxt["train_data"].endswith("parent_data.jsonl") and nxt["ingest"]["parent_from_lineage"] is True
+    assert nxt["ingest"]["parent_examples"] == len(lineage)
 
     # a second run on the same deployment: memory supplies the first strategy, the ratchet gates on v0001's set
     run2 = tmp_path / "run2"

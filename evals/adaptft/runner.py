@@ -5,7 +5,8 @@ Systems, side by side on the same traffic:
 - deployed: the stage-0 model, unchanged;
 - naive: retrained from the base at each stage on the parent data and all logs so far, as judged;
 - pioneer: production mode at each stage, on the logs its current model wrote (it keeps its model when
-  nothing is promoted);
+  nothing is promoted); its parent data is the stage-0 data, then the lineage of the model it promoted
+  (that data plus the log lines it trusted), as in production;
 - oracle: retrained on the parent data and all real traffic so far with the true labels (the ceiling).
 """
 
@@ -47,6 +48,7 @@ def train_once(rows: list[tuple[str, str]], labels: list[str], dest: Path, cfg) 
 
 def run_scenario(name: str, out: Path, seed: int, size: Size, quick: bool, data_dir: str | None, log=print) -> list[dict]:
     from tools.classifier import predict
+    from tools.lineage import parent_data_of
 
     from graph.cli import run_production
 
@@ -90,8 +92,10 @@ def run_scenario(name: str, out: Path, seed: int, size: Size, quick: bool, data_
                 logs, key = render_logs(traffic, predict(current[system], [t["input"] for t in traffic]))
                 stage_dir = root / "pioneer" / f"stage{k}"
                 write_jsonl(stage_dir / "logs.jsonl", logs)
+                # a model pioneer promoted carries its lineage (parent_data.jsonl); the stage-0 model has the parent file
+                parent_file = None if parent_data_of(current[system]) else str((root / "data" / "parent.jsonl").resolve())
                 inputs = {"model": str(Path(current[system]).resolve()), "logs": str((stage_dir / "logs.jsonl").resolve()),
-                          "train_data": str((root / "data" / "parent.jsonl").resolve()), "skip_bad_lines": False}
+                          "train_data": parent_file, "skip_bad_lines": False}
                 _code, run_dir = run_production(inputs, pioneer_settings(quick, root / "pioneer" / "home"), str(stage_dir / "run"), quiet=True)
                 rep = json.loads((run_dir / "report.json").read_text())
                 if rep.get("model_dir"):
