@@ -11,7 +11,7 @@ from tools.gate import GateConfig, evaluate_gate
 from tools.metrics import classification_metrics, fix_rate, label_drops, negative_flips
 from tools.perturb import perturb
 from tools.triage import (
-    default_noise_ratio, domain_similarity, fit_noise_model, has_negation, in_domain_passes, is_gibberish, is_injection,
+    default_noise_ratio, domain_similarity, fit_noise_model, has_negation, is_gibberish, is_injection,
     negation_rates, noisy_corrections, off_task_threshold,
 )
 
@@ -93,13 +93,6 @@ def test_negation_is_unusual_only_where_the_data_never_negates():
     common = negation_rates(play[:10] + [f"my card has{n} arrived {w}" for n in ("", " not") for w in range(20)],
                             ["play_music"] * 10 + ["card_arrival"] * 40)
     assert min(common.values()) > 0.02
-
-
-def test_off_domain_passes_do_not_join_the_domain_reference():
-    domain = [f"where is my refund for the {x}" for x in ("shoes", "jacket", "bag", "hat", "coat", "tickets", "order", "lamp",
-                                                          "desk", "chair", "phone", "book")]
-    passes = ["where is my refund for the sofa", "best recipe for a chocolate lava cake"]
-    assert in_domain_passes(embed(passes), embed(domain)).tolist() == [True, False]
 
 
 def test_mix_has_gold_hard_negatives_replay_balance_and_no_eval_copies():

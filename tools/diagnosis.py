@@ -12,7 +12,7 @@ import numpy as np
 from tools.clustering import cluster_failures, confusion_pairs
 from tools.data import Example, LogRecord
 from tools.triage import (
-    domain_similarity, fit_noise_model, has_negation, in_domain_passes, is_gibberish, is_injection, negation_rates,
+    domain_similarity, fit_noise_model, has_negation, is_gibberish, is_injection, negation_rates,
     noisy_corrections, off_task_threshold,
 )
 
@@ -23,7 +23,6 @@ class TriageSettings:
     noise_ratio: float | None = None  # None: 1/K for K labels (tools.triage.default_noise_ratio)
     off_task_quantile: float = 0.01
     off_task_margin: float = 0.85
-    reference_quantile: float = 0.05  # passed lines join the domain reference when this close to the parent data
     max_negation_rate: float = 0.02  # a negated request is flagged when its label's examples negate less often
 
 
@@ -49,9 +48,6 @@ def triage(
     # poison first: it is excluded whatever its verdict
     passed_idx = [i for i, r in enumerate(records) if r.verdict == "pass"]
     clean_pass = [i for i in passed_idx if not is_injection(records[i].input) and not is_gibberish(records[i].input, vocab)]
-    if clean_pass:
-        keep = in_domain_passes(log_emb[clean_pass], parent_emb, settings.reference_quantile)
-        clean_pass = [i for i, k in zip(clean_pass, keep) if k]
     ref = np.concatenate([parent_emb, log_emb[clean_pass]]) if len(clean_pass) else parent_emb
     threshold = off_task_threshold(ref, settings.off_task_quantile, settings.off_task_margin)
     sim = domain_similarity(log_emb, ref)

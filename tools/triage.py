@@ -107,16 +107,6 @@ def negation_rates(texts: list[str], labels: list[str], prior_weight: float = 10
     return {l: (k + prior_weight * g) / (n + prior_weight) for l, (k, n) in counts.items()}
 
 
-def in_domain_passes(pass_emb: np.ndarray, parent_emb: np.ndarray, quantile: float = 0.05, k: int = 5) -> np.ndarray:
-    """Which passed lines look like the curated (parent) data: their similarity to it is at least the
-    `quantile` of the parent's own leave-one-out similarity. Passed lines join the domain reference
-    only then, so off-domain lines that happened to pass do not vouch for the next ones."""
-    if len(parent_emb) < 10 or len(pass_emb) == 0:
-        return np.ones(len(pass_emb), dtype=bool)
-    own = domain_similarity(parent_emb, parent_emb, k=k, exclude_self=True)
-    return domain_similarity(pass_emb, parent_emb, k=k) >= np.quantile(own, quantile)
-
-
 @dataclass
 class NoiseModel:
     labels: list[str]
