@@ -46,5 +46,7 @@ def test_quick_benchmark_writes_table_json_and_plot(tmp_path, capsys):
     pioneer = [r for r in records if r["system"] == "pioneer" and r["stage"] > 0]
     assert all(r["triage_recall"] is not None and r["triage_recall"] > 0 for r in pioneer)
     assert (out / "demo.png").stat().st_size > 1000
+    md = (out / "table.md").read_text()
+    assert md.startswith("| scenario | stage (poison) |") and "| demo | 3 (40%) |" in md and ("promoted" in md or "kept" in md)
     table = capsys.readouterr().out
     assert "pioneer triage P/R" in table and "wall time" in table and "peak memory" in table

@@ -47,7 +47,9 @@ def test_improve_promotes_behind_the_gate_and_reports(deployment, tiny_base, tmp
     model = AutoModelForSequenceClassification.from_pretrained(rep["model_dir"])
     assert set(model.config.id2label.values()) >= {"card_lost", "card_stolen"}
     assert rep["registry"]["version"] == "v0001" and Path(rep["registry"]["registry_dir"]).exists()
-    assert (run / "report.md").read_text().startswith("# Pioneer report")
+    md = (run / "report.md").read_text()
+    assert md.startswith("# Pioneer report") and "Parent data: " in md
+    assert "| poison | prompt_injection |" in md and "instructions aimed at the model" in md  # each reason explained
     out = capsys.readouterr().out
     assert "promoted deployed v0001" in out and "negative flips" in out
     # the promoted model carries its lineage: the parent data and the trusted log lines, never the excluded ones;

@@ -16,6 +16,21 @@ def write_report(run_dir: str | Path, report: dict) -> None:
     tmp.replace(run_dir / "report.md")
 
 
+# What each triage reason means, for the person reading report.md (report.json keeps the codes).
+REASONS = {
+    "passed": "the judge passed it: learned from and used for the regression set",
+    "failure": "a failure with a believable correction: trained on (a share held out to test generalisation)",
+    "new_label": "a failure whose correction is a label the deployed model lacks, with enough examples to learn it",
+    "prompt_injection": "instructions aimed at the model inside the request",
+    "gibberish": "mostly not words",
+    "off_task": "far from every trusted input (parent data and passed logs)",
+    "negated_request": "a negation or false premise in a label whose data never negates: the label fits the request without it",
+    "correction_unlikely": "the correction is less likely than chance under a model of the trusted data (confident learning)",
+    "no_correction": "a failure without a correction: nothing to learn",
+    "new_label_too_few": "a new label with too few examples to learn",
+}
+
+
 def _fmt(v) -> str:
     if v is None:
         return "–"
@@ -47,10 +62,14 @@ def render_markdown(r: dict, plots: list[str]) -> str:
         m = r["memory"]
         lines += [f"**Memory:** started from `{m['strategy']}`, found on {m['matches']} similar past patterns "
                   f"({', '.join(m.get('similar_patterns', []))}).", ""]
-    lines += ["## Triage", "", "| category | reason | lines |", "| --- | --- | --- |"]
+    ing = r.get("ingest") or {}
+    if "parent_examples" in ing:
+        lines += [f"Parent data: {ing['parent_examples']} examples"
+                  + (" (the deployed model's lineage, parent_data.jsonl)" if ing.get("parent_from_lineage") else ""), ""]
+    lines += ["## Triage", "", "| category | reason | lines | meaning |", "| --- | --- | --- | --- |"]
     for k, v in sorted((r.get("triage") or {}).get("reasons", {}).items()):
         cat, reason = k.split(":", 1)
-        lines.append(f"| {cat} | {reason} | {v} |")
+        lines.append(f"| {cat} | {reason} | {v} | {REASONS.get(reason, '')} |")
     lines += ["", "## Failure patterns", "", "| pattern | size | kind | make-up | example |", "| --- | --- | --- | --- | --- |"]
     for c in r.get("clusters", [])[:15]:
         ex = (c.get("examples") or [""])[0].replace("|", "/")[:70]

@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from evals.adaptft.scenarios import DEFAULT, FULL, QUICK, SCENARIOS, Size, build, render_logs
+from evals.adaptft.scenarios import DEFAULT, FULL, POISON_RATES, QUICK, SCENARIOS, Size, build, render_logs
 from evals.scorers import test_scores, triage_scores
 from tools.data import read_jsonl, write_json, write_jsonl
 
@@ -134,6 +134,25 @@ def print_table(records: list[dict], stand_ins: list[str]) -> str:
     return "\n".join(lines)
 
 
+def markdown_table(records: list[dict]) -> str:
+    """The table as Markdown (for a README): score (negative flips), pioneer's decision and triage."""
+    by = {(r["scenario"], r["stage"], r["system"]): r for r in records}
+    lines = ["| scenario | stage (poison) | " + " | ".join(SYSTEMS) + " | pioneer triage P / R |", "| --- " * (len(SYSTEMS) + 3) + "|"]
+    for scn, stage in sorted({(r["scenario"], r["stage"]) for r in records}, key=lambda x: (list(SCENARIOS).index(x[0]), x[1])):
+        cells = []
+        for s in SYSTEMS:
+            r = by.get((scn, stage, s))
+            cell = "–" if r is None else f"{r['score']:.3f}" + (f" ({r['negative_flips']})" if stage else "")
+            if r and s == "pioneer" and stage:
+                cell += ", promoted" if r.get("promoted") else ", kept"
+            cells.append(cell)
+        p = by.get((scn, stage, "pioneer")) or {}
+        tri = f"{p['triage_precision']:.2f} / {p['triage_recall']:.2f}" if p.get("triage_recall") is not None and p.get("triage_precision") is not None else ""
+        rate = f" ({POISON_RATES[stage - 1]:.0%})" if stage else ""
+        lines.append(f"| {scn} | {stage}{rate} | " + " | ".join(cells) + f" | {tri} |")
+    return "\n".join(lines)
+
+
 def plot(records: list[dict], scenario: str, dest: Path) -> None:
     import matplotlib
 
@@ -179,4 +198,5 @@ def main(argv: list[str] | None = None) -> int:
     footer = f"wall time {time.time() - t0:.0f} s, peak memory {peak_mb:.0f} MB, seed {a.seed}, {'quick' if a.quick else 'full'} size"
     print(table + "\n" + footer)
     (out / "table.txt").write_text(table + "\n" + footer + "\n")
+    (out / "table.md").write_text(markdown_table(records) + "\n\n" + footer + "\n")
     return 0
