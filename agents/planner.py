@@ -119,11 +119,12 @@ def promote(state: State, runtime: Runtime[Context]) -> dict:
     from tools.data import write_jsonl
     from tools.lineage import PARENT_FILE, curated_examples
 
-    sets = eval_sets(state, ctx, include_holdout_in_training=True)
+    rd = run_data(state, ctx)
+    sets = eval_sets(state, ctx, include_holdout_in_training=True, rd=rd)
     rows = [{"input": r.input, "label": r.prediction} for r in sets["reg"]] + [{"input": r.input, "label": r.correction} for r in sets["fails"]]
     for row, p in zip(rows, predict(cand["model_dir"], [r["input"] for r in rows])):
         row["prediction"] = p
-    rd = run_data(state, ctx)  # the lineage: what the next retrain of this model replays
+    # the lineage: what the next retrain of this model replays
     write_jsonl(Path(cand["model_dir"]) / PARENT_FILE, curated_examples(rd.parent, rd.records, {k: v["category"] for k, v in rd.triage.items()}))
     reg.register_baseline(state["model"], {"strategy": "deployed before pioneer", "source": state["model"]})
     version = reg.promote(cand["model_dir"], {"strategy": cand["strategy"], "run_dir": str(Path(ctx.run_dir).resolve()),

@@ -7,7 +7,7 @@ import numpy as np
 from langgraph.runtime import Runtime
 
 from agents.progress import emit
-from agents.run_data import load_run_data, registry_for, run_data, settings
+from agents.run_data import RunData, load_run_data, registry_for, run_data, settings
 from graph.context import Context
 from graph.state import State
 from tools import diagnosis as dx
@@ -74,10 +74,10 @@ def _name_patterns(chat, pats: list[dict]) -> None:
             return
 
 
-def eval_sets(state: State, ctx: Context, include_holdout_in_training: bool) -> dict:
+def eval_sets(state: State, ctx: Context, include_holdout_in_training: bool, rd: RunData | None = None) -> dict:
     """The gate's evaluation sets: regression set, held-out failures (or all fixable failures for a
     final model trained on them), and the previous version's evaluation set (the ratchet)."""
-    rd = run_data(state, ctx)
+    rd = rd or run_data(state, ctx)
     by_id = rd.by_id
     reg = [by_id[i] for i in rd.splits["regression"]]
     if include_holdout_in_training:
