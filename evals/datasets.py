@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
+import re
 from pathlib import Path
 
 
@@ -28,9 +30,6 @@ def trec_questions(root: str | None = None) -> list[str]:
 
 def gsm8k_openings(root: str | None = None) -> list[str]:
     """The first sentence of each GSM8K training question (math word problems), used as off-domain text."""
-    import json
-    import re
-
     p = data_dir(root) / "gsm8k" / "grade_school_math" / "data" / "train.jsonl"
     out = []
     for line in p.read_text(encoding="utf-8").splitlines():
