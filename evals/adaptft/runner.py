@@ -117,15 +117,20 @@ def run_scenario(name: str, out: Path, seed: int, size: Size, quick: bool, data_
     return records
 
 
+def table_rows(records: list[dict]):
+    """(scenario, stage, {system: record}) in scenario order, then stage order: one table row each."""
+    by: dict[tuple, dict] = {}
+    for r in records:
+        by.setdefault((r["scenario"], r["stage"]), {})[r["system"]] = r
+    for (scn, stage) in sorted(by, key=lambda x: (list(SCENARIOS).index(x[0]), x[1])):
+        yield scn, stage, by[(scn, stage)]
+
+
 def print_table(records: list[dict], stand_ins: list[str]) -> str:
     lines = [f"{'scenario':18} {'stage':>5} " + " ".join(f"{s:>16}" for s in SYSTEMS) + f" {'pioneer triage P/R':>20}"]
-    by = {(r["scenario"], r["stage"], r["system"]): r for r in records}
-    for scn, stage in sorted({(r["scenario"], r["stage"]) for r in records}, key=lambda x: (list(SCENARIOS).index(x[0]), x[1])):
-        cells = []
-        for s in SYSTEMS:
-            r = by.get((scn, stage, s))
-            cells.append(f"{r['score']:.3f} ({r['negative_flips']:>3})" if r else "-")
-        p = by.get((scn, stage, "pioneer")) or {}
+    for scn, stage, row in table_rows(records):
+        cells = [f"{r['score']:.3f} ({r['negative_flips']:>3})" if r else "-" for r in (row.get(s) for s in SYSTEMS)]
+        p = row.get("pioneer") or {}
         tri = f"{p.get('triage_precision')}/{p.get('triage_recall')}" if p.get("triage_recall") is not None else "-"
         lines.append(f"{scn:18} {stage:>5} " + " ".join(f"{c:>16}" for c in cells) + f" {tri:>20}")
     lines.append("cells: union-test score (negative flips against the same system's previous stage)")
@@ -136,17 +141,16 @@ def print_table(records: list[dict], stand_ins: list[str]) -> str:
 
 def markdown_table(records: list[dict]) -> str:
     """The table as Markdown (for a README): score (negative flips), pioneer's decision and triage."""
-    by = {(r["scenario"], r["stage"], r["system"]): r for r in records}
     lines = ["| scenario | stage (poison) | " + " | ".join(SYSTEMS) + " | pioneer triage P / R |", "| --- " * (len(SYSTEMS) + 3) + "|"]
-    for scn, stage in sorted({(r["scenario"], r["stage"]) for r in records}, key=lambda x: (list(SCENARIOS).index(x[0]), x[1])):
+    for scn, stage, row in table_rows(records):
         cells = []
         for s in SYSTEMS:
-            r = by.get((scn, stage, s))
+            r = row.get(s)
             cell = "–" if r is None else f"{r['score']:.3f}" + (f" ({r['negative_flips']})" if stage else "")
             if r and s == "pioneer" and stage:
                 cell += ", promoted" if r.get("promoted") else ", kept"
             cells.append(cell)
-        p = by.get((scn, stage, "pioneer")) or {}
+        p = row.get("pioneer") or {}
         tri = f"{p['triage_precision']:.2f} / {p['triage_recall']:.2f}" if p.get("triage_recall") is not None and p.get("triage_precision") is not None else ""
         rate = f" ({POISON_RATES[stage - 1]:.0%})" if stage else ""
         lines.append(f"| {scn} | {stage}{rate} | " + " | ".join(cells) + f" | {tri} |")
