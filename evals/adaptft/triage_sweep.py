@@ -37,8 +37,8 @@ def sweep(root: Path, stage: int, ratios: list[float | None]) -> list[dict]:
         kinds, hits = Counter(key[i]["noise"] for i in bad), Counter(key[i]["noise"] for i in bad & excluded)
         t = triage_scores(key, excluded)
         out.append({"stage": stage, "ratio": "1/K" if ratio is None else ratio, "precision": t["triage_precision"], "recall": t["triage_recall"],
-                    "clean_excluded": t["clean_excluded"],
-                    "caught": t["bad_excluded"], "bad": t["bad_lines"], "by_kind": {k: f"{hits[k]}/{n}" for k, n in sorted(kinds.items())}})
+                    "clean_excluded": t["clean_excluded"], "key": key, "excluded": excluded,
+                    "by_kind": {k: f"{hits[k]}/{n}" for k, n in sorted(kinds.items())}})
     return out
 
 
@@ -67,12 +67,13 @@ def main(argv: list[str] | None = None) -> int:
             for r in sweep(root, stage, ratios):
                 kinds = " ".join(f"{k} {v}" for k, v in r["by_kind"].items())
                 print(f"{name:18} {stage:>5} {r['ratio']:>7} {r['precision']:>6} {r['recall']:>6} {r['clean_excluded']:>11}  {kinds}", flush=True)
-                t = total.setdefault(r["ratio"], Counter())
-                t.update(caught=r["caught"], bad=r["bad"], clean_excluded=r["clean_excluded"])
-    for ratio, t in total.items():
-        p = t["caught"] / max(1, t["caught"] + t["clean_excluded"])
-        print(f"{'all':18} {'':>5} {ratio:>7} {p:>6.3f} {t['caught'] / max(1, t['bad']):>6.3f} {t['clean_excluded']:>11}  "
-              f"{t['caught']} of {t['bad']} noisy or poisoned lines excluded")
+                key, excluded = total.setdefault(r["ratio"], ({}, set()))  # ids made unique across scenarios and stages
+                key.update({f"{name}/{stage}/{i}": v for i, v in r["key"].items()})
+                excluded.update(f"{name}/{stage}/{i}" for i in r["excluded"])
+    for ratio, (key, excluded) in total.items():
+        t = triage_scores(key, excluded)
+        print(f"{'all':18} {'':>5} {ratio:>7} {t['triage_precision']:>6} {t['triage_recall']:>6} {t['clean_excluded']:>11}  "
+              f"{t['bad_excluded']} of {t['bad_lines']} noisy or poisoned lines excluded")
     return 0
 
 
