@@ -14,6 +14,7 @@ from pathlib import Path
 from tools.registry import home
 
 COLLECTION = "failure_patterns"
+TASKS = "cold_start_tasks"  # cold-start mode: which strategy reached what score on which kind of task
 
 
 class _MiniLM:
@@ -95,6 +96,31 @@ class Memory:
         if not hits:
             return None, []
         best = max(hits, key=lambda h: (h["promoted"], h["score"] - 0.01 * h["flips"], -h["distance"]))
+        return json.loads(best["strategy_json"]), hits
+
+
+    # ---------------------------------------------------------------- cold start
+
+    def _tasks(self):
+        return self.client.get_or_create_collection(TASKS, embedding_function=_MiniLM(), metadata={"hnsw:space": "cosine"})
+
+    def record_task(self, task_text: str, kind: str, strategy: dict, outcome: dict, run_id: str) -> None:
+        """Remember the best strategy of a cold-start run: its dev score and the iteration it came from."""
+        self._tasks().add(documents=[task_text], ids=[str(uuid.uuid4())], metadatas=[{
+            "kind": kind, "run_id": run_id, "strategy": strategy.get("name", ""), "strategy_json": json.dumps(strategy),
+            "score": float(outcome.get("score") or 0.0), "iteration": int(outcome.get("iteration") or 0)}])
+
+    def best_for_task(self, task_text: str, kind: str, k: int = 5, max_distance: float = 0.6) -> tuple[dict | None, list[dict]]:
+        """The best-scoring remembered strategy among past tasks of the same kind close to this one."""
+        col = self._tasks()
+        if col.count() == 0:
+            return None, []
+        res = col.query(query_texts=[task_text], n_results=min(k, col.count()), where={"kind": kind})
+        hits = [{**m, "distance": round(float(d), 4), "task": doc} for m, d, doc in
+                zip(res["metadatas"][0], res["distances"][0], res["documents"][0]) if d <= max_distance]
+        if not hits:
+            return None, []
+        best = max(hits, key=lambda h: (h["score"], -h["distance"]))
         return json.loads(best["strategy_json"]), hits
 
 

@@ -1,0 +1,125 @@
+"""Cold-start search: each attempt is (data spec, hyperparameters, strategy), scored on the development split.
+
+Policy (after the paper's greedy loop, section 3):
+- the first iteration trains two configurations on a capped share of the data (quick), or starts from the
+  strategy the memory remembers for a similar task;
+- later iterations edit the best attempt so far (a worse latest attempt is rolled back, never built on),
+  by where its score stands: below 0.80 change the data (more of it, augmented copies); from 0.80 to 0.95
+  tune the optimization (learning rate, epochs); above 0.95 add targeted examples for the remaining
+  failure patterns (the development split's most confused label pairs, oversampled);
+- stop at the target, on a plateau (no gain of `min_gain` for `patience` iterations), at the iteration limit,
+  or when another iteration would not fit in the time budget.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from collections import Counter
+from dataclasses import asdict, dataclass
+
+from tools.classifier import TrainConfig
+from tools.perturb import perturb
+
+DATA_BAND, TUNE_BAND = 0.80, 0.95
+
+
+@dataclass
+class SearchSettings:
+    target: float = 0.96
+    max_iterations: int = 4
+    budget_minutes: float = 30.0
+    min_gain: float = 0.002
+    patience: int = 2
+    first_cap: int = 3000  # examples in the first iteration's data (all of it when the pool is smaller)
+
+
+def attempt(name: str, per_label: int | None = None, augment: int = 0, focus: list | None = None, **train) -> dict:
+    cfg = {k: v for k, v in asdict(TrainConfig(**{"epochs": 4, "learning_rate": 1e-4, **train})).items() if k != "seed"}
+    return {"name": name, "data": {"per_label": per_label, "augment": augment, "focus": focus or []}, "train": cfg}
+
+
+def first(n_train: int, n_labels: int, settings: SearchSettings, remembered: dict | None = None) -> tuple[list[dict], str]:
+    """Two configurations for the first iteration."""
+    cap = None if n_train <= settings.first_cap else max(8, settings.first_cap // max(1, n_labels))
+    a = attempt("lr1e-4", cap, learning_rate=1e-4)
+    b = attempt("lr3e-4", cap, learning_rate=3e-4)
+    why = "first iteration: two learning rates" + (f" on {cap} examples a label" if cap else " on all the data")
+    if remembered:
+        return [{**copy.deepcopy(remembered), "name": "memory:" + remembered["name"].split(":")[-1]}, a], \
+            f"first iteration: the memory's best strategy for a similar task ({remembered['name']}), and a default"
+    return [a, b], why
+
+
+def band(score: float) -> str:
+    return "data" if score < DATA_BAND else ("optimization" if score < TUNE_BAND else "targeted")
+
+
+def revise(best: dict, iteration: int, confusions: list[tuple[str, str, int]]) -> tuple[list[dict], str]:
+    """Two edits of the best attempt, chosen by its score band."""
+    a, b = copy.deepcopy(best["config"]), copy.deepcopy(best["config"])
+    kind = band(best["score"])
+    if kind == "data":
+        cap = a["data"]["per_label"]
+        a["data"]["per_label"] = None if cap is None else cap * 3
+        b["data"]["per_label"] = a["data"]["per_label"]
+        b["data"]["augment"] = 1
+        why = f"dev score {best['score']:.3f} < {DATA_BAND}: change the data (more of it; and with augmented copies)"
+    elif kind == "optimization":
+        a["data"]["per_label"] = b["data"]["per_label"] = None
+        a["train"]["learning_rate"] = round(a["train"]["learning_rate"] * 1.5, 8)
+        b["train"]["epochs"] = a["train"]["epochs"] + 2
+        why = f"dev score {best['score']:.3f} in [{DATA_BAND}, {TUNE_BAND}): tune the optimization (learning rate x1.5; two more epochs) on all the data"
+    else:
+        pairs = [[x, y] for x, y, _ in confusions[:5]]
+        a["data"]["focus"] = b["data"]["focus"] = pairs
+        b["data"]["augment"] = 1
+        b["train"]["epochs"] = a["train"]["epochs"] + 1
+        why = f"dev score {best['score']:.3f} >= {TUNE_BAND}: targeted examples for the most confused pairs {pairs[:3]}"
+    a["name"], b["name"] = f"{best['strategy']}>{iteration}a", f"{best['strategy']}>{iteration}b"
+    return [a, b], why
+
+
+def stop(history: list[dict], settings: SearchSettings, elapsed_min: float) -> str | None:
+    """Why the search stops now, or None to go on. `history`: attempts with iteration, score, seconds."""
+    if not history:
+        return None
+    best = max(h["score"] for h in history)
+    last_it = max(h["iteration"] for h in history)
+    if best >= settings.target:
+        return f"target reached ({best:.3f} >= {settings.target})"
+    if last_it >= settings.max_iterations:
+        return f"iteration limit ({settings.max_iterations})"
+    bests = [max(h["score"] for h in history if h["iteration"] <= i) for i in range(1, last_it + 1)]
+    if len(bests) > settings.patience and bests[-1] - bests[-1 - settings.patience] < settings.min_gain:
+        return f"plateau: less than {settings.min_gain} gained in {settings.patience} iterations"
+    per_it = sum(h["seconds"] for h in history if h["iteration"] == last_it) / 60
+    if elapsed_min + per_it * 1.5 > settings.budget_minutes:  # the next one trains on more data: room for 1.5x
+        return f"time budget ({elapsed_min:.1f} of {settings.budget_minutes} min used; another iteration needs about {per_it * 1.5:.1f})"
+    return None
+
+
+def training_rows(rows: list[tuple[str, str]], data: dict, seed: int = 0) -> list[tuple[str, str]]:
+    """The training set an attempt's data spec asks for: capped per label, focus labels oversampled, augmented."""
+    rng = random.Random(seed)
+    by: dict[str, list[str]] = {}
+    for t, l in rows:
+        by.setdefault(l, []).append(t)
+    cap = data.get("per_label")
+    out = []
+    for l, ts in sorted(by.items()):
+        ts = list(ts)
+        rng.shuffle(ts)
+        out += [(t, l) for t in (ts[:cap] if cap else ts)]
+    focus = {l for pair in data.get("focus") or [] for l in pair}
+    out += [(t, l) for t, l in out if l in focus]  # the confused labels twice
+    for _ in range(int(data.get("augment") or 0)):
+        out += [(perturb(t, rng)[0], l) for t, l in list(out)]
+    rng.shuffle(out)
+    return out
+
+
+def confusions(truth: list[str], pred: list[str], n: int = 10) -> list[tuple[str, str, int]]:
+    """The most frequent (truth, prediction) mistakes."""
+    c = Counter((t, p) for t, p in zip(truth, pred) if t != p)
+    return [(a, b, k) for (a, b), k in c.most_common(n)]
