@@ -81,3 +81,24 @@ def _paraphrases(ctx: Context, ws: Workspace, records, tri: dict, held: set) -> 
     # a paraphrase must not copy an evaluation input
     known = {" ".join(r.input.lower().split()) for r in records}
     return [Item(r["input"], r["output"], "paraphrase") for r in rows if " ".join(r["input"].lower().split()) not in known]
+
+
+def cold_mix(state: State, runtime: Runtime[Context]) -> dict:
+    """Cold start: each configuration's training set, from the training split and its data spec."""
+    from tools.search import training_rows
+
+    ctx = settings(runtime)
+    ws = Workspace(ctx.run_dir)
+    train = [(r["input"], r["output"]) for r in ws.load_rows("train.jsonl")]
+    plan = state["plan"]
+    out = []
+    for cand in plan["configs"]:
+        name = f"mix-{plan['iteration']}-{cand['name']}.jsonl"
+        if not ws.has(name):
+            rows = training_rows(train, cand["config"]["data"], seed=ctx.seed + plan["iteration"])
+            ws.save_rows(name, [{"input": t, "output": y} for t, y in rows])
+        n = sum(1 for _ in ws.path(name).open(encoding="utf-8"))
+        comp = {"composition": {"examples": n, **cand["config"]["data"]}}
+        emit("curriculum", f"{cand['name']}: {n} training examples")
+        out.append({**cand, "mix_file": str(ws.path(name)), "mix_composition": comp})
+    return {"plan": {**plan, "configs": out}}

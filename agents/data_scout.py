@@ -1,4 +1,5 @@
-"""Data scout. In production mode: ingest and validate the logs, the deployed model and its parent data."""
+"""Data scout. In production mode: ingest and validate the logs, the deployed model and its parent data.
+In cold-start mode: understand the task, find and rank data sources, and pool their examples."""
 
 from __future__ import annotations
 
@@ -68,3 +69,48 @@ def ingest(state: State, runtime: Runtime[Context]) -> dict:
          + (f", {len(loaded.skipped)} bad lines skipped" if loaded.skipped else ""))
     info["parent_from_lineage"] = bool(lineage)
     return {"task": task, "labels": labels, "ingest": info, "train_data": train_data}
+
+
+def scout(state: State, runtime: Runtime[Context]) -> dict:
+    """Cold start: the task spec, the sources ranked by relevance, and the pooled examples (work/pool_*.jsonl)."""
+    from agents.run_data import settings
+    from tools import scout as sc
+    from tools.chat import get_chat_model
+    from tools.taskspec import infer_task
+    from tools.workspace import Workspace
+
+    ctx = settings(runtime)
+    ws = Workspace(ctx.run_dir)
+    if ws.has("scout.json"):  # resumed: the pool is on disk
+        return ws.load_json("scout.json")["state"]
+    user = [sc.Candidate(sc.load_source(p), "user") for p in state.get("data") or []]
+    cat, notes = sc.catalog(ctx.catalog)
+    hub_ok, hub_note = sc.hub_status()
+    if hub_ok:
+        hub_note += " (searching it for datasets is not implemented yet: local data only)"
+    emit("scout", f"{len(user)} source(s) of yours, {len(cat)} in the catalog; {hub_note}")
+    ranked = sc.rank(state["description"], user + cat)
+    # the spec comes from the user's data, else from the most relevant catalog dataset
+    basis = user or [c for c in ranked if c.relevance >= sc.MIN_RELEVANCE][:1]
+    kinds = [c.source.kind for c in basis]
+    data_labels = sorted({l for c in basis for l in c.source.labels})
+    chat = get_chat_model(ctx.chat_model, ctx.chat_base_url)
+    spec = infer_task(state["description"], kinds, data_labels, state.get("labels"), state.get("kind"), chat)
+    used = sc.choose(spec, ranked)
+    if not used:
+        best = f"; the closest catalog dataset, {ranked[0].source.name}, scored {ranked[0].relevance:.2f} (needs {sc.MIN_RELEVANCE})" if cat else ""
+        raise DataError("--data", 0, "no training data for this task: pass --data FILE|DIR with labelled examples, or --catalog DIR "
+                                     f"holding a relevant dataset, or --chat-model to synthesize examples{best}; {hub_note}")
+    if spec.kind != "classification":
+        raise DataError("--data", 0, f"cold start trains classification models so far; this task is {spec.kind} "
+                                     "(entity extraction and generation are not supported in cold-start mode yet)")
+    pool = sc.build_pool(spec, used)
+    ws.save_rows("pool_train.jsonl", [{"input": t, "output": y, "source": s} for t, y, s in pool.train])
+    ws.save_rows("pool_test.jsonl", [{"input": t, "output": y, "source": s} for t, y, s in pool.test])
+    info = {"spec": spec.to_dict(), "sources": [c.summary() for c in ranked], "notes": notes, "hub": hub_note,
+            "pool": {"train": len(pool.train), "test": len(pool.test), "dropped": pool.dropped}}
+    emit("scout", f"task: {spec.kind}, {len(spec.labels)} labels ({spec.decided_by}); using "
+         + ", ".join(f"{c.source.name} ({c.why})" for c in used) + f"; pool {len(pool.train)} + {len(pool.test)} test")
+    out = {"task": spec.kind, "labels": spec.labels, "scout": info}
+    ws.save_json("scout.json", {"state": out})
+    return out

@@ -140,3 +140,102 @@ def promote(state: State, runtime: Runtime[Context]) -> dict:
     ws.save_json(done_file, info)
     emit("promote", f"promoted {name} {version} ({cand['strategy']})")
     return {"promotion": info}
+
+
+# ---------------------------------------------------------------- cold start
+
+
+def search(state: State, runtime: Runtime[Context]) -> dict:
+    """Cold start: the next configurations to train, or the decision to stop (tools.search has the policy)."""
+    from tools import search as sr
+
+    ctx = settings(runtime)
+    ws = Workspace(ctx.run_dir)
+    started = _started(ws)
+    cfg = sr.SearchSettings(target=ctx.target, max_iterations=ctx.max_iterations, budget_minutes=ctx.budget_minutes)
+    done = state.get("iterations") or []
+    if not done:
+        n_train = sum(1 for _ in ws.path("train.jsonl").open(encoding="utf-8"))
+        remembered, memo = _remembered(state, ctx)
+        configs, why = sr.first(n_train, len(state["labels"]), cfg, remembered)
+        emit("plan", why)
+        return {"memory": memo, "plan": {"action": "train", "stage": "search", "iteration": 1,
+                                         "configs": [{"name": c["name"], "config": c} for c in configs], "why": why}}
+    reason = sr.stop(done, cfg, (time.time() - started) / 60)
+    if reason:
+        best = max(done, key=lambda e: e["score"])
+        return _decide("finish", f"{reason}; best {best['strategy']} at {best['score']:.3f} on the dev split", candidate=best)
+    last_it = max(e["iteration"] for e in done)
+    best = max(done, key=lambda e: e["score"])
+    configs, why = sr.revise(best, last_it + 1, [tuple(c) for c in best["confusions"]])
+    if best["iteration"] != last_it:
+        why = f"rolled back to {best['strategy']} (iteration {best['iteration']}, the best so far); " + why
+    emit("plan", why)
+    return {"plan": {"action": "train", "stage": "search", "iteration": last_it + 1,
+                     "configs": [{"name": c["name"], "config": c} for c in configs], "why": why}}
+
+
+def task_text(state: State) -> str:
+    """How the memory knows a task: its description and label names."""
+    from tools.taskspec import humanize
+
+    return f"{state['description']} labels: " + ", ".join(humanize(l) for l in state["labels"][:40])
+
+
+def _remembered(state: State, ctx: Context) -> tuple[dict | None, dict]:
+    if not ctx.use_memory:
+        return None, {"used": False}
+    try:
+        best, hits = Memory(memory_path(ctx)).best_for_task(task_text(state), state["task"])
+    except Exception as e:  # noqa: BLE001 - a broken memory must not stop a run
+        return None, {"used": False, "error": f"{type(e).__name__}: {e}"}
+    if not best:
+        return None, {"used": False}
+    memo = {"used": True, "strategy": best["name"], "similar_tasks": [h["task"][:120] for h in hits][:3],
+            "from_runs": sorted({h["run_id"] for h in hits})[:5], "remembered_score": max(h["score"] for h in hits)}
+    emit("plan", f"memory: {len(hits)} similar past task(s); starting from {best['name']}")
+    return best, memo
+
+
+def finish(state: State, runtime: Runtime[Context]) -> dict:
+    """Cold start: the best attempt, scored once on the frozen evaluation set, into the run folder and the registry."""
+    from tools.classifier import predict
+    from tools.evalset import load_frozen
+    from tools.metrics import classification_metrics
+    from tools.registry import Registry
+
+    ctx = settings(runtime)
+    ws = Workspace(ctx.run_dir)
+    if ws.has("promotion.json"):
+        return {"promotion": ws.load_json("promotion.json")}
+    cand = state["plan"]["candidate"]
+    rows = load_frozen(ctx.run_dir)
+    pred = predict(cand["model_dir"], [r["input"] for r in rows])
+    final = classification_metrics([r["output"] for r in rows], pred)
+    tags = {}
+    for r, p in zip(rows, pred):
+        for t in r.get("tags") or []:
+            tags.setdefault(t, []).append(p == r["output"])
+    final["by_tag"] = {t: round(sum(v) / len(v), 4) for t, v in tags.items()}
+    name = ctx.registry_name or Path(ctx.run_dir).resolve().name
+    reg = Registry(name, Path(ctx.home) / "registry" if ctx.home else None)
+    version = reg.promote(cand["model_dir"], {"strategy": cand["strategy"], "run_dir": str(Path(ctx.run_dir).resolve()),
+                                              "mode": "cold_start", "base_model": ctx.base_model, "eval_accuracy": final["accuracy"]},
+                          [{"input": r["input"], "label": r["output"], "prediction": p} for r, p in zip(rows, pred)])
+    model_out = Path(ctx.run_dir) / "model"
+    tmp = model_out.with_name("model.partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(reg.path(version), tmp, ignore=shutil.ignore_patterns("eval_set.jsonl"))
+    shutil.rmtree(model_out, ignore_errors=True)
+    tmp.rename(model_out)
+    info = {"registry": name, "version": version, "registry_dir": str(reg.path(version)), "model_dir": str(model_out.resolve()),
+            "strategy": cand["strategy"], "final": final}
+    ws.save_json("promotion.json", info)
+    emit("finish", f"{cand['strategy']}: accuracy {final['accuracy']} on the frozen evaluation set; registered {name} {version}")
+    if ctx.use_memory:
+        try:
+            Memory(memory_path(ctx)).record_task(task_text(state), state["task"], {**cand["config"], "name": cand["strategy"]},
+                                                 {"score": cand["score"], "iteration": cand["iteration"]}, Path(ctx.run_dir).name)
+        except Exception as e:  # noqa: BLE001
+            emit("finish", f"memory not updated: {type(e).__name__}: {e}")
+    return {"promotion": info}

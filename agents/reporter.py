@@ -19,6 +19,8 @@ from tools.report import write_report
 
 def report(state: State, runtime: Runtime[Context]) -> dict:
     ctx = settings(runtime)
+    if state.get("mode") == "cold_start":
+        return _cold_report(state, ctx)
     rd = run_data(state, ctx)
     records, tri, splits = rd.records, rd.triage, rd.splits
     promotion = state.get("promotion")
@@ -109,3 +111,40 @@ def _remember(ctx: Context, state: State, iterations: list[dict]) -> None:
                                                   "promoted": e["gate"]["passed"]}, run_id=str(Path(ctx.run_dir).name))
     except Exception as err:  # noqa: BLE001 - a broken memory must not lose the run's report
         emit("report", f"memory not updated: {type(err).__name__}: {err}")
+
+
+def _cold_report(state: State, ctx: Context) -> dict:
+    """Cold start: what was found, the frozen evaluation set, the baseline, every attempt, the final model."""
+    from tools.report import write_cold_report
+
+    promotion = state.get("promotion")
+    plan = state.get("plan") or {}
+    frame = state["evalset"]
+    base = frame["baseline"]
+    final = promotion["final"] if promotion else None
+    chosen = (plan.get("candidate") or {}).get("model_dir")
+    iterations = [{**e, "decision": _cold_decision(e, state["iterations"], chosen)} for e in state.get("iterations") or []]
+    gain = round(final["accuracy"] - base["accuracy"], 4) if final else None
+    outcome = (f"trained {promotion['strategy']}: {final['accuracy']:.4f} on the frozen evaluation set, "
+               f"{gain * 100:+.1f} points over the untrained base ({base['accuracy']:.4f}); registered {promotion['registry']} {promotion['version']}"
+               if promotion else f"nothing trained: {plan.get('why', '')}")
+    rep = {"mode": "cold_start", "task": state["task"], "description": state["description"], "base_model": ctx.base_model,
+           "spec": state["scout"]["spec"], "sources": state["scout"]["sources"], "pool": state["scout"]["pool"],
+           "hub": state["scout"]["hub"], "evaluation_set": {k: v for k, v in frame.items() if k != "baseline"},
+           "baseline": base, "final": final, "gain_over_baseline": gain, "promoted": bool(promotion),
+           "model_dir": promotion["model_dir"] if promotion else None,
+           "registry": {k: promotion[k] for k in ("registry", "version", "registry_dir")} if promotion else None,
+           "gate": None, "iterations": iterations, "clusters": [], "excluded": [], "memory": state.get("memory") or {},
+           "outcome": outcome, "stopped_because": plan.get("why", "")}
+    write_cold_report(ctx.run_dir, rep)
+    emit("report", outcome)
+    return {"report": {k: rep[k] for k in ("outcome", "promoted", "model_dir", "baseline", "final", "gate")}}
+
+
+def _cold_decision(e: dict, done: list[dict], chosen: str | None) -> str:
+    if e["model_dir"] == chosen:
+        return "chosen (best on the dev split)"
+    earlier = [x["score"] for x in done if x["iteration"] < e["iteration"]]
+    if earlier and e["score"] < max(earlier):
+        return "worse than the best so far: rolled back"
+    return "not the best"

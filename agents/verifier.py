@@ -1,7 +1,11 @@
 """Verifier. Diagnosis: score the deployed model on the logs, triage every line, split the evaluation
-sets, find the failure patterns. Gate: score each candidate and apply the regression gate."""
+sets, find the failure patterns. Gate: score each candidate and apply the regression gate.
+Cold start: build and freeze the evaluation set before any training, score the base model on it, and
+score each candidate on the development split."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 from langgraph.runtime import Runtime
@@ -121,4 +125,57 @@ def gate(state: State, runtime: Runtime[Context]) -> dict:
         entries.append({"iteration": plan["iteration"], "stage": plan["stage"], "strategy": cand["name"],
                         "config": cand["config"], "data_mix": cand.get("mix_composition"), "training": cand.get("training"),
                         "model_dir": cand["model_dir"], "gate": g, "why": plan.get("why", "")})
+    return {"iterations": entries}
+
+
+# ---------------------------------------------------------------- cold start
+
+
+def frame(state: State, runtime: Runtime[Context]) -> dict:
+    """Cold start: the frozen evaluation set, the development and training splits, and the baseline."""
+    from tools import evalset as es
+    from tools.zero_shot import nearest_label
+
+    ctx = settings(runtime)
+    ws = Workspace(ctx.run_dir)
+    if ws.has("frame.json"):  # resumed: check the frozen set was not touched
+        es.load_frozen(ctx.run_dir)
+        return ws.load_json("frame.json")
+    spec = state["scout"]["spec"]
+    rows = lambda name: [(r["input"], r["output"], r["source"]) for r in ws.load_rows(name)]  # noqa: E731
+    emit("evalset", "building the evaluation set before any training")
+    sp = es.build(rows("pool_train.jsonl"), rows("pool_test.jsonl"), spec["labels"], spec["out_of_scope"], seed=ctx.seed)
+    digest = es.freeze(ctx.run_dir, sp)
+    ws.save_rows("dev.jsonl", [{"input": t, "output": y} for t, y, _ in sp.dev])
+    ws.save_rows("train.jsonl", [{"input": t, "output": y} for t, y, _ in sp.train])
+    emit("evalset", f"frozen: {sp.makeup['n']} examples ({sp.makeup['origin']}), {sp.makeup['labels_covered']} of "
+         f"{sp.makeup['labels']} labels, {sp.makeup['boundary']} boundary cases, {sp.makeup['negatives']} negatives; sha256 {digest[:12]}")
+    texts, truth = [r["input"] for r in sp.eval], [r["output"] for r in sp.eval]
+    base = classification_metrics(truth, nearest_label(texts, spec["labels"], ctx.base_model))
+    emit("baseline", f"base model, nearest label name: accuracy {base['accuracy']}")
+    out = {"evalset": {**sp.makeup, "sha256": digest, "file": str(Path(ctx.run_dir) / "eval_set.jsonl"),
+                       "baseline": {"method": "nearest label name by embedding (no training)", **base}}}
+    ws.save_json("frame.json", out)
+    return out
+
+
+def score(state: State, runtime: Runtime[Context]) -> dict:
+    """Cold start: each candidate's development score (the search selects on it, never on the evaluation set)."""
+    from tools.search import confusions
+
+    ctx = settings(runtime)
+    ws = Workspace(ctx.run_dir)
+    dev = ws.load_rows("dev.jsonl")
+    truth = [r["output"] for r in dev]
+    plan = state["plan"]
+    entries = []
+    for cand in plan["configs"]:
+        pred = predict(cand["model_dir"], [r["input"] for r in dev])
+        m = classification_metrics(truth, pred)
+        emit("score", f"{cand['name']}: dev accuracy {m['accuracy']} ({cand['training']['examples']} examples, {cand['training']['seconds']} s)",
+             candidate=cand["name"], score=m["accuracy"])
+        entries.append({"iteration": plan["iteration"], "stage": "search", "strategy": cand["name"], "config": cand["config"],
+                        "data_mix": cand.get("mix_composition"), "training": cand.get("training"), "model_dir": cand["model_dir"],
+                        "score": m["accuracy"], "macro_f1": m["macro_f1"], "seconds": cand["training"]["seconds"],
+                        "confusions": [list(c) for c in confusions(truth, pred)], "why": plan.get("why", "")})
     return {"iterations": entries}

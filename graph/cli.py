@@ -36,12 +36,18 @@ RUN_OPTIONS = {
     "seed": ("seed", "random seed"),
     "require_approval": ("require_approval", "pause before promotion until a person approves (pioneer approve RUN_DIR)"),
 }
+# cold start only (`pioneer new`)
+COLD_OPTIONS = {
+    "target": ("target", "stop searching at this development score"),
+    "catalog": ("catalog", "folder of datasets (one sub-folder each, with a card) the data scout may use (default: none)"),
+}
+ALL_OPTIONS = {**RUN_OPTIONS, **COLD_OPTIONS}
 
 
 def _default(opt: str):
     from graph.context import Context
 
-    return {f.name: f.default for f in fields(Context)}[RUN_OPTIONS[opt][0]]
+    return {f.name: f.default for f in fields(Context)}[ALL_OPTIONS[opt][0]]
 
 
 def _setup_env() -> None:
@@ -63,8 +69,8 @@ def _setup_env() -> None:
         pass
 
 
-def _add_run_options(p: argparse.ArgumentParser) -> None:
-    for opt, (_f, help_) in RUN_OPTIONS.items():
+def _add_run_options(p: argparse.ArgumentParser, options: dict = RUN_OPTIONS) -> None:
+    for opt, (_f, help_) in options.items():
         default = _default(opt)
         if isinstance(default, bool):
             p.add_argument("--" + opt.replace("_", "-"), action="store_const", const=True, default=None, help=f"{help_} (default: off)")
@@ -124,6 +130,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-bad-lines", action="store_true", help="skip invalid log lines (counted in the report) instead of refusing to start")
     _add_run_options(p)
 
+    p = sub.add_parser("new", help="cold-start mode: from a task description (and any data) to a trained model")
+    p.add_argument("description", help='the task in a sentence, e.g. "classify banking customer questions by intent"')
+    p.add_argument("--data", nargs="+", default=[], help="your data: files or folders (JSONL, CSV, CoNLL columns, seq.in + label, label-first lines)")
+    p.add_argument("--labels", nargs="+", help="the label set (default: the labels found in the data)")
+    p.add_argument("--kind", choices=["classification", "ner", "generation"], help="the task kind (default: from the data, else the description)")
+    p.add_argument("--out", help="run folder (default: runs/<timestamp>; an unfinished run of the same inputs is resumed)")
+    _add_run_options(p, ALL_OPTIONS)
+
     p = sub.add_parser("demo", help="the main job on the embedded defaults: build a small deployment, improve it, print the report")
     p.add_argument("--out", help="run folder (default: runs/demo-<timestamp>)")
     _add_run_options(p)
@@ -174,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     _setup_env()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     try:
-        return {"improve": cmd_improve, "demo": cmd_demo, "approve": cmd_approve, "serve": cmd_serve, "bench": cmd_bench, "predict": cmd_predict, "eval": cmd_eval,
+        return {"improve": cmd_improve, "new": cmd_new, "demo": cmd_demo, "approve": cmd_approve, "serve": cmd_serve, "bench": cmd_bench, "predict": cmd_predict, "eval": cmd_eval,
                 "rollback": cmd_rollback, "registry": cmd_registry}[args.cmd](args)
     except BadInput as e:
         print(f"error: {e}", file=sys.stderr)
@@ -183,6 +197,12 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted; run the same command again to resume", file=sys.stderr)
         return EXIT_INTERNAL
     except Exception as e:  # noqa: BLE001 - an internal error: say so, keep the run folder for a resume
+        from tools.data import DataError
+        from tools.taskspec import TaskError
+
+        if isinstance(e, (DataError, TaskError)):  # bad input found inside a run (cold start's data scout)
+            print(f"error: {e}", file=sys.stderr)
+            return EXIT_BAD_INPUT
         import traceback
 
         traceback.print_exc()
@@ -206,11 +226,12 @@ def _validate(model: str, logs: str, train_data: str | None, skip_bad: bool) -> 
 
 def _run_key(inputs: dict, settings: dict) -> str:
     parts = []
-    for k in ("model", "logs", "train_data"):
-        v = inputs.get(k)
-        if v:
-            st = Path(v).stat()
-            parts.append(f"{Path(v).resolve()}:{st.st_size}:{int(st.st_mtime)}")
+    for k in ("model", "logs", "train_data", "data"):
+        for v in (inputs.get(k) if isinstance(inputs.get(k), list) else [inputs.get(k)]):
+            if v:
+                st = Path(v).stat()
+                parts.append(f"{Path(v).resolve()}:{st.st_size}:{int(st.st_mtime)}")
+    parts.append(json.dumps({k: inputs.get(k) for k in ("description", "labels", "kind")}, sort_keys=True))
     parts.append(json.dumps(settings, sort_keys=True))
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
@@ -231,8 +252,9 @@ def _find_unfinished(key: str, runs: Path) -> Path | None:
 
 
 def run_production(inputs: dict, settings: dict, out: str | None, quiet: bool = False,
-                   database_url: str | None = None) -> tuple[int, Path]:
-    """Start or resume a production run; returns the exit status and the run folder."""
+                   database_url: str | None = None, mode: str = "production") -> tuple[int, Path]:
+    """Start or resume a run (production mode unless `mode` says cold_start); returns the exit status and
+    the run folder."""
     from graph.runs import is_postgres
     from tools.data import write_json
 
@@ -243,7 +265,7 @@ def run_production(inputs: dict, settings: dict, out: str | None, quiet: bool = 
         run_dir = _find_unfinished(key, Path("runs")) or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
     meta_file = run_dir / "run.json"
     resumed = meta_file.exists()
-    meta = {"key": key, "inputs": inputs, "settings": settings, "thread": f"run-{key}-{run_dir.name}",
+    meta = {"key": key, "mode": mode, "inputs": inputs, "settings": settings, "thread": f"run-{key}-{run_dir.name}",
             "database": "postgres" if is_postgres(database_url) else str(run_dir / "checkpoints.sqlite")}
     if resumed:
         meta = json.loads(meta_file.read_text())
@@ -256,7 +278,7 @@ def run_production(inputs: dict, settings: dict, out: str | None, quiet: bool = 
     write_json(meta_file, {**meta, "status": "running"})
     if not quiet:
         print(f"{'resuming' if resumed else 'run folder'}: {run_dir}", file=sys.stderr)
-    return _drive(run_dir, meta, None if resumed else {"mode": "production", **inputs}, quiet, database_url), run_dir
+    return _drive(run_dir, meta, None if resumed else {"mode": mode, **inputs}, quiet, database_url), run_dir
 
 
 def _database(meta: dict, run_dir: Path, database_url: str | None) -> str:
@@ -275,11 +297,12 @@ def _drive(run_dir: Path, meta: dict, payload, quiet: bool, database_url: str | 
     from langgraph.types import Command
     from tools.data import write_json
 
-    ctx = Context(run_dir=str(run_dir), **{RUN_OPTIONS[k][0]: v for k, v in meta["settings"].items() if k in RUN_OPTIONS and v is not None})
+    ctx = Context(run_dir=str(run_dir), **{ALL_OPTIONS[k][0]: v for k, v in meta["settings"].items() if k in ALL_OPTIONS and v is not None})
+    mode = meta.get("mode", "production")
     config = config_for(meta.get("thread", "run"))
     with checkpointer(_database(meta, run_dir, database_url)) as saver:
         g = compiled(saver)
-        status = drive(g, payload, config, ctx, None if quiet else _progress_printer(), start={"mode": "production", **meta["inputs"]})
+        status = drive(g, payload, config, ctx, None if quiet else _progress_printer(), start={"mode": mode, **meta["inputs"]})
         while status == AWAITING_APPROVAL:
             request = pending_request(g, config)
             _print_request(request, run_dir)
@@ -371,6 +394,32 @@ def cmd_improve(args) -> int:
     code, run_dir = run_production(inputs, settings, args.out, args.quiet, _database_url(args))
     if code == EXIT_OK:
         _print_result(run_dir)
+    return code
+
+
+def cmd_new(args) -> int:
+    from tools.data import DataError
+    from tools.sources import load_source
+
+    settings = resolve(args, ALL_OPTIONS)
+    if not args.data and not settings["catalog"] and not settings["chat_model"]:
+        from tools.scout import hub_status
+
+        raise BadInput("no data source for this task: pass --data FILE|DIR with labelled examples (JSONL, CSV, CoNLL, ...), "
+                       "or --catalog DIR with datasets that have a card, or --chat-model to synthesize examples; "
+                       + hub_status()[1])
+    for d in args.data:  # refuse unreadable data before any run folder exists
+        try:
+            load_source(d)
+        except DataError as e:
+            raise BadInput(str(e)) from None
+    inputs = {"description": args.description, "data": [str(Path(d).resolve()) for d in args.data],
+              "labels": args.labels, "kind": args.kind}
+    code, run_dir = run_production(inputs, settings, args.out, args.quiet, _database_url(args), mode="cold_start")
+    if code == EXIT_OK:
+        rep = json.loads((run_dir / "report.json").read_text())
+        print(f"\n{rep['outcome']}")
+        print(f"report: {run_dir / 'report.md'}" + (f"\nmodel:  {rep['model_dir']}" if rep.get("model_dir") else ""))
     return code
 
 

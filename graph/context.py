@@ -26,4 +26,6 @@ class Context:
     home: str | None = field(default=None, metadata={"description": "Pioneer home (registry, memory). Default $PIONEER_HOME or ~/.pioneer."})
     require_approval: bool = field(default=False, metadata={"description": "Pause before promotion until a person approves (interrupt; resume with 'approve' or 'reject')."})
     use_memory: bool = field(default=True, metadata={"description": "Look up and record failure patterns in the long-term memory."})
+    target: float = field(default=0.96, metadata={"description": "Cold start: stop searching at this development score."})
+    catalog: str | None = field(default=None, metadata={"description": "Cold start: a folder of datasets (one sub-folder each, with a card) the data scout may use."})
     seed: int = 0

@@ -128,3 +128,50 @@ def _plots(run_dir: Path, r: dict) -> list[str]:
         plt.close(fig)
         out.append("learning_curves.png")
     return out
+
+
+def write_cold_report(run_dir: str | Path, r: dict) -> None:
+    """Cold start: report.json and report.md (what data, which evaluation set, which attempts, what gain)."""
+    run_dir = Path(run_dir)
+    write_json(run_dir / "report.json", r)
+    tmp = run_dir / "report.md.tmp"
+    tmp.write_text(render_cold_markdown(r), encoding="utf-8")
+    tmp.replace(run_dir / "report.md")
+
+
+def render_cold_markdown(r: dict) -> str:
+    spec, ev, base, final = r["spec"], r["evaluation_set"], r["baseline"], r.get("final") or {}
+    lines = ["# Pioneer report: cold-start mode", "", f"**Outcome:** {r['outcome']}", "",
+             f"Task: *{r['description']}*", "",
+             f"- kind: {spec['kind']}, {len(spec['labels'])} labels, metric {spec['metric']}"
+             + (f", out-of-scope labels {spec['out_of_scope']}" if spec["out_of_scope"] else "")
+             + f" (decided by: {', '.join(f'{k} from {v}' for k, v in spec['decided_by'].items())})",
+             f"- base model: `{r['base_model']}`", "", "## Data sources (ranked by relevance to the description)", "",
+             "| source | origin | kind | examples | relevance | used | why |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for s in r["sources"]:
+        lines.append(f"| {s['name']} | {s['origin']} | {s['kind']} | {sum(s['splits'].values())} | {s['relevance']:.2f} | "
+                     f"{'yes' if s['used'] else 'no'} | {s['why']} |")
+    lines += ["", f"{r['hub']}. Pool: {r['pool']['train']} training and {r['pool']['test']} test examples; dropped {r['pool']['dropped']}.", "",
+              "## Evaluation set (frozen before training)", "",
+              f"{ev['n']} examples from {ev['origin']}; {ev['labels_covered']} of {ev['labels']} labels covered; "
+              f"{ev['boundary']} boundary cases; {ev['negatives']} negatives; sha256 `{ev['sha256']}`. "
+              f"{ev['removed_from_training']} copies removed from training; development split {ev['dev']}, training split {ev['train']}.", "",
+              "Most confusable label pairs: " + ", ".join(f"{a} / {b} ({s})" for a, b, s in ev["confusable_pairs"][:5]), "",
+              "## Results on the evaluation set", "", "| | accuracy | macro F1 |", "| --- | --- | --- |",
+              f"| untrained base ({base['method']}) | {_fmt(base['accuracy'])} | {_fmt(base['macro_f1'])} |",
+              f"| final model | {_fmt(final.get('accuracy'))} | {_fmt(final.get('macro_f1'))} |", ""]
+    if final.get("by_tag"):
+        lines += ["By tag: " + ", ".join(f"{k} {v:.4f}" for k, v in final["by_tag"].items()), ""]
+    if r.get("memory", {}).get("used"):
+        m = r["memory"]
+        lines += [f"**Memory:** started from `{m['strategy']}` (remembered dev score {m['remembered_score']:.3f}, runs {m['from_runs']}); "
+                  f"similar tasks: {m['similar_tasks']}", ""]
+    lines += ["## Attempts (scored on the development split)", "",
+              "| iteration | strategy | examples | epochs | learning rate | dev accuracy | seconds | decision |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for e in r["iterations"]:
+        t = e["config"]["train"]
+        lines.append(f"| {e['iteration']} | {e['strategy']} | {e['training']['examples']} | {t['epochs']} | {t['learning_rate']} | "
+                     f"{e['score']:.4f} | {e['seconds']} | {e['decision']} |")
+    lines += ["", f"Stopped: {r['stopped_because']}", ""]
+    return "\n".join(lines)

@@ -1,0 +1,208 @@
+"""Cold-start mode: data formats, task understanding, the frozen evaluation set, the search policy, and
+`pioneer new` end to end with a tiny model (real training, real chromadb memory)."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from tools.data import DataError
+
+
+def _write(path, text: str, encoding: str = "utf-8"):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+# ------------------------------------------------------------------ sources
+
+
+def test_sources_read_the_common_formats_with_their_splits(tmp_path):
+    from tools.sources import load_source
+
+    csv_dir = tmp_path / "csvset"
+    _write(csv_dir / "train.csv", "text,category\nhow do i pay,payment\nwhere is my card,card\n")
+    _write(csv_dir / "test.csv", "text,category\nmy card is lost,card\n")
+    _write(csv_dir / "SOURCE.md", "# Bank questions\n")
+    s = load_source(csv_dir)
+    assert s.format == "csv" and s.kind == "classification"
+    assert {k: len(v) for k, v in s.splits.items()} == {"test": 1, "train": 2}
+    assert s.labels == ["card", "payment"] and s.card.startswith("# Bank")
+
+    aligned = tmp_path / "aligned" / "train"
+    _write(aligned / "seq.in", "play jazz\nwill it rain\n")
+    _write(aligned / "label", "PlayMusic\nGetWeather\n")
+    _write(aligned / "seq.out", "O B-genre\nO O O\n")
+    s = load_source(tmp_path / "aligned")
+    assert s.format == "aligned" and [(e.input, e.output) for e in s.splits["train"]] == [("play jazz", "PlayMusic"), ("will it rain", "GetWeather")]
+
+    lines = "".join(f"{'NUM:dist' if i % 2 else 'HUM:ind'} question number {i} caf\xe9 ?\n" for i in range(12))
+    _write(tmp_path / "qs" / "QS.train", lines, encoding="latin-1")
+    s = load_source(tmp_path / "qs")
+    assert s.format == "label_first" and set(s.labels) == {"NUM:dist", "HUM:ind"} and "train" in s.splits
+    assert any("Latin-1" in n for n in s.notes) and "café" in s.examples[0].input
+
+    _write(tmp_path / "ner" / "dev.bio", "B-Rating\tfour\nI-Rating\tstar\nO\tplace\n\nO\tcheap\nB-Cuisine\tthai\n\n")
+    s = load_source(tmp_path / "ner")
+    assert s.kind == "ner" and s.splits["validation"][0].output == [{"start": 0, "end": 9, "label": "Rating"}]
+    assert s.examples[1].input[6:10] == "thai"
+
+
+def test_unreadable_data_names_file_and_line(tmp_path):
+    from tools.sources import load_source
+
+    _write(tmp_path / "d" / "train.jsonl", '{"text": "ok", "label": "a"}\n{"text": "broken"\n')
+    with pytest.raises(DataError) as e:
+        load_source(tmp_path / "d")
+    assert e.value.line == 2 and "train.jsonl" in e.value.path
+    _write(tmp_path / "e" / "train.csv", "foo,bar\n1,2\n")
+    with pytest.raises(DataError, match="no input/output columns"):
+        load_source(tmp_path / "e")
+    with pytest.raises(DataError, match="no data files"):
+        load_source(_write(tmp_path / "empty" / "LICENSE", "mit").parent)
+
+
+# ------------------------------------------------------------------ task understanding
+
+
+def test_task_spec_from_flags_data_and_description():
+    from tools.taskspec import TaskError, infer_task, map_label
+
+    spec = infer_task("sort questions", ["classification"], ["card", "oos", "payment"])
+    assert spec.kind == "classification" and spec.labels == ["card", "oos", "payment"] and spec.out_of_scope == ["oos"]
+    assert spec.decided_by == {"kind": "data", "labels": "data"}
+    # LABEL:sub labels: a description naming the coarse labels chooses the coarse level
+    fine = ["NUM:dist", "NUM:date", "HUM:ind", "LOC:city", "DESC:def"]
+    spec = infer_task("Classify questions by answer type: number, human, location, description", ["classification"], fine)
+    assert spec.labels == ["DESC", "HUM", "LOC", "NUM"] and spec.label_level == "coarse"
+    assert map_label("NUM:dist", spec.labels, spec.label_level) == "NUM"
+    assert infer_task("what kind of question is it", ["classification"], fine).labels == sorted(fine)
+    # nothing to go on: the error names the flag that settles it
+    with pytest.raises(TaskError, match="--kind"):
+        infer_task("make it good", [], [])
+    with pytest.raises(TaskError, match="--labels"):
+        infer_task("classify support tickets", [], [])
+    spec = infer_task("classify support tickets", [], [], labels=["billing", "bug"])
+    assert spec.decided_by == {"kind": "description", "labels": "flag"}
+
+
+# ------------------------------------------------------------------ evaluation set
+
+
+def _rows(n_per_label: int, labels=("alpha", "beta", "gamma"), seed=0):
+    rng = random.Random(seed)
+    words = {"alpha": "apple apricot avocado", "beta": "banana berry bean", "gamma": "grape guava garlic"}
+    return [(f"{rng.choice(words[l].split())} {rng.choice(words[l].split())} item {i}", l, "src")
+            for l in labels for i in range(n_per_label)]
+
+
+def test_eval_set_covers_every_label_is_never_trained_on_and_is_frozen(tmp_path):
+    from tools import evalset as es
+
+    pool = _rows(20)
+    sp = es.build(pool, [], ["alpha", "beta", "gamma"], [], seed=0)
+    assert set(sp.makeup["per_label"]) == {"alpha", "beta", "gamma"} and sp.makeup["boundary"] > 0
+    ev = {r["input"] for r in sp.eval}
+    assert not ev & {t for t, _, _ in sp.train} and not ev & {t for t, _, _ in sp.dev}
+    assert len(sp.eval) + len(sp.dev) + len(sp.train) == len(pool)
+    # a test split becomes the evaluation set, and its copies leave the training pool
+    test = [pool[0], ("a fresh apple line", "alpha", "src"), ("berry bean thing", "beta", "src"), ("guava only", "gamma", "src")]
+    sp2 = es.build(pool, test, ["alpha", "beta", "gamma"], [], seed=0)
+    assert sp2.makeup["origin"] == "the sources' test split" and len(sp2.eval) == 4
+    assert pool[0][0] not in {t for t, _, _ in sp2.train + sp2.dev}
+
+    digest = es.freeze(tmp_path, sp)
+    assert len(es.load_frozen(tmp_path)) == len(sp.eval) and len(digest) == 64
+    with (tmp_path / "eval_set.jsonl").open("a") as fh:
+        fh.write(json.dumps({"input": "sneaked in", "output": "alpha", "tags": []}) + "\n")
+    with pytest.raises(DataError, match="changed after it was frozen"):
+        es.load_frozen(tmp_path)
+
+    with pytest.raises(DataError, match="fewer than two examples"):
+        es.build(pool + [("lonely", "delta", "src")], [], ["alpha", "beta", "gamma", "delta"], [])
+
+
+# ------------------------------------------------------------------ search policy
+
+
+def test_search_changes_data_then_optimization_then_targets_confusions_and_stops():
+    from tools import search as sr
+
+    cfg = sr.SearchSettings(target=0.96, max_iterations=5, budget_minutes=60, first_cap=100)
+    first, _ = sr.first(1000, 10, cfg)
+    assert len(first) == 2 and first[0]["data"]["per_label"] == 10
+    entry = lambda it, score, c: {"iteration": it, "score": score, "seconds": 10, "config": c, "strategy": c["name"]}  # noqa: E731
+    low, why = sr.revise(entry(1, 0.7, first[0]), 2, [])
+    assert low[0]["data"]["per_label"] == 30 and low[1]["data"]["augment"] == 1 and "data" in why
+    mid, why = sr.revise(entry(2, 0.9, low[0]), 3, [])
+    assert mid[0]["train"]["learning_rate"] > low[0]["train"]["learning_rate"] and mid[1]["train"]["epochs"] == low[0]["train"]["epochs"] + 2
+    high, why = sr.revise(entry(3, 0.955, mid[0]), 4, [("a", "b", 5)])
+    assert high[0]["data"]["focus"] == [["a", "b"]]
+    rows = sr.training_rows([("x1", "a"), ("x2", "a"), ("y", "b"), ("z", "c")], high[0]["data"])
+    assert sum(l == "a" for _, l in rows) == 4 and sum(l == "c" for _, l in rows) == 1
+
+    hist = [entry(1, 0.97, first[0])]
+    assert "target" in sr.stop(hist, cfg, 1.0)
+    hist = [entry(i, 0.9, first[0]) for i in (1, 2, 3)]
+    assert "plateau" in sr.stop(hist, cfg, 1.0)
+    assert "budget" in sr.stop(hist[:1], sr.SearchSettings(budget_minutes=1.1), 1.0)
+    assert sr.stop(hist[:1], cfg, 1.0) is None
+
+
+# ------------------------------------------------------------------ end to end
+
+
+def _intent_dir(tmp_path, name: str, seed: int):
+    from tools.demo import generate
+
+    rows = generate(14, (0, 1, 2), random.Random(seed))
+    d = tmp_path / name
+    _write(d / "train.jsonl", "".join(json.dumps({"text": t, "intent": l}) + "\n" for t, l in rows))
+    _write(d / "README.md", "# Banking support questions by intent\n")
+    return d
+
+
+def test_new_trains_from_a_description_and_the_memory_shortens_a_similar_task(tmp_path, tiny_base, capsys):
+    from graph.cli import main
+
+    home = tmp_path / "home"
+    common = ["--base", tiny_base, "--home", str(home), "--epochs", "1", "--max-iterations", "3", "--budget-minutes", "30",
+              "--target", "0.5", "--quiet"]
+    code = main(["new", "Classify banking customer messages by intent", "--data", str(_intent_dir(tmp_path, "bank", 0)),
+                 "--out", str(tmp_path / "run1"), *common])
+    assert code == 0
+    rep = json.loads((tmp_path / "run1" / "report.json").read_text())
+    assert rep["mode"] == "cold_start" and rep["promoted"] and rep["spec"]["kind"] == "classification"
+    assert len(rep["spec"]["labels"]) == 8 and rep["evaluation_set"]["labels_covered"] == 8
+    assert rep["final"]["accuracy"] is not None and rep["gain_over_baseline"] == round(rep["final"]["accuracy"] - rep["baseline"]["accuracy"], 4)
+    assert rep["memory"] == {"used": False}
+    assert (tmp_path / "run1" / "model" / "config.json").exists() and (tmp_path / "run1" / "report.md").exists()
+    first_its = max(e["iteration"] for e in rep["iterations"])
+    chosen = [e for e in rep["iterations"] if e["decision"].startswith("chosen")]
+    assert len(chosen) == 1
+
+    code = main(["new", "Classify bank customer requests into intents", "--data", str(_intent_dir(tmp_path, "bank2", 1)),
+                 "--out", str(tmp_path / "run2"), *common])
+    assert code == 0
+    rep2 = json.loads((tmp_path / "run2" / "report.json").read_text())
+    assert rep2["memory"]["used"] and rep2["memory"]["from_runs"] == ["run1"]
+    assert rep2["iterations"][0]["strategy"].startswith("memory:")
+    assert max(e["iteration"] for e in rep2["iterations"]) <= first_its
+
+
+def test_new_without_any_data_source_says_what_is_missing(tmp_path, capsys):
+    from graph.cli import main
+
+    assert main(["new", "Classify banking questions by intent", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "--data" in err and "--catalog" in err and not (tmp_path / "r").exists()
+    # a catalog with nothing relevant: the closest dataset and its score are named
+    cat = tmp_path / "catalog"
+    _write(cat / "recipes" / "train.jsonl", "".join(json.dumps({"text": f"bake bread {i}", "label": "bake"}) + "\n" for i in range(12)))
+    _write(cat / "recipes" / "CARD.md", "# Cooking recipes\n")
+    assert main(["new", "Detect the sentiment of movie reviews", "--catalog", str(cat), "--labels", "pos", "neg",
+                 "--out", str(tmp_path / "r2")]) == 2
+    assert "recipes" in capsys.readouterr().err
