@@ -161,13 +161,18 @@ def search(state: State, runtime: Runtime[Context]) -> dict:
         emit("plan", why)
         return {"memory": memo, "plan": {"action": "train", "stage": "search", "iteration": 1,
                                          "configs": [{"name": c["name"], "config": c} for c in configs], "why": why}}
-    reason = sr.stop(done, cfg, (time.time() - started) / 60)
-    if reason:
-        best = max(done, key=lambda e: e["score"])
-        return _decide("finish", f"{reason}; best {best['strategy']} at {best['score']:.3f} on the dev split", candidate=best)
-    last_it = max(e["iteration"] for e in done)
+    elapsed = (time.time() - started) / 60
+    reason = sr.stop(done, cfg, elapsed)
     best = max(done, key=lambda e: e["score"])
+    last_it = max(e["iteration"] for e in done)
     configs, why = sr.revise(best, last_it + 1, [tuple(c) for c in best["confusions"]])
+    if not reason:
+        n_train = sum(1 for _ in ws.path("train.jsonl").open(encoding="utf-8"))
+        need = sr.estimate_minutes(done, configs, n_train, len(state["labels"]))
+        if elapsed + need > cfg.budget_minutes:
+            reason = f"time budget ({elapsed:.1f} of {cfg.budget_minutes} min used; the next iteration needs about {need:.1f})"
+    if reason:
+        return _decide("finish", f"{reason}; best {best['strategy']} at {best['score']:.3f} on the dev split", candidate=best)
     if best["iteration"] != last_it:
         why = f"rolled back to {best['strategy']} (iteration {best['iteration']}, the best so far); " + why
     emit("plan", why)

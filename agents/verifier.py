@@ -177,5 +177,6 @@ def score(state: State, runtime: Runtime[Context]) -> dict:
         entries.append({"iteration": plan["iteration"], "stage": "search", "strategy": cand["name"], "config": cand["config"],
                         "data_mix": cand.get("mix_composition"), "training": cand.get("training"), "model_dir": cand["model_dir"],
                         "score": m["accuracy"], "macro_f1": m["macro_f1"], "seconds": cand["training"]["seconds"],
+                        "examples": cand["training"]["examples"],
                         "confusions": [list(c) for c in confusions(truth, pred)], "why": plan.get("why", "")})
     return {"iterations": entries}

@@ -162,8 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-body-bytes", type=int, default=1_000_000, help="largest request body (default: 1000000)")
     p.add_argument("--no-auth", action="store_true", help="serve without an API key; only on a loopback address")
 
-    p = sub.add_parser("bench", help="benchmarks: `pioneer bench adaptft --help`", add_help=False)
-    p.add_argument("name", choices=["adaptft"], help="the benchmark")
+    p = sub.add_parser("bench", help="benchmarks: `pioneer bench adaptft --help`, `pioneer bench coldstart --help`", add_help=False)
+    p.add_argument("name", choices=["adaptft", "coldstart"], help="the benchmark")
     p.add_argument("rest", nargs=argparse.REMAINDER, help="its options")
 
     p = sub.add_parser("predict", help="write one JSONL prediction a line")
@@ -449,10 +449,13 @@ def _database_url(args) -> str | None:
 
 
 def cmd_bench(args) -> int:
-    from evals.adaptft.runner import main as adaptft
+    if args.name == "coldstart":
+        from evals.coldstart_bench import main as bench
+    else:
+        from evals.adaptft.runner import main as bench
 
     try:
-        return adaptft(args.rest)
+        return bench(args.rest)
     except SystemExit as e:  # argparse's own exits carry a code; a missing data folder carries its message
         if isinstance(e.code, str):
             raise BadInput(e.code) from None

@@ -134,7 +134,7 @@ def test_search_changes_data_then_optimization_then_targets_confusions_and_stops
     cfg = sr.SearchSettings(target=0.96, max_iterations=5, budget_minutes=60, first_cap=100)
     first, _ = sr.first(1000, 10, cfg)
     assert len(first) == 2 and first[0]["data"]["per_label"] == 10
-    entry = lambda it, score, c: {"iteration": it, "score": score, "seconds": 10, "config": c, "strategy": c["name"]}  # noqa: E731
+    entry = lambda it, score, c: {"iteration": it, "score": score, "seconds": 10, "examples": 100, "config": c, "strategy": c["name"]}  # noqa: E731
     low, why = sr.revise(entry(1, 0.7, first[0]), 2, [])
     assert low[0]["data"]["per_label"] == 30 and low[1]["data"]["augment"] == 1 and "data" in why
     mid, why = sr.revise(entry(2, 0.9, low[0]), 3, [])
@@ -148,8 +148,10 @@ def test_search_changes_data_then_optimization_then_targets_confusions_and_stops
     assert "target" in sr.stop(hist, cfg, 1.0)
     hist = [entry(i, 0.9, first[0]) for i in (1, 2, 3)]
     assert "plateau" in sr.stop(hist, cfg, 1.0)
-    assert "budget" in sr.stop(hist[:1], sr.SearchSettings(budget_minutes=1.1), 1.0)
     assert sr.stop(hist[:1], cfg, 1.0) is None
+    # 10 s for 100 examples x 4 epochs: all 1,000 examples for 4 and 6 epochs take 100 + 150 s
+    assert sr.estimate_minutes(hist[:1], mid, 1000, 10) == pytest.approx(250 / 60)
+    assert sr.estimate_minutes(hist[:1], first, 1000, 10) == pytest.approx(2 * 10 / 60)
 
 
 # ------------------------------------------------------------------ end to end

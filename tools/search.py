@@ -8,7 +8,8 @@ Policy (after the paper's greedy loop, section 3):
   tune the optimization (learning rate, epochs); above 0.95 add targeted examples for the remaining
   failure patterns (the development split's most confused label pairs, oversampled);
 - stop at the target, on a plateau (no gain of `min_gain` for `patience` iterations), at the iteration limit,
-  or when another iteration would not fit in the time budget.
+  or when the next iteration would not fit in the time budget (estimated from the seconds per example-epoch
+  measured so far and the next configurations' data and epochs).
 """
 
 from __future__ import annotations
@@ -93,10 +94,22 @@ def stop(history: list[dict], settings: SearchSettings, elapsed_min: float) -> s
     bests = [max(h["score"] for h in history if h["iteration"] <= i) for i in range(1, last_it + 1)]
     if len(bests) > settings.patience and bests[-1] - bests[-1 - settings.patience] < settings.min_gain:
         return f"plateau: less than {settings.min_gain} gained in {settings.patience} iterations"
-    per_it = sum(h["seconds"] for h in history if h["iteration"] == last_it) / 60
-    if elapsed_min + per_it * 1.5 > settings.budget_minutes:  # the next one trains on more data: room for 1.5x
-        return f"time budget ({elapsed_min:.1f} of {settings.budget_minutes} min used; another iteration needs about {per_it * 1.5:.1f})"
     return None
+
+
+def estimate_minutes(history: list[dict], configs: list[dict], n_train: int, n_labels: int) -> float:
+    """Training time of `configs`, from the seconds per example-epoch seen so far."""
+    rates = [h["seconds"] / max(1, h["examples"] * h["config"]["train"]["epochs"]) for h in history if h.get("examples")]
+    if not rates:
+        return 0.0
+    rate = max(rates)
+    total = 0.0
+    for c in configs:
+        d = c["data"]
+        n = min(n_train, d["per_label"] * n_labels) if d.get("per_label") else n_train
+        n *= (1 + len(d.get("focus") or []) * 0.1) * (2 ** int(d.get("augment") or 0))
+        total += rate * n * c["train"]["epochs"]
+    return total / 60
 
 
 def training_rows(rows: list[tuple[str, str]], data: dict, seed: int = 0) -> list[tuple[str, str]]:

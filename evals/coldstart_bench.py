@@ -1,0 +1,106 @@
+"""Cold-start mode against a plain hand-written fine-tune of the same base model, on public benchmarks.
+
+    python -m evals.coldstart_bench [--tasks banking77 snips trec] [--data-dir ../shared/datasets]
+                                    [--out bench_out/coldstart] [--budget-minutes 30]
+
+For each task: `pioneer new "<description as a user would write it>" --data <the benchmark's folder>`,
+then the plain fine-tune (5 epochs, learning rate 1e-4, batch 32: the recipe measured in the brief) on the
+same training pool pioneer built, scored on the same frozen evaluation set (the benchmark's test split).
+The tasks share one pioneer home, in the order given, so a later intent task can read the memory of an
+earlier one. Prints a table and writes results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+from tools.data import read_jsonl, write_json
+
+TASKS = {
+    "banking77": ("banking77", "Classify the messages customers send to a mobile bank's support chat by intent "
+                               "(card arrival, lost or stolen card, top-ups, transfers, exchange rates, ...)"),
+    "snips": ("snips", "Classify voice assistant requests by intent: play music, add to a playlist, weather, "
+                       "book a restaurant, rate a book, find a movie or a creative work"),
+    "trec": ("trec", "Classify questions by the type of answer they expect: abbreviation, description, entity, "
+                     "human, location or number"),
+}
+PLAIN = {"epochs": 5, "learning_rate": 1e-4, "batch_size": 32}
+
+
+def plain_finetune(run_dir: Path, out: Path) -> dict:
+    """The plain recipe on pioneer's whole training pool (training plus development split), scored on its evaluation set."""
+    from tools.classifier import TrainConfig, predict, train_classifier
+    from tools.metrics import classification_metrics
+
+    pool = read_jsonl(run_dir / "work" / "pool_train.jsonl")
+    ev = read_jsonl(run_dir / "eval_set.jsonl")
+    evset = {" ".join(r["input"].lower().split()) for r in ev}
+    rows = [r for r in pool if " ".join(r["input"].lower().split()) not in evset]
+    labels = json.loads((run_dir / "report.json").read_text())["spec"]["labels"]
+    t0 = time.time()
+    if not (out / "config.json").exists():
+        train_classifier(None, [r["input"] for r in rows], [r["output"] for r in rows], labels, out, TrainConfig(**PLAIN))
+    m = classification_metrics([r["output"] for r in ev], predict(out, [r["input"] for r in ev]))
+    return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "examples": len(rows), "minutes": round((time.time() - t0) / 60, 1)}
+
+
+def run_task(name: str, root: Path, data_dir: Path, budget: float, home: Path) -> dict:
+    from graph.cli import main as pioneer
+
+    folder, description = TASKS[name]
+    run_dir = root / name / "run"
+    t0 = time.time()
+    code = pioneer(["new", description, "--data", str(data_dir / folder), "--out", str(run_dir), "--home", str(home),
+                    "--budget-minutes", str(budget), "--quiet"])
+    minutes = round((time.time() - t0) / 60, 1)
+    if code != 0:
+        raise SystemExit(f"pioneer new failed on {name} (exit {code})")
+    rep = json.loads((run_dir / "report.json").read_text())
+    print(f"{name}: pioneer {rep['final']['accuracy']} in {minutes} min; plain fine-tune next", file=sys.stderr, flush=True)
+    plain = plain_finetune(run_dir, root / name / "plain")
+    its = rep["iterations"]
+    return {"task": name, "labels": len(rep["spec"]["labels"]), "eval_n": rep["evaluation_set"]["n"],
+            "baseline": rep["baseline"]["accuracy"], "pioneer": rep["final"]["accuracy"], "pioneer_minutes": minutes,
+            "iterations": max(e["iteration"] for e in its), "attempts": len(its),
+            "chosen": next(e["strategy"] for e in its if e["decision"].startswith("chosen")),
+            "memory_used": bool(rep["memory"].get("used")), "memory_from": rep["memory"].get("from_runs"),
+            "plain": plain["accuracy"], "plain_minutes": plain["minutes"], "stopped": rep["stopped_because"]}
+
+
+def table(rows: list[dict]) -> str:
+    head = "| task | labels | eval n | untrained base | plain fine-tune (min) | pioneer new (min) | iterations | memory used | chosen |"
+    lines = [head, "|" + " --- |" * 9]
+    for r in rows:
+        lines.append(f"| {r['task']} | {r['labels']} | {r['eval_n']} | {r['baseline']:.4f} | {r['plain']:.4f} ({r['plain_minutes']}) | "
+                     f"{r['pioneer']:.4f} ({r['pioneer_minutes']}) | {r['iterations']} | {'yes' if r['memory_used'] else 'no'} | {r['chosen']} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from evals.datasets import data_dir
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
+    ap.add_argument("--data-dir", help="benchmark data (default: $PIONEER_DATA_DIR, else ../shared/datasets)")
+    ap.add_argument("--out", default="bench_out/coldstart")
+    ap.add_argument("--budget-minutes", type=float, default=30.0, help="pioneer's search budget per task (default: 30)")
+    a = ap.parse_args(argv)
+    root = Path(a.out)
+    rows = []
+    for name in a.tasks:
+        rows.append(run_task(name, root, data_dir(a.data_dir), a.budget_minutes, root / "home"))
+        write_json(root / "results.json", rows)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out = table(rows) + f"\n\npeak memory {peak:.0f} MB; budget {a.budget_minutes} min a task"
+    print(out)
+    (root / "table.md").write_text(out + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
