@@ -97,6 +97,10 @@ def scout(state: State, runtime: Runtime[Context]) -> dict:
     chat = get_chat_model(ctx.chat_model, ctx.chat_base_url)
     spec = infer_task(state["description"], kinds, data_labels, state.get("labels"), state.get("kind"), chat)
     used = sc.choose(spec, ranked)
+    if not used and chat is not None and spec.kind == "classification":
+        teacher = _synthesize(chat, ctx.chat_model, spec)
+        ranked.append(teacher)
+        used = [teacher]
     if not used:
         best = f"; the closest catalog dataset, {ranked[0].source.name}, scored {ranked[0].relevance:.2f} (needs {sc.MIN_RELEVANCE})" if cat else ""
         raise DataError("--data", 0, "no training data for this task: pass --data FILE|DIR with labelled examples, or --catalog DIR "
@@ -114,3 +118,25 @@ def scout(state: State, runtime: Runtime[Context]) -> dict:
     out = {"task": spec.kind, "labels": spec.labels, "scout": info}
     ws.save_json("scout.json", {"state": out})
     return out
+
+
+def _synthesize(chat, model_name: str, spec, per_label: int = 30):
+    """A source written by the teacher chat model: `per_label` inputs for each label."""
+    from tools.chat import synthesize
+    from tools.data import Example
+    from tools.scout import Candidate
+    from tools.sources import Source
+
+    rows, n = [], 0
+    for label in spec.labels:
+        try:
+            texts = synthesize(chat, spec.description, label, per_label)
+        except Exception as e:  # noqa: BLE001 - without the teacher there is no data: say why
+            raise DataError("--chat-model", 0, f"the teacher chat model failed ({type(e).__name__}: {e}); "
+                                               "pass --data with labelled examples instead") from None
+        for t in texts:
+            n += 1
+            rows.append(Example(t, label, n))
+    emit("scout", f"the teacher ({model_name}) wrote {len(rows)} examples for {len(spec.labels)} labels")
+    src = Source(f"teacher:{model_name}", "chat model", "synthesized", {"all": rows}, card=spec.description)
+    return Candidate(src, "teacher", relevance=1.0, used=True, why="synthesized by the teacher chat model", mapped=len(rows))

@@ -208,3 +208,31 @@ def test_new_without_any_data_source_says_what_is_missing(tmp_path, capsys):
     assert main(["new", "Detect the sentiment of movie reviews", "--catalog", str(cat), "--labels", "pos", "neg",
                  "--out", str(tmp_path / "r2")]) == 2
     assert "recipes" in capsys.readouterr().err
+
+
+def test_new_with_only_a_description_synthesizes_data_with_the_teacher(tmp_path, tiny_base):
+    from graph.cli import main
+    from tests.fake_openai import FakeOpenAI
+
+    words = {"greeting": "hello hi hey good morning", "farewell": "bye goodbye see you later"}
+
+    def reply(prompt: str) -> str:
+        if prompt.startswith("Read this task description"):  # task understanding
+            return 'Sure: {"kind": "classification", "labels": ["greeting", "farewell"]}'
+        label = prompt.split("correct label is '")[1].split("'")[0]
+        return json.dumps([f"{w} number {i}" for i, w in enumerate(words[label].split() * 4)])
+
+    fake = FakeOpenAI(reply)
+    try:
+        code = main(["new", "Tell greetings from farewells in chat messages", "--labels", "greeting", "farewell",
+                     "--chat-model", "teacher-model", "--chat-base-url", fake.url, "--base", tiny_base, "--epochs", "1",
+                     "--max-iterations", "1", "--out", str(tmp_path / "run"), "--quiet"])
+    finally:
+        fake.close()
+    assert code == 0
+    rep = json.loads((tmp_path / "run" / "report.json").read_text())
+    teacher = [s for s in rep["sources"] if s["origin"] == "teacher"]
+    assert rep["spec"]["decided_by"] == {"kind": "chat", "labels": "flag"}
+    assert teacher and teacher[0]["used"] and rep["pool"]["train"] == 40
+    assert rep["evaluation_set"]["labels_covered"] == 2 and rep["promoted"]
+    assert sum("correct label is" in p for p in fake.prompts) == 2

@@ -50,3 +50,15 @@ def parse_list(text: str) -> list[str]:
         except json.JSONDecodeError:
             pass
     return [l.strip("-*• \t\"") for l in text.splitlines() if l.strip("-*• \t\"")]
+
+
+def synthesize(model, description: str, label: str, n: int, examples: list[str] | None = None) -> list[str]:
+    """Ask the chat model (the teacher) for `n` varied inputs of the described task that have `label`."""
+    prompt = (
+        f"You write training data for a small model. Task: {description}\n"
+        f"Write {n} new, varied, realistic inputs whose correct label is '{label}'. "
+        "Answer with a JSON list of strings only."
+        + ("\nExamples of inputs with this label:\n" + "\n".join(f"- {e}" for e in examples[:5]) if examples else "")
+    )
+    reply = model.invoke(prompt)
+    return parse_list(getattr(reply, "content", str(reply)))[:n]
