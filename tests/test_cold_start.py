@@ -236,3 +236,26 @@ def test_new_with_only_a_description_synthesizes_data_with_the_teacher(tmp_path,
     assert teacher and teacher[0]["used"] and rep["pool"]["train"] == 40
     assert rep["evaluation_set"]["labels_covered"] == 2 and rep["promoted"]
     assert sum("correct label is" in p for p in fake.prompts) == 2
+
+
+def test_catalog_datasets_are_ranked_and_used_only_when_relevant_and_their_labels_map(tmp_path):
+    from tools import scout as sc
+    from tools.taskspec import infer_task
+
+    cat = tmp_path / "catalog"
+    rows = [(f"my card {i} was lost", "card_lost") for i in range(6)] + [(f"when will card {i} arrive", "card_arrival") for i in range(6)]
+    rows += [("where is my card", "card_lost"), ("where is my card", "card_arrival")]  # one input, two labels
+    _write(cat / "bank" / "train.jsonl", "".join(json.dumps({"text": t, "label": l}) + "\n" for t, l in rows))
+    _write(cat / "bank" / "CARD.md", "# Banking customer support questions, by intent\n")
+    _write(cat / "music" / "train.jsonl", "".join(json.dumps({"text": f"play song {i}", "label": "play"}) + "\n" for i in range(12)))
+    _write(cat / "music" / "CARD.md", "# Voice requests to a music player\n")
+    _write(cat / "broken" / "notes.txt", "nothing here")
+    found, notes = sc.catalog(cat)
+    assert sorted(c.source.name for c in found) == ["bank", "music"] and "broken" in notes[0]
+    ranked = sc.rank("Classify banking customer questions about their cards by intent", found)
+    assert ranked[0].source.name == "bank" and ranked[0].relevance > ranked[1].relevance
+    spec = infer_task("Classify banking customer questions about their cards by intent", ["classification"], ranked[0].source.labels)
+    used = sc.choose(spec, ranked)
+    assert [c.source.name for c in used] == ["bank"] and "maps" in ranked[1].why
+    pool = sc.build_pool(spec, used)
+    assert len(pool.train) == 12 and pool.dropped["conflicting_labels"] == 1  # the input with two labels: dropped

@@ -17,7 +17,7 @@ from tools.data import DataError
 from tools.sources import Source, load_source
 from tools.taskspec import TaskSpec, humanize, map_label
 
-MIN_RELEVANCE = 0.35  # a catalog dataset below this is not about the task
+MIN_RELEVANCE = 0.3  # a catalog dataset below this is not about the task (MiniLM cosine; see the README)
 
 
 @dataclass
