@@ -10,7 +10,6 @@ limit or the time budget, promoting nothing.
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
@@ -129,12 +128,7 @@ def promote(state: State, runtime: Runtime[Context]) -> dict:
     reg.register_baseline(state["model"], {"strategy": "deployed before pioneer", "source": state["model"]})
     version = reg.promote(cand["model_dir"], {"strategy": cand["strategy"], "run_dir": str(Path(ctx.run_dir).resolve()),
                                               "gate": cand["gate"], "base_model": ctx.base_model}, rows)
-    model_out = Path(ctx.run_dir) / "model"
-    tmp = model_out.with_name("model.partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(reg.path(version), tmp, ignore=shutil.ignore_patterns("eval_set.jsonl"))
-    shutil.rmtree(model_out, ignore_errors=True)
-    tmp.rename(model_out)
+    model_out = reg.export(version, Path(ctx.run_dir) / "model")
     info = {"registry": name, "version": version, "registry_dir": str(reg.path(version)), "model_dir": str(model_out.resolve()),
             "strategy": cand["strategy"]}
     ws.save_json(done_file, info)
@@ -227,12 +221,7 @@ def finish(state: State, runtime: Runtime[Context]) -> dict:
     version = reg.promote(cand["model_dir"], {"strategy": cand["strategy"], "run_dir": str(Path(ctx.run_dir).resolve()),
                                               "mode": "cold_start", "base_model": ctx.base_model, "eval_accuracy": final["accuracy"]},
                           [{"input": r["input"], "label": r["output"], "prediction": p} for r, p in zip(rows, pred)])
-    model_out = Path(ctx.run_dir) / "model"
-    tmp = model_out.with_name("model.partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(reg.path(version), tmp, ignore=shutil.ignore_patterns("eval_set.jsonl"))
-    shutil.rmtree(model_out, ignore_errors=True)
-    tmp.rename(model_out)
+    model_out = reg.export(version, Path(ctx.run_dir) / "model")
     info = {"registry": name, "version": version, "registry_dir": str(reg.path(version)), "model_dir": str(model_out.resolve()),
             "strategy": cand["strategy"], "final": final}
     ws.save_json("promotion.json", info)

@@ -98,7 +98,7 @@ def _objects(path: Path) -> list[tuple[int, dict]]:
     for n, text in lines:
         if not text.strip():
             continue
-        objs.append((n, _json_object(path, n, text)))
+        objs.append((n, json_object(path, n, text)))
     if not objs:
         raise DataError(path, 0, "empty file: no records")
     return objs
@@ -159,7 +159,7 @@ def load_logs(path: str | Path, task: str | None = "classification", skip_bad: b
     return LoadedLogs(records, skipped)
 
 
-def _json_object(path: Path, n: int, text: str) -> dict:
+def json_object(path: Path, n: int, text: str) -> dict:
     """One JSONL line as an object, or DataError naming the line."""
     try:
         obj = json.loads(text)
@@ -171,7 +171,7 @@ def _json_object(path: Path, n: int, text: str) -> dict:
 
 
 def _parse_log_line(path: Path, n: int, text: str, task: str | None) -> LogRecord:
-    obj = _json_object(path, n, text)
+    obj = json_object(path, n, text)
     for key in ("id", "input", "prediction", "verdict"):
         if key not in obj:
             raise DataError(path, n, f"missing field '{key}'")

@@ -79,6 +79,16 @@ class Registry:
                 fh.write(json.dumps(row, ensure_ascii=False) + "\n")
         tmp.rename(final)  # atomic; fails rather than overwrite if `final` somehow exists
 
+    def export(self, version: str, dest: str | Path) -> Path:
+        """Copy a version's model to `dest` (a run folder's `model/`), whole or not at all."""
+        dest = Path(dest)
+        tmp = dest.with_name(dest.name + ".partial")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(self.path(version), tmp, ignore=shutil.ignore_patterns("eval_set.jsonl"))
+        shutil.rmtree(dest, ignore_errors=True)
+        tmp.rename(dest)
+        return dest
+
     def rollback(self, to: str | None = None) -> str:
         """Point `current` at `to`, or at the version promoted before the current one."""
         cur = self.current()

@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tools.data import DataError, Example, task_of
+from tools.data import DataError, Example, json_object, task_of
 
 INPUT_COLUMNS = ("input", "text", "sentence", "utterance", "query", "question", "content")
 OUTPUT_COLUMNS = ("output", "label", "category", "intent", "class", "labels", "tag")
@@ -145,7 +144,7 @@ def _read_file(f: Path) -> tuple[str, list[Example], list[str]]:
     suffix = f.suffix.lower()
     lines, notes = _text(f)
     if suffix == ".jsonl":
-        return "jsonl", _records(f, [(n, _json(f, n, t)) for n, t in enumerate(lines, 1) if t.strip()]), notes
+        return "jsonl", _records(f, [(n, json_object(f, n, t)) for n, t in enumerate(lines, 1) if t.strip()]), notes
     if suffix == ".csv":
         rows = list(csv.DictReader(io.StringIO("\n".join(lines))))
         return "csv", _records(f, [(i + 2, r) for i, r in enumerate(rows)]), notes
@@ -155,16 +154,6 @@ def _read_file(f: Path) -> tuple[str, list[Example], list[str]]:
     if rows is None:
         raise DataError(f, 0, "not a recognised data format (JSONL, CSV, CoNLL columns, seq.in + label, label-first lines)")
     return "label_first", rows, notes
-
-
-def _json(f: Path, n: int, text: str) -> dict:
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise DataError(f, n, f"not valid JSON ({e.msg} at column {e.colno})") from None
-    if not isinstance(obj, dict):
-        raise DataError(f, n, f"expected a JSON object, got {type(obj).__name__}")
-    return obj
 
 
 def _records(f: Path, objs: list[tuple[int, dict]]) -> list[Example]:
