@@ -31,7 +31,7 @@ RUN_OPTIONS = {
     "learning_rate": ("learning_rate", "learning rate of the first configuration"),
     "chat_model": ("chat_model", "chat model for the agents, e.g. openai:gpt-4.1-mini (default: none, deterministic methods)"),
     "chat_base_url": ("chat_base_url", "OpenAI-compatible endpoint for --chat-model"),
-    "name": ("registry_name", "registry entry to promote into (default: from the deployed model)"),
+    "name": ("registry_name", "registry entry to promote into (default: from the deployed model; cold start: the run folder's name)"),
     "home": ("home", "pioneer home for the registry and memory (default: $PIONEER_HOME or ~/.pioneer)"),
     "seed": ("seed", "random seed"),
     "require_approval": ("require_approval", "pause before promotion until a person approves (pioneer approve RUN_DIR)"),
@@ -42,6 +42,9 @@ COLD_OPTIONS = {
     "catalog": ("catalog", "folder of datasets (one sub-folder each, with a card) the data scout may use (default: none)"),
 }
 ALL_OPTIONS = {**RUN_OPTIONS, **COLD_OPTIONS}
+# what `pioneer new` takes: the gate, the first configuration's epochs and learning rate, and approval are production's
+NEW_OPTIONS = {k: v for k, v in ALL_OPTIONS.items()
+               if k not in ("max_flips", "min_fixed", "label_tolerance", "epochs", "learning_rate", "require_approval")}
 
 
 def _default(opt: str):
@@ -76,7 +79,8 @@ def _add_run_options(p: argparse.ArgumentParser, options: dict = RUN_OPTIONS) ->
             p.add_argument("--" + opt.replace("_", "-"), action="store_const", const=True, default=None, help=f"{help_} (default: off)")
             continue
         typ = type(default) if default is not None else str
-        p.add_argument("--" + opt.replace("_", "-"), type=typ, default=None, help=f"{help_} (default: {default})")
+        said = "(default:" in help_
+        p.add_argument("--" + opt.replace("_", "-"), type=typ, default=None, help=help_ if said else f"{help_} (default: {default})")
     p.add_argument("--database-url", help="checkpoint database: a postgres:// URL (default: $PIONEER_DATABASE_URL, "
                                           "else checkpoints.sqlite in the run folder)")
     p.add_argument("--config", help="JSON file of settings (keys as the long options, with underscores)")
@@ -136,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--labels", nargs="+", help="the label set (default: the labels found in the data)")
     p.add_argument("--kind", choices=["classification", "ner", "generation"], help="the task kind (default: from the data, else the description)")
     p.add_argument("--out", help="run folder (default: runs/<timestamp>; an unfinished run of the same inputs is resumed)")
-    _add_run_options(p, ALL_OPTIONS)
+    _add_run_options(p, NEW_OPTIONS)
 
     p = sub.add_parser("demo", help="the main job on the embedded defaults: build a small deployment, improve it, print the report")
     p.add_argument("--out", help="run folder (default: runs/demo-<timestamp>)")
@@ -401,7 +405,7 @@ def cmd_new(args) -> int:
     from tools.data import DataError
     from tools.sources import load_source
 
-    settings = resolve(args, ALL_OPTIONS)
+    settings = resolve(args, NEW_OPTIONS)
     if not args.data and not settings["catalog"] and not settings["chat_model"]:
         from tools.scout import hub_status
 

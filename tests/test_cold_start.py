@@ -171,7 +171,7 @@ def test_new_trains_from_a_description_and_the_memory_shortens_a_similar_task(tm
     from graph.cli import main
 
     home = tmp_path / "home"
-    common = ["--base", tiny_base, "--home", str(home), "--epochs", "1", "--max-iterations", "3", "--budget-minutes", "30",
+    common = ["--base", tiny_base, "--home", str(home), "--max-iterations", "3", "--budget-minutes", "30",
               "--target", "0.5", "--quiet"]
     code = main(["new", "Classify banking customer messages by intent", "--data", str(_intent_dir(tmp_path, "bank", 0)),
                  "--out", str(tmp_path / "run1"), *common])
@@ -225,7 +225,7 @@ def test_new_with_only_a_description_synthesizes_data_with_the_teacher(tmp_path,
     fake = FakeOpenAI(reply)
     try:
         code = main(["new", "Tell greetings from farewells in chat messages", "--labels", "greeting", "farewell",
-                     "--chat-model", "teacher-model", "--chat-base-url", fake.url, "--base", tiny_base, "--epochs", "1",
+                     "--chat-model", "teacher-model", "--chat-base-url", fake.url, "--base", tiny_base,
                      "--max-iterations", "1", "--out", str(tmp_path / "run"), "--quiet"])
     finally:
         fake.close()
@@ -259,3 +259,33 @@ def test_catalog_datasets_are_ranked_and_used_only_when_relevant_and_their_label
     assert [c.source.name for c in used] == ["bank"] and "maps" in ranked[1].why
     pool = sc.build_pool(spec, used)
     assert len(pool.train) == 12 and pool.dropped["conflicting_labels"] == 1  # the input with two labels: dropped
+
+
+def test_killed_cold_start_resumes_with_the_same_frozen_evaluation_set(tmp_path, tiny_base):
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    run = tmp_path / "run"
+    args = [sys.executable, "-u", "-m", "graph.cli", "new", "Classify banking customer messages by intent",
+            "--data", str(_intent_dir(tmp_path, "bank", 0)), "--out", str(run), "--base", tiny_base, "--home", str(tmp_path / "home"),
+            "--max-iterations", "1"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    root = Path(__file__).parents[1]
+    proc = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=root)
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if " train " in line and " step " in line:
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, "".join(seen)
+    frozen = (run / "eval_set.jsonl").read_bytes()
+    done = subprocess.run(args, capture_output=True, text=True, env=env, cwd=root, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "resuming" in done.stderr and "scout" not in done.stderr and "evalset" not in done.stderr
+    assert (run / "eval_set.jsonl").read_bytes() == frozen
+    assert json.loads((run / "report.json").read_text())["promoted"]
