@@ -86,10 +86,13 @@ def scout(state: State, runtime: Runtime[Context]) -> dict:
     user = [sc.Candidate(sc.load_source(p), "user") for p in state.get("data") or []]
     cat, notes = sc.catalog(ctx.catalog)
     hub_ok, hub_note = sc.hub_status()
-    if hub_ok:
-        hub_note += " (searching it for datasets is not implemented yet: local data only)"
-    emit("scout", f"{len(user)} source(s) of yours, {len(cat)} in the catalog; {hub_note}")
-    ranked = sc.rank(state["description"], user + cat)
+    hub = []
+    if hub_ok and not user:  # the user's own data comes first; the hub is searched when there is none
+        hub, more = sc.hub_candidates(state["description"], ws.path("hub"))
+        notes += more
+        hub_note += f"; {len(hub)} dataset(s) fetched"
+    emit("scout", f"{len(user)} source(s) of yours, {len(cat)} in the catalog, {len(hub)} from the hub; {hub_note}")
+    ranked = sc.rank(state["description"], user + cat + hub)
     # the spec comes from the user's data, else from the most relevant catalog dataset
     basis = user or [c for c in ranked if c.relevance >= sc.MIN_RELEVANCE][:1]
     kinds = [c.source.kind for c in basis]

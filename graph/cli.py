@@ -406,9 +406,9 @@ def cmd_new(args) -> int:
     from tools.sources import load_source
 
     settings = resolve(args, NEW_OPTIONS)
-    if not args.data and not settings["catalog"] and not settings["chat_model"]:
-        from tools.scout import hub_status
+    from tools.scout import hub_status
 
+    if not args.data and not settings["catalog"] and not settings["chat_model"] and not hub_status()[0]:
         raise BadInput("no data source for this task: pass --data FILE|DIR with labelled examples (JSONL, CSV, CoNLL, ...), "
                        "or --catalog DIR with datasets that have a card, or --chat-model to synthesize examples; "
                        + hub_status()[1])

@@ -289,3 +289,66 @@ def test_killed_cold_start_resumes_with_the_same_frozen_evaluation_set(tmp_path,
     assert "resuming" in done.stderr and "scout" not in done.stderr and "evalset" not in done.stderr
     assert (run / "eval_set.jsonl").read_bytes() == frozen
     assert json.loads((run / "report.json").read_text())["promoted"]
+
+
+def test_the_scout_searches_a_reachable_hub_and_reads_its_parquet_with_class_names(tmp_path, tiny_base, monkeypatch):
+    """A fake Hugging Face hub on loopback (HF_ENDPOINT): search, dataset info, file downloads."""
+    import io
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import parse_qs, urlparse
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from graph.cli import main
+    from tools.demo import INTENTS, generate
+
+    labels = sorted(INTENTS)
+    rows = generate(12, (0, 1, 2), random.Random(3))
+    buf = io.BytesIO()
+    pq.write_table(pa.table({"text": [t for t, _ in rows], "label": [labels.index(l) for _, l in rows]}), buf)
+    card = "# Bank support intents\n\ndataset_info:\n  features:\n  - name: label\n    dtype:\n      class_label:\n        names:\n" + \
+        "".join(f"          '{i}': {l}\n" for i, l in enumerate(labels))
+    files = {"README.md": card.encode(), "data/train-00000-of-00001.parquet": buf.getvalue()}
+    searches = []
+
+    class Hub(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            url = urlparse(self.path)
+            if url.path == "/api/datasets":
+                q = parse_qs(url.query).get("search", [""])[0]
+                searches.append(q)
+                body = json.dumps([{"id": "acme/bank-intents"}] if q == "bank" else []).encode()
+            elif url.path.startswith("/api/datasets/acme/bank-intents"):
+                body = json.dumps({"id": "acme/bank-intents", "sha": "a" * 40,
+                                   "siblings": [{"rfilename": k, "size": len(v)} for k, v in files.items()] + [{"rfilename": "big.csv", "size": 10**9}]}).encode()
+            elif url.path.startswith("/datasets/acme/bank-intents/resolve/"):
+                body = files[url.path.split("/resolve/")[1].split("/", 1)[1]]
+            else:
+                self.send_response(404)
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_port}")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    try:
+        code = main(["new", "Sort bank customer questions by intent", "--base", tiny_base, "--max-iterations", "1",
+                     "--out", str(tmp_path / "run"), "--quiet"])
+    finally:
+        server.shutdown()
+    assert code == 0
+    rep = json.loads((tmp_path / "run" / "report.json").read_text())
+    hub = [s for s in rep["sources"] if s["origin"] == "hub"]
+    assert hub and hub[0]["name"] == "acme/bank-intents" and hub[0]["used"] and hub[0]["format"] == "parquet"
+    assert sorted(rep["spec"]["labels"]) == labels and "reachable" in rep["hub"] and "bank" in searches
+    assert not (tmp_path / "run" / "work" / "hub" / "acme__bank-intents" / "big.csv").exists()

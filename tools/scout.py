@@ -2,8 +2,8 @@
 
 Every candidate source is ranked by relevance to the description: the cosine similarity (MiniLM) between
 the description and the source's card title plus its label names. The user's own files are always used
-when their labels map onto the task's; catalog datasets only when relevant enough. The hub is probed
-once, with a short timeout; offline, that is said once and the run goes on with what is local.
+when their labels map onto the task's; catalog and hub datasets only when relevant enough. The hub is
+probed once, with a short timeout; offline, that is said once and the run goes on with what is local.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ MIN_RELEVANCE = 0.3  # a catalog dataset below this is not about the task (MiniL
 @dataclass
 class Candidate:
     source: Source
-    origin: str  # user | catalog
+    origin: str  # user | catalog | hub | teacher
     relevance: float = 0.0
     used: bool = False
     why: str = ""
@@ -77,14 +77,37 @@ def catalog(folder: str | Path | None) -> tuple[list[Candidate], list[str]]:
 
 
 def hub_status(timeout: float = 2.0) -> tuple[bool, str]:
-    """Whether the Hugging Face hub can be reached, and why not."""
+    """Whether the Hugging Face hub ($HF_ENDPOINT) can be reached, and why not."""
+    from urllib.parse import urlparse
+
+    from tools.hub import endpoint
+
     if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
-        return False, "the Hugging Face hub is off (HF_HUB_OFFLINE is set)"
+        return False, "the Hugging Face hub is off (HF_HUB_OFFLINE is set; HF_HUB_OFFLINE=0 lets the scout search it)"
+    url = urlparse(endpoint())
     try:
-        socket.create_connection(("huggingface.co", 443), timeout=timeout).close()
-        return True, "the Hugging Face hub is reachable"
+        socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)), timeout=timeout).close()
+        return True, f"the Hugging Face hub ({endpoint()}) is reachable"
     except OSError as e:
         return False, f"the Hugging Face hub is unreachable ({type(e).__name__}); using local data only"
+
+
+def hub_candidates(description: str, dest: Path) -> tuple[list[Candidate], list[str]]:
+    """Datasets the hub finds for the description's key words, fetched under `dest`; notes on what failed."""
+    from tools import hub
+
+    out, notes = [], []
+    try:
+        ids = hub.search(description)
+    except Exception as e:  # noqa: BLE001 - a failing hub leaves the local sources
+        return [], [f"hub search failed ({type(e).__name__}: {e})"]
+    for repo in ids:
+        try:
+            out.append(Candidate(load_source(hub.fetch(repo, dest / repo.replace("/", "__"))), "hub"))
+            out[-1].source.name = repo
+        except Exception as e:  # noqa: BLE001 - one unreadable dataset does not stop the others
+            notes.append(f"hub {repo}: skipped ({type(e).__name__}: {str(e)[:120]})")
+    return out, notes
 
 
 def choose(spec: TaskSpec, ranked: list[Candidate], min_relevance: float = MIN_RELEVANCE) -> list[Candidate]:
@@ -101,7 +124,7 @@ def choose(spec: TaskSpec, ranked: list[Candidate], min_relevance: float = MIN_R
                 continue
         else:
             c.mapped = len(c.source.examples)
-        if c.origin == "catalog" and c.relevance < min_relevance:
+        if c.origin in ("catalog", "hub") and c.relevance < min_relevance:
             c.why = f"relevance {c.relevance:.2f} below {min_relevance}"
             continue
         c.used = True

@@ -1,7 +1,7 @@
 """Data sources for cold-start mode: a user's files or folders, read into labelled examples with their splits.
 
 Formats recognised (the common shapes public datasets ship in):
-- JSONL or CSV records: the contract's `input`/`output`, or usual column names (text, sentence, utterance,
+- JSONL, CSV or Parquet records: the contract's `input`/`output`, or usual column names (text, sentence, utterance,
   query, question / label, category, intent, class);
 - aligned files, ATIS/SNIPS style: `seq.in` (one input a line) beside `label` (one label a line);
 - label-first lines, TREC/SST style: `LABEL text ...` (the first token is the label, from a small set);
@@ -29,7 +29,7 @@ OUTPUT_COLUMNS = ("output", "label", "category", "intent", "class", "labels", "t
 CARD_FILES = ("CARD.md", "SOURCE.md", "README.md", "card.md")
 SPLIT_NAMES = {"train": "train", "training": "train", "dev": "validation", "valid": "validation",
                "validation": "validation", "val": "validation", "test": "test", "testing": "test"}
-RECORD_SUFFIXES = {".jsonl", ".csv"}
+RECORD_SUFFIXES = {".jsonl", ".csv", ".parquet"}
 CONLL_SUFFIXES = {".conll", ".bio", ".iob", ".iob2", ".conllu"}
 SKIP_NAMES = {"license", "readme", "notice", "changelog"}
 
@@ -83,7 +83,19 @@ def load_source(path: str | Path) -> Source:
     if not splits:
         raise DataError(p, 0, "no data files found (looked for .jsonl, .csv, CoNLL columns, seq.in + label, "
                               "and label-first text lines)")
-    return Source(p.name, str(p), "+".join(sorted(fmts)), splits, card=_card(p), notes=notes)
+    card = _card(p)
+    _name_class_labels(splits, card)
+    return Source(p.name, str(p), "+".join(sorted(fmts)), splits, card=card, notes=notes)
+
+
+def _name_class_labels(splits: dict[str, list[Example]], card: str) -> None:
+    """Integer labels (the hub's ClassLabel columns) get their names from the card's `names:` list."""
+    rows = [e for v in splits.values() for e in v]
+    if not rows or not all(isinstance(e.output, int) and not isinstance(e.output, bool) for e in rows):
+        return
+    names = dict(re.findall(r"^\s*'?(\d+)'?\s*:\s*(\S.*?)\s*$", card.split("names:", 1)[1], re.M)) if "names:" in card else {}
+    for e in rows:
+        e.output = names.get(str(e.output), str(e.output)).strip("'\"")
 
 
 def _split_of(f: Path) -> str:
@@ -142,6 +154,14 @@ def _text(f: Path) -> tuple[list[str], list[str]]:
 
 def _read_file(f: Path) -> tuple[str, list[Example], list[str]]:
     suffix = f.suffix.lower()
+    if suffix == ".parquet":  # the hub's usual format
+        import pyarrow.parquet as pq
+
+        try:
+            rows = pq.read_table(f).to_pylist()
+        except Exception as e:  # noqa: BLE001 - pyarrow's errors vary; the user needs the file and why
+            raise DataError(f, 0, f"not a readable Parquet file ({type(e).__name__}: {e})") from None
+        return "parquet", _records(f, [(i + 1, r) for i, r in enumerate(rows)]), []
     lines, notes = _text(f)
     if suffix == ".jsonl":
         return "jsonl", _records(f, [(n, json_object(f, n, t)) for n, t in enumerate(lines, 1) if t.strip()]), notes
