@@ -139,6 +139,9 @@ def promote(state: State, runtime: Runtime[Context]) -> dict:
 # ---------------------------------------------------------------- cold start
 
 
+FINISH_RESERVE = 0.05  # share of the cold-start budget kept for scoring the chosen model and registering it
+
+
 def search(state: State, runtime: Runtime[Context]) -> dict:
     """Cold start: the next configurations to train, or the decision to stop (tools.search has the policy)."""
     from tools import search as sr
@@ -162,9 +165,12 @@ def search(state: State, runtime: Runtime[Context]) -> dict:
     configs, why = sr.revise(best, last_it + 1, [tuple(c) for c in best["confusions"]])
     if not reason:
         n_train = sum(1 for _ in ws.path("train.jsonl").open(encoding="utf-8"))
-        need = sr.estimate_minutes(done, configs, n_train, len(state["labels"]))
-        if elapsed + need > cfg.budget_minutes:
-            reason = f"time budget ({elapsed:.1f} of {cfg.budget_minutes} min used; the next iteration needs about {need:.1f})"
+        left = cfg.budget_minutes * (1 - FINISH_RESERVE) - elapsed
+        configs, note = sr.fit_to_budget(configs, done, n_train, len(state["labels"]), left)
+        if configs is None:
+            reason = f"time budget ({elapsed:.1f} of {cfg.budget_minutes} min used; {note})"
+        elif note:
+            why += f"; {note}"
     if reason:
         return _decide("finish", f"{reason}; best {best['strategy']} at {best['score']:.3f} on the dev split", candidate=best)
     if best["iteration"] != last_it:

@@ -152,6 +152,11 @@ def test_search_changes_data_then_optimization_then_targets_confusions_and_stops
     # 10 s for 100 examples x 4 epochs: all 1,000 examples for 4 and 6 epochs take 100 + 150 s
     assert sr.estimate_minutes(hist[:1], mid, 1000, 10) == pytest.approx(250 / 60)
     assert sr.estimate_minutes(hist[:1], first, 1000, 10) == pytest.approx(2 * 10 / 60)
+    # the budget: as they are when they fit, fewer epochs when that fits, else nothing
+    assert sr.fit_to_budget(mid, hist[:1], 1000, 10, 5.0) == (mid, "")
+    fitted, note = sr.fit_to_budget(mid, hist[:1], 1000, 10, 2.5)
+    assert [c["train"]["epochs"] for c in fitted] == [2, 3] and "epochs cut" in note
+    assert sr.fit_to_budget(mid, hist[:1], 1000, 10, 1.0)[0] is None
 
 
 # ------------------------------------------------------------------ end to end

@@ -9,7 +9,7 @@ Policy (after the paper's greedy loop, section 3):
   failure patterns (the development split's most confused label pairs, oversampled);
 - stop at the target, on a plateau (no gain of `min_gain` for `patience` iterations), at the iteration limit,
   or when the next iteration would not fit in the time budget (estimated from the seconds per example-epoch
-  measured so far and the next configurations' data and epochs).
+  measured so far and the next configurations' data and epochs), even with its epochs cut down to fit.
 """
 
 from __future__ import annotations
@@ -110,6 +110,24 @@ def estimate_minutes(history: list[dict], configs: list[dict], n_train: int, n_l
         n *= (1 + len(d.get("focus") or []) * 0.1) * (2 ** int(d.get("augment") or 0))
         total += rate * n * c["train"]["epochs"]
     return total / 60
+
+
+def fit_to_budget(configs: list[dict], history: list[dict], n_train: int, n_labels: int, minutes_left: float,
+                  min_epochs: int = 2) -> tuple[list[dict] | None, str]:
+    """`configs` as they are when they fit in `minutes_left`; else with fewer epochs (at least `min_epochs`,
+    in the same proportion for each) when that fits; else None. Also says what it did."""
+    need = estimate_minutes(history, configs, n_train, n_labels)
+    if need <= minutes_left:
+        return configs, ""
+    factor = minutes_left / need
+    fitted = copy.deepcopy(configs)
+    for c in fitted:
+        c["train"]["epochs"] = max(min_epochs, int(c["train"]["epochs"] * factor))
+    need2 = estimate_minutes(history, fitted, n_train, n_labels)
+    if need2 > minutes_left:
+        return None, f"the next iteration needs about {need:.1f} min ({need2:.1f} with {min_epochs} epochs), {minutes_left:.1f} are left"
+    return fitted, (f"epochs cut to fit the budget ({', '.join(str(c['train']['epochs']) for c in fitted)}; "
+                    f"about {need2:.1f} of {minutes_left:.1f} min left)")
 
 
 def training_rows(rows: list[tuple[str, str]], data: dict, seed: int = 0) -> list[tuple[str, str]]:
