@@ -115,6 +115,7 @@ def scout(state: State, runtime: Runtime[Context]) -> dict:
     ws.save_rows("pool_train.jsonl", [{"input": t, "output": y, "source": s} for t, y, s in pool.train])
     ws.save_rows("pool_test.jsonl", [{"input": t, "output": y, "source": s} for t, y, s in pool.test])
     info = {"spec": spec.to_dict(), "sources": [c.summary() for c in ranked], "notes": notes, "hub": hub_note,
+            "registry_name": _slug(used[0].source.name if used[0].origin != "teacher" else spec.description),
             "pool": {"train": len(pool.train), "test": len(pool.test), "dropped": pool.dropped}}
     emit("scout", f"task: {spec.kind}, {len(spec.labels)} labels ({spec.decided_by}); using "
          + ", ".join(f"{c.source.name} ({c.why})" for c in used) + f"; pool {len(pool.train)} + {len(pool.test)} test")
@@ -143,3 +144,11 @@ def _synthesize(chat, model_name: str, spec, per_label: int = 30):
     emit("scout", f"the teacher ({model_name}) wrote {len(rows)} examples for {len(spec.labels)} labels")
     src = Source(f"teacher:{model_name}", "chat model", "synthesized", {"all": rows}, card=spec.description)
     return Candidate(src, "teacher", relevance=1.0, used=True, why="synthesized by the teacher chat model", mapped=len(rows))
+
+
+def _slug(text: str) -> str:
+    """A registry name from a dataset's name or a description: lower-case words joined by dashes."""
+    import re
+
+    words = re.findall(r"[a-z0-9]+", text.lower().split("/")[-1])
+    return "-".join(words[:5]) or "cold-start"

@@ -1,11 +1,14 @@
 """Planner: chooses what to try, reads the gate, rolls back, stops, and promotes through the registry.
 
-Policy: each iteration trains at least two configurations from the base model on held-out-free data.
+Production policy: each iteration trains at least two configurations from the base model on held-out-free data.
 When a candidate passes the gate, the winning configuration is refit with the held-out failures added
 (the final model) and gated again before promotion; if the refit fails the gate, the gated selection
 candidate is promoted instead. When none passes, the next configurations are edits of the best attempt
 so far (a worse attempt is rolled back, never built upon), chosen by what failed. Stop at the iteration
 limit or the time budget, promoting nothing.
+
+Cold start (`search`, `finish`): the search policy of tools/search.py on the development split, fitted to the
+time budget; the chosen model is scored once on the frozen evaluation set and registered.
 """
 
 from __future__ import annotations
@@ -222,7 +225,7 @@ def finish(state: State, runtime: Runtime[Context]) -> dict:
         for t in r.get("tags") or []:
             tags.setdefault(t, []).append(p == r["output"])
     final["by_tag"] = {t: round(sum(v) / len(v), 4) for t, v in tags.items()}
-    name = ctx.registry_name or Path(ctx.run_dir).resolve().name
+    name = ctx.registry_name or state["scout"]["registry_name"]
     reg = Registry(name, Path(ctx.home) / "registry" if ctx.home else None)
     version = reg.promote(cand["model_dir"], {"strategy": cand["strategy"], "run_dir": str(Path(ctx.run_dir).resolve()),
                                               "mode": "cold_start", "base_model": ctx.base_model, "eval_accuracy": final["accuracy"]},

@@ -53,7 +53,7 @@ def run_task(name: str, root: Path, data_dir: Path, budget: float, home: Path) -
     from graph.cli import main as pioneer
 
     folder, description = TASKS[name]
-    run_dir = root / name / "run"
+    run_dir = root / "runs" / name
     t0 = time.time()
     code = pioneer(["new", description, "--data", str(data_dir / folder), "--out", str(run_dir), "--home", str(home),
                     "--budget-minutes", str(budget), "--quiet"])
@@ -62,7 +62,7 @@ def run_task(name: str, root: Path, data_dir: Path, budget: float, home: Path) -
         raise SystemExit(f"pioneer new failed on {name} (exit {code})")
     rep = json.loads((run_dir / "report.json").read_text())
     print(f"{name}: pioneer {rep['final']['accuracy']} in {minutes} min; plain fine-tune next", file=sys.stderr, flush=True)
-    plain = plain_finetune(run_dir, root / name / "plain")
+    plain = plain_finetune(run_dir, root / "plain" / name)
     its = rep["iterations"]
     return {"task": name, "labels": len(rep["spec"]["labels"]), "eval_n": rep["evaluation_set"]["n"],
             "baseline": rep["baseline"]["accuracy"], "pioneer": rep["final"]["accuracy"], "pioneer_minutes": minutes,

@@ -31,7 +31,7 @@ RUN_OPTIONS = {
     "learning_rate": ("learning_rate", "learning rate of the first configuration"),
     "chat_model": ("chat_model", "chat model for the agents, e.g. openai:gpt-4.1-mini (default: none, deterministic methods)"),
     "chat_base_url": ("chat_base_url", "OpenAI-compatible endpoint for --chat-model"),
-    "name": ("registry_name", "registry entry to promote into (default: from the deployed model; cold start: the run folder's name)"),
+    "name": ("registry_name", "registry entry to promote into (default: from the deployed model; cold start: from the data's name)"),
     "home": ("home", "pioneer home for the registry and memory (default: $PIONEER_HOME or ~/.pioneer)"),
     "seed": ("seed", "random seed"),
     "require_approval": ("require_approval", "pause before promotion until a person approves (pioneer approve RUN_DIR)"),

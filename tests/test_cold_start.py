@@ -185,7 +185,7 @@ def test_new_trains_from_a_description_and_the_memory_shortens_a_similar_task(tm
     assert rep["mode"] == "cold_start" and rep["promoted"] and rep["spec"]["kind"] == "classification"
     assert len(rep["spec"]["labels"]) == 8 and rep["evaluation_set"]["labels_covered"] == 8
     assert rep["final"]["accuracy"] is not None and rep["gain_over_baseline"] == round(rep["final"]["accuracy"] - rep["baseline"]["accuracy"], 4)
-    assert rep["memory"] == {"used": False}
+    assert rep["memory"] == {"used": False} and rep["registry"]["registry"] == "bank"
     assert (tmp_path / "run1" / "model" / "config.json").exists() and (tmp_path / "run1" / "report.md").exists()
     first_its = max(e["iteration"] for e in rep["iterations"])
     chosen = [e for e in rep["iterations"] if e["decision"].startswith("chosen")]
