@@ -162,13 +162,23 @@ def search(state: State, runtime: Runtime[Context]) -> dict:
         return {"memory": memo, "plan": {"action": "train", "stage": "search", "iteration": 1,
                                          "configs": [{"name": c["name"], "config": c} for c in configs], "why": why}}
     elapsed = (time.time() - started) / 60
-    reason = sr.stop(done, cfg, elapsed)
     best = max(done, key=lambda e: e["score"])
     last_it = max(e["iteration"] for e in done)
+    if any(e["stage"] == "refit" for e in done):
+        return _decide("finish", f"{state['plan']['why']}; kept {best['strategy']} at {best['score']:.3f} on the dev split", candidate=best)
+    n_train = sum(1 for _ in ws.path("train.jsonl").open(encoding="utf-8"))
+    left = cfg.budget_minutes * (1 - FINISH_RESERVE) - elapsed
+    reason = sr.stop(done, cfg, elapsed)
+    if reason:
+        again = sr.refit(best)
+        fitted, note = sr.fit_to_budget([again], done, n_train, len(state["labels"]), left) if again else (None, "")
+        if fitted:
+            why = f"{reason}; {best['strategy']} was trained on a capped share: refit on all the training data" + (f" ({note})" if note else "")
+            emit("plan", why)
+            return {"plan": {"action": "train", "stage": "refit", "iteration": last_it + 1,
+                             "configs": [{"name": fitted[0]["name"], "config": fitted[0]}], "why": why}}
     configs, why = sr.revise(best, last_it + 1, [tuple(c) for c in best["confusions"]])
     if not reason:
-        n_train = sum(1 for _ in ws.path("train.jsonl").open(encoding="utf-8"))
-        left = cfg.budget_minutes * (1 - FINISH_RESERVE) - elapsed
         configs, note = sr.fit_to_budget(configs, done, n_train, len(state["labels"]), left)
         if configs is None:
             reason = f"time budget ({elapsed:.1f} of {cfg.budget_minutes} min used; {note})"
@@ -200,6 +210,7 @@ def _remembered(state: State, ctx: Context) -> tuple[dict | None, dict]:
     if not best:
         return None, {"used": False}
     memo = {"used": True, "strategy": best["name"], "similar_tasks": [h["task"][:120] for h in hits][:3],
+            "closest_distance": min(h["distance"] for h in hits),
             "from_runs": sorted({h["run_id"] for h in hits})[:5], "remembered_score": max(h["score"] for h in hits)}
     emit("plan", f"memory: {len(hits)} similar past task(s); starting from {best['name']}")
     return best, memo

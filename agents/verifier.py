@@ -174,7 +174,7 @@ def score(state: State, runtime: Runtime[Context]) -> dict:
         m = classification_metrics(truth, pred)
         emit("score", f"{cand['name']}: dev accuracy {m['accuracy']} ({cand['training']['examples']} examples, {cand['training']['seconds']} s)",
              candidate=cand["name"], score=m["accuracy"])
-        entries.append({"iteration": plan["iteration"], "stage": "search", "strategy": cand["name"], "config": cand["config"],
+        entries.append({"iteration": plan["iteration"], "stage": plan["stage"], "strategy": cand["name"], "config": cand["config"],
                         "data_mix": cand.get("mix_composition"), "training": cand.get("training"), "model_dir": cand["model_dir"],
                         "score": m["accuracy"], "macro_f1": m["macro_f1"], "seconds": cand["training"]["seconds"],
                         "examples": cand["training"]["examples"],

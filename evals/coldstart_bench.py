@@ -7,7 +7,7 @@ For each task: `pioneer new "<description as a user would write it>" --data <the
 then the plain fine-tune (5 epochs, learning rate 1e-4, batch 32: the recipe measured in the brief) on the
 same training pool pioneer built, scored on the same frozen evaluation set (the benchmark's test split).
 The tasks share one pioneer home, in the order given, so a later intent task can read the memory of an
-earlier one. Prints a table and writes results.json.
+earlier one. Prints a table and writes results.json (rows of tasks not rerun are kept).
 """
 
 from __future__ import annotations
@@ -91,10 +91,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--budget-minutes", type=float, default=30.0, help="pioneer's search budget per task (default: 30)")
     a = ap.parse_args(argv)
     root = Path(a.out)
-    rows = []
-    for name in a.tasks:
-        rows.append(run_task(name, root, data_dir(a.data_dir), a.budget_minutes, root / "home"))
-        write_json(root / "results.json", rows)
+    done = {r["task"]: r for r in (json.loads((root / "results.json").read_text()) if (root / "results.json").exists() else [])}
+    for name in a.tasks:  # rows of tasks not rerun are kept
+        done[name] = run_task(name, root, data_dir(a.data_dir), a.budget_minutes, root / "home")
+        write_json(root / "results.json", [done[t] for t in TASKS if t in done])
+    rows = [done[t] for t in TASKS if t in done]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     out = table(rows) + f"\n\npeak memory {peak:.0f} MB; budget {a.budget_minutes} min a task"
     print(out)

@@ -146,6 +146,10 @@ def test_search_changes_data_then_optimization_then_targets_confusions_and_stops
 
     hist = [entry(1, 0.97, first[0])]
     assert "target" in sr.stop(hist, cfg, 1.0)
+    # reaching the target on a capped share still refits on all the data; a full-data attempt is not refit
+    again = sr.refit(hist[0])
+    assert again["data"]["per_label"] is None and again["name"] == "lr1e-4:all-data" and sr.refit(entry(2, 0.9, low[0])) is not None
+    assert sr.refit(entry(3, 0.9, mid[0])) is None
     hist = [entry(i, 0.9, first[0]) for i in (1, 2, 3)]
     assert "plateau" in sr.stop(hist, cfg, 1.0)
     assert sr.stop(hist[:1], cfg, 1.0) is None

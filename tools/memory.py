@@ -110,8 +110,11 @@ class Memory:
             "kind": kind, "run_id": run_id, "strategy": strategy.get("name", ""), "strategy_json": json.dumps(strategy),
             "score": float(outcome.get("score") or 0.0), "iteration": int(outcome.get("iteration") or 0)}])
 
-    def best_for_task(self, task_text: str, kind: str, k: int = 5, max_distance: float = 0.6) -> tuple[dict | None, list[dict]]:
-        """The best-scoring remembered strategy among past tasks of the same kind close to this one."""
+    def best_for_task(self, task_text: str, kind: str, k: int = 5, max_distance: float = 0.7) -> tuple[dict | None, list[dict]]:
+        """The best-scoring remembered strategy among past tasks of the same kind close to this one. MiniLM puts
+        two intent-classification descriptions (Banking77's, SNIPS's, with their label names) at a cosine
+        distance of about 0.65, a news-topic or sentiment task at 0.83 to 0.89 from Banking77's; a spam filter, at
+        0.65, would match it too: the match's distance is reported."""
         col = self._tasks()
         if col.count() == 0:
             return None, []

@@ -7,6 +7,8 @@ Policy (after the paper's greedy loop, section 3):
   by where its score stands: below 0.80 change the data (more of it, augmented copies); from 0.80 to 0.95
   tune the optimization (learning rate, epochs); above 0.95 add targeted examples for the remaining
   failure patterns (the development split's most confused label pairs, oversampled);
+- when the search stops with a best attempt trained on a capped share, that configuration is refit once on all
+  the training data (if it fits in the budget), and the better of the two on the dev split is kept;
 - stop at the target, on a plateau (no gain of `min_gain` for `patience` iterations), at the iteration limit,
   or when the next iteration would not fit in the time budget (estimated from the seconds per example-epoch
   measured so far and the next configurations' data and epochs), even with its epochs cut down to fit.
@@ -50,6 +52,17 @@ def first(n_train: int, n_labels: int, settings: SearchSettings, remembered: dic
         return [{**copy.deepcopy(remembered), "name": "memory:" + remembered["name"].split(":")[-1]}, a], \
             f"first iteration: the memory's best strategy for a similar task ({remembered['name']}), and a default"
     return [a, b], why
+
+
+def refit(best: dict) -> dict | None:
+    """The best attempt's configuration on all the training data, when it was trained on a capped share
+    (the cap makes the search quick; it is not a decision to leave data out)."""
+    if not best["config"]["data"].get("per_label"):
+        return None
+    c = copy.deepcopy(best["config"])
+    c["data"]["per_label"] = None
+    c["name"] = f"{best['strategy']}:all-data"
+    return c
 
 
 def band(score: float) -> str:
