@@ -272,10 +272,11 @@ def test_catalog_datasets_are_ranked_and_used_only_when_relevant_and_their_label
 
 def test_killed_cold_start_resumes_with_the_same_frozen_evaluation_set(tmp_path, tiny_base):
     import os
-    import signal
     import subprocess
     import sys
     from pathlib import Path
+
+    from tests.procs import kill_at_first_training_step
 
     run = tmp_path / "run"
     args = [sys.executable, "-u", "-m", "graph.cli", "new", "Classify banking customer messages by intent",
@@ -283,15 +284,7 @@ def test_killed_cold_start_resumes_with_the_same_frozen_evaluation_set(tmp_path,
             "--max-iterations", "1"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     root = Path(__file__).parents[1]
-    proc = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=root)
-    seen = []
-    for line in proc.stderr:
-        seen.append(line)
-        if " train " in line and " step " in line:
-            proc.send_signal(signal.SIGKILL)
-            break
-    proc.wait(timeout=60)
-    assert proc.returncode == -signal.SIGKILL, "".join(seen)
+    kill_at_first_training_step(args, env, root)
     frozen = (run / "eval_set.jsonl").read_bytes()
     done = subprocess.run(args, capture_output=True, text=True, env=env, cwd=root, timeout=600)
     assert done.returncode == 0, done.stderr

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from graph.cli import main
+from tests.procs import kill_at_first_training_step
 
 TINY = ["--learning-rate", "3e-3", "--epochs", "4", "--max-iterations", "1"]
 
@@ -127,15 +127,7 @@ def test_killed_run_resumes_without_redoing_finished_steps(deployment, tiny_base
     args.remove("--quiet")
     args[args.index("--epochs") + 1] = "30"  # long enough to be killed in the middle
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=Path(__file__).parents[1])
-    seen = []
-    for line in proc.stderr:
-        seen.append(line)
-        if " train " in line and " step " in line:
-            proc.send_signal(signal.SIGKILL)
-            break
-    proc.wait(timeout=60)
-    assert proc.returncode == -signal.SIGKILL, "".join(seen)
+    kill_at_first_training_step(args, env, Path(__file__).parents[1])
     assert not (run / "model").exists() and json.loads((run / "run.json").read_text())["status"] == "running"
     done = subprocess.run(args, capture_output=True, text=True, env=env, cwd=Path(__file__).parents[1], timeout=600)
     assert done.returncode == 0, done.stderr
