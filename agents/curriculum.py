@@ -94,11 +94,14 @@ def cold_mix(state: State, runtime: Runtime[Context]) -> dict:
     out = []
     for cand in plan["configs"]:
         name = f"mix-{plan['iteration']}-{cand['name']}.jsonl"
-        if not ws.has(name):
+        if ws.has(name + ".json"):  # resumed: this mix was already built
+            comp = ws.load_json(name + ".json")
+        else:
             rows = training_rows(train, cand["config"]["data"], seed=ctx.seed + plan["iteration"])
             ws.save_rows(name, [{"input": t, "output": y} for t, y in rows])
-        n = sum(1 for _ in ws.path(name).open(encoding="utf-8"))
-        comp = {"composition": {"examples": n, **cand["config"]["data"]}}
+            comp = {"composition": {"examples": len(rows), **cand["config"]["data"]}}
+            ws.save_json(name + ".json", comp)
+        n = comp["composition"]["examples"]
         emit("curriculum", f"{cand['name']}: {n} training examples")
         out.append({**cand, "mix_file": str(ws.path(name)), "mix_composition": comp})
     return {"plan": {**plan, "configs": out}}

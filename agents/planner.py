@@ -155,7 +155,7 @@ def search(state: State, runtime: Runtime[Context]) -> dict:
     cfg = sr.SearchSettings(target=ctx.target, max_iterations=ctx.max_iterations, budget_minutes=ctx.budget_minutes)
     done = state.get("iterations") or []
     if not done:
-        n_train = sum(1 for _ in ws.path("train.jsonl").open(encoding="utf-8"))
+        n_train = state["evalset"]["train"]
         remembered, memo = _remembered(state, ctx)
         configs, why = sr.first(n_train, len(state["labels"]), cfg, remembered)
         emit("plan", why)
@@ -166,7 +166,7 @@ def search(state: State, runtime: Runtime[Context]) -> dict:
     last_it = max(e["iteration"] for e in done)
     if any(e["stage"] == "refit" for e in done):
         return _decide("finish", f"{state['plan']['why']}; kept {best['strategy']} at {best['score']:.3f} on the dev split", candidate=best)
-    n_train = sum(1 for _ in ws.path("train.jsonl").open(encoding="utf-8"))
+    n_train = state["evalset"]["train"]
     left = cfg.budget_minutes * (1 - FINISH_RESERVE) - elapsed
     reason = sr.stop(done, cfg, elapsed)
     if reason:

@@ -408,10 +408,11 @@ def cmd_new(args) -> int:
     settings = resolve(args, NEW_OPTIONS)
     from tools.scout import hub_status
 
-    if not args.data and not settings["catalog"] and not settings["chat_model"] and not hub_status()[0]:
+    hub_ok, hub_note = (False, "") if args.data or settings["catalog"] or settings["chat_model"] else hub_status()
+    if not args.data and not settings["catalog"] and not settings["chat_model"] and not hub_ok:
         raise BadInput("no data source for this task: pass --data FILE|DIR with labelled examples (JSONL, CSV, CoNLL, ...), "
                        "or --catalog DIR with datasets that have a card, or --chat-model to synthesize examples; "
-                       + hub_status()[1])
+                       + hub_note)
     for d in args.data:  # refuse unreadable data before any run folder exists
         try:
             load_source(d)

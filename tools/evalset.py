@@ -15,6 +15,7 @@ carved from what remains, so the search never looks at the evaluation set.
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -156,14 +157,8 @@ def file_hash(path: str | Path) -> str:
 def load_frozen(run_dir: str | Path) -> list[dict]:
     """The frozen evaluation set; DataError when the file changed since it was frozen."""
     run_dir = Path(run_dir)
-    meta = read_json(run_dir / "eval_set.json")
+    meta = json.loads((run_dir / "eval_set.json").read_text(encoding="utf-8"))
     if file_hash(run_dir / "eval_set.jsonl") != meta["sha256"]:
         raise DataError(run_dir / "eval_set.jsonl", 0, "the evaluation set changed after it was frozen (hash mismatch); "
                                                        "start a new run instead of editing it")
     return read_jsonl(run_dir / "eval_set.jsonl")
-
-
-def read_json(path: Path) -> dict:
-    import json
-
-    return json.loads(Path(path).read_text(encoding="utf-8"))
