@@ -84,7 +84,8 @@ def _paraphrases(ctx: Context, ws: Workspace, records, tri: dict, held: set) -> 
 
 
 def cold_mix(state: State, runtime: Runtime[Context]) -> dict:
-    """Cold start: each configuration's training set, from the training split and its data spec."""
+    """Cold start: each configuration's training set, from the training split (and the development split, for
+    the final refit) and its data spec."""
     from tools.search import training_rows
 
     ctx = settings(runtime)
@@ -97,7 +98,8 @@ def cold_mix(state: State, runtime: Runtime[Context]) -> dict:
         if ws.has(name + ".json"):  # resumed: this mix was already built
             comp = ws.load_json(name + ".json")
         else:
-            rows = training_rows(train, cand["config"]["data"], seed=ctx.seed + plan["iteration"])
+            src = train + ([(r["input"], r["output"]) for r in ws.load_rows("dev.jsonl")] if cand["config"]["data"].get("with_dev") else [])
+            rows = training_rows(src, cand["config"]["data"], seed=ctx.seed + plan["iteration"])
             ws.save_rows(name, [{"input": t, "output": y} for t, y in rows])
             comp = {"composition": {"examples": len(rows), **cand["config"]["data"]}}
             ws.save_json(name + ".json", comp)

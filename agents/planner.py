@@ -8,7 +8,8 @@ so far (a worse attempt is rolled back, never built upon), chosen by what failed
 limit or the time budget, promoting nothing.
 
 Cold start (`search`, `finish`): the search policy of tools/search.py on the development split, fitted to the
-time budget; the chosen model is scored once on the frozen evaluation set and registered.
+time budget, then one refit of the chosen configuration (on the training and development splits when the budget
+allows); the final model is scored once on the frozen evaluation set and registered.
 """
 
 from __future__ import annotations
@@ -165,18 +166,18 @@ def search(state: State, runtime: Runtime[Context]) -> dict:
     best = max(done, key=lambda e: e["score"])
     last_it = max(e["iteration"] for e in done)
     if any(e["stage"] == "refit" for e in done):
-        return _decide("finish", f"{state['plan']['why']}; kept {best['strategy']} at {best['score']:.3f} on the dev split", candidate=best)
-    n_train = state["evalset"]["train"]
+        chosen, why = sr.final_choice(done)
+        return _decide("finish", f"{state['plan']['why']}; {why}", candidate=_final(chosen, sr.final_choice([e for e in done if e["stage"] != "refit"])[0]))
+    n_train, n_dev = state["evalset"]["train"], state["evalset"]["dev"]
     left = cfg.budget_minutes * (1 - FINISH_RESERVE) - elapsed
     reason = sr.stop(done, cfg, elapsed)
     if reason:
-        again = sr.refit(best)
-        fitted, note = sr.fit_to_budget([again], done, n_train, len(state["labels"]), left) if again else (None, "")
-        if fitted:
-            why = f"{reason}; {best['strategy']} was trained on a capped share: refit on all the training data" + (f" ({note})" if note else "")
+        again, note = sr.refit(best, done, n_train, n_dev, len(state["labels"]), left)
+        if again:
+            why = f"{reason}; {note}"
             emit("plan", why)
             return {"plan": {"action": "train", "stage": "refit", "iteration": last_it + 1,
-                             "configs": [{"name": fitted[0]["name"], "config": fitted[0]}], "why": why}}
+                             "configs": [{"name": again["name"], "config": again}], "why": why}}
     configs, why = sr.revise(best, last_it + 1, [tuple(c) for c in best["confusions"]])
     if not reason:
         configs, note = sr.fit_to_budget(configs, done, n_train, len(state["labels"]), left)
@@ -185,12 +186,18 @@ def search(state: State, runtime: Runtime[Context]) -> dict:
         elif note:
             why += f"; {note}"
     if reason:
-        return _decide("finish", f"{reason}; best {best['strategy']} at {best['score']:.3f} on the dev split", candidate=best)
+        return _decide("finish", f"{reason}; best {best['strategy']} at {best['score']:.3f} on the dev split", candidate=_final(best, best))
     if best["iteration"] != last_it:
         why = f"rolled back to {best['strategy']} (iteration {best['iteration']}, the best so far); " + why
     emit("plan", why)
     return {"plan": {"action": "train", "stage": "search", "iteration": last_it + 1,
                      "configs": [{"name": c["name"], "config": c} for c in configs], "why": why}}
+
+
+def _final(entry: dict, selected: dict) -> dict:
+    """The final model's attempt, with the attempt the search selected on the dev split (what the memory records:
+    its configuration and its held-out dev score; a refit's dev score is not held out when it trained on it)."""
+    return {**entry, "selected": {k: selected[k] for k in ("strategy", "config", "score", "iteration")}}
 
 
 def task_text(state: State) -> str:
@@ -248,8 +255,9 @@ def finish(state: State, runtime: Runtime[Context]) -> dict:
     emit("finish", f"{cand['strategy']}: accuracy {final['accuracy']} on the frozen evaluation set; registered {name} {version}")
     if ctx.use_memory:
         try:
-            Memory(memory_path(ctx)).record_task(task_text(state), state["task"], {**cand["config"], "name": cand["strategy"]},
-                                                 {"score": cand["score"], "iteration": cand["iteration"]}, Path(ctx.run_dir).name)
+            sel = cand.get("selected") or cand
+            Memory(memory_path(ctx)).record_task(task_text(state), state["task"], {**sel["config"], "name": sel["strategy"]},
+                                                 {"score": sel["score"], "iteration": sel["iteration"]}, Path(ctx.run_dir).name)
         except Exception as e:  # noqa: BLE001
             emit("finish", f"memory not updated: {type(e).__name__}: {e}")
     return {"promotion": info}

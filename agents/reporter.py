@@ -122,8 +122,8 @@ def _cold_report(state: State, ctx: Context) -> dict:
     frame = state["evalset"]
     base = frame["baseline"]
     final = promotion["final"] if promotion else None
-    chosen = (plan.get("candidate") or {}).get("model_dir")
-    iterations = [{**e, "decision": _cold_decision(e, state["iterations"], chosen)} for e in state.get("iterations") or []]
+    cand = plan.get("candidate") or {}
+    iterations = [{**e, "decision": _cold_decision(e, state["iterations"], cand)} for e in state.get("iterations") or []]
     gain = round(final["accuracy"] - base["accuracy"], 4) if final else None
     outcome = (f"trained {promotion['strategy']}: {final['accuracy']:.4f} on the frozen evaluation set, "
                f"{gain * 100:+.1f} points over the untrained base ({base['accuracy']:.4f}); registered {promotion['registry']} {promotion['version']}"
@@ -141,9 +141,14 @@ def _cold_report(state: State, ctx: Context) -> dict:
     return {"report": {k: rep[k] for k in ("outcome", "promoted", "model_dir", "baseline", "final", "gate")}}
 
 
-def _cold_decision(e: dict, done: list[dict], chosen: str | None) -> str:
-    if e["model_dir"] == chosen:
+def _cold_decision(e: dict, done: list[dict], cand: dict) -> str:
+    if e["stage"] == "refit":
+        seen = " (trained on the dev split: its dev score is not held out)" if e["config"]["data"].get("with_dev") else ""
+        return ("final model" if e["model_dir"] == cand.get("model_dir") else "refit, not kept") + seen
+    if e["model_dir"] == cand.get("model_dir"):
         return "chosen (best on the dev split)"
+    if e["strategy"] == (cand.get("selected") or {}).get("strategy"):
+        return "selected (best on the dev split); refit for the final model"
     earlier = [x["score"] for x in done if x["iteration"] < e["iteration"]]
     if earlier and e["score"] < max(earlier):
         return "worse than the best so far: rolled back"

@@ -42,11 +42,11 @@ def plain_finetune(run_dir: Path, out: Path) -> dict:
     evset = {" ".join(r["input"].lower().split()) for r in ev}
     rows = [r for r in pool if " ".join(r["input"].lower().split()) not in evset]
     labels = json.loads((run_dir / "report.json").read_text())["spec"]["labels"]
-    t0 = time.time()
-    if not (out / "config.json").exists():
+    if not (out / "config.json").exists():  # an earlier bench's plain model is reused, with its training time
         train_classifier(None, [r["input"] for r in rows], [r["output"] for r in rows], labels, out, TrainConfig(**PLAIN))
+    seconds = json.loads((out / "training_summary.json").read_text())["seconds"]
     m = classification_metrics([r["output"] for r in ev], predict(out, [r["input"] for r in ev]))
-    return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "examples": len(rows), "minutes": round((time.time() - t0) / 60, 1)}
+    return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "examples": len(rows), "minutes": round(seconds / 60, 1)}
 
 
 def run_task(name: str, root: Path, data_dir: Path, budget: float, home: Path) -> dict:
@@ -66,8 +66,8 @@ def run_task(name: str, root: Path, data_dir: Path, budget: float, home: Path) -
     its = rep["iterations"]
     return {"task": name, "labels": len(rep["spec"]["labels"]), "eval_n": rep["evaluation_set"]["n"],
             "baseline": rep["baseline"]["accuracy"], "pioneer": rep["final"]["accuracy"], "pioneer_minutes": minutes,
-            "iterations": max(e["iteration"] for e in its), "attempts": len(its),
-            "chosen": next(e["strategy"] for e in its if e["decision"].startswith("chosen")),
+            "iterations": max(e["iteration"] for e in its if e["stage"] == "search"), "attempts": len(its),
+            "chosen": next(e["strategy"] for e in its if e["decision"].startswith(("chosen", "final model"))),
             "memory_used": bool(rep["memory"].get("used")), "memory_from": rep["memory"].get("from_runs"),
             "plain": plain["accuracy"], "plain_minutes": plain["minutes"], "stopped": rep["stopped_because"]}
 

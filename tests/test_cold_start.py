@@ -146,10 +146,25 @@ def test_search_changes_data_then_optimization_then_targets_confusions_and_stops
 
     hist = [entry(1, 0.97, first[0])]
     assert "target" in sr.stop(hist, cfg, 1.0)
-    # reaching the target on a capped share still refits on all the data; a full-data attempt is not refit
-    again = sr.refit(hist[0])
-    assert again["data"]["per_label"] is None and again["name"] == "lr1e-4:all-data" and sr.refit(entry(2, 0.9, low[0])) is not None
-    assert sr.refit(entry(3, 0.9, mid[0])) is None
+    # the memory's strategy is tried on the capped share first, like the default
+    remembered = {**mid[1], "name": "old-run:lr1e-4>3b"}
+    firsts, why = sr.first(1000, 10, cfg, remembered)
+    assert firsts[0]["name"] == "memory:lr1e-4>3b" and firsts[0]["data"]["per_label"] == 10 and firsts[0]["train"]["epochs"] == 6
+    # the final refit: on train + dev, unchanged, when it fits (10 s per 400 example-epochs: 1,100 x 4 takes 110 s)
+    again, why = sr.refit(hist[0], hist, 1000, 100, 10, 2.0)
+    assert again["data"] == {"per_label": None, "augment": 0, "focus": [], "with_dev": True} and again["train"] == first[0]["train"]
+    assert again["name"] == "lr1e-4:train+dev" and "development" in why
+    # else, for a capped attempt, on all the training data with fewer epochs; a full-data attempt is then not refit
+    again, why = sr.refit(hist[0], hist, 1000, 100, 10, 1.5)
+    assert again["data"]["with_dev"] is False and again["data"]["per_label"] is None and again["train"]["epochs"] == 3 and "capped" in why
+    assert sr.refit(entry(3, 0.9, mid[0]), hist, 1000, 100, 10, 1.5) == (None, "")
+    # which becomes the final model: a train+dev refit unless it fits the dev split worse than the selection did
+    sel = {**entry(1, 0.97, first[0]), "stage": "search"}
+    ref = lambda score, dev: {**entry(2, score, {**again, "data": {**again["data"], "with_dev": dev}}), "stage": "refit", "strategy": "r"}  # noqa: E731
+    assert sr.final_choice([sel, ref(0.99, True)])[0]["strategy"] == "r"
+    chosen, why = sr.final_choice([sel, ref(0.95, True)])
+    assert chosen is sel and "below" in why
+    assert sr.final_choice([sel, ref(0.95, False)])[0] is sel and sr.final_choice([sel, ref(0.98, False)])[0]["strategy"] == "r"
     hist = [entry(i, 0.9, first[0]) for i in (1, 2, 3)]
     assert "plateau" in sr.stop(hist, cfg, 1.0)
     assert sr.stop(hist[:1], cfg, 1.0) is None
@@ -191,9 +206,14 @@ def test_new_trains_from_a_description_and_the_memory_shortens_a_similar_task(tm
     assert rep["final"]["accuracy"] is not None and rep["gain_over_baseline"] == round(rep["final"]["accuracy"] - rep["baseline"]["accuracy"], 4)
     assert rep["memory"] == {"used": False} and rep["registry"]["registry"] == "bank"
     assert (tmp_path / "run1" / "model" / "config.json").exists() and (tmp_path / "run1" / "report.md").exists()
-    first_its = max(e["iteration"] for e in rep["iterations"])
-    chosen = [e for e in rep["iterations"] if e["decision"].startswith("chosen")]
-    assert len(chosen) == 1
+    searched = lambda r: max(e["iteration"] for e in r["iterations"] if e["stage"] == "search")  # noqa: E731
+    first_its = searched(rep)
+    # the selected configuration is refit on the training and development splits for the final model
+    final = [e for e in rep["iterations"] if e["decision"].startswith("final model")]
+    selected = [e for e in rep["iterations"] if e["decision"].startswith("selected")]
+    assert len(final) == 1 and len(selected) == 1 and final[0]["stage"] == "refit"
+    assert final[0]["config"]["train"] == selected[0]["config"]["train"] and final[0]["config"]["data"]["with_dev"]
+    assert final[0]["examples"] == rep["evaluation_set"]["train"] + rep["evaluation_set"]["dev"]
 
     code = main(["new", "Classify bank customer requests into intents", "--data", str(_intent_dir(tmp_path, "bank2", 1)),
                  "--out", str(tmp_path / "run2"), *common])
@@ -201,7 +221,9 @@ def test_new_trains_from_a_description_and_the_memory_shortens_a_similar_task(tm
     rep2 = json.loads((tmp_path / "run2" / "report.json").read_text())
     assert rep2["memory"]["used"] and rep2["memory"]["from_runs"] == ["run1"]
     assert rep2["iterations"][0]["strategy"].startswith("memory:")
-    assert max(e["iteration"] for e in rep2["iterations"]) <= first_its
+    assert searched(rep2) <= first_its
+    # the memory holds the selected configuration, not the refit's data (a later task must still select on its dev split)
+    assert not rep2["iterations"][0]["config"]["data"]["with_dev"]
 
 
 def test_new_without_any_data_source_says_what_is_missing(tmp_path, capsys):

@@ -7,8 +7,14 @@ Policy (after the paper's greedy loop, section 3):
   by where its score stands: below 0.80 change the data (more of it, augmented copies); from 0.80 to 0.95
   tune the optimization (learning rate, epochs); above 0.95 add targeted examples for the remaining
   failure patterns (the development split's most confused label pairs, oversampled);
-- when the search stops with a best attempt trained on a capped share, that configuration is refit once on all
-  the training data (if it fits in the budget), and the better of the two on the dev split is kept;
+- the first iteration always trains on the capped share, the memory's strategy too: what a similar task
+  teaches is the optimization (learning rate, epochs), not how much data to spend the first minutes on;
+- when the search stops, the best configuration is refit once for the final model:
+  on the training and development splits together, unchanged, when that fits in the budget (the dev split has
+  done its job, choosing the configuration; a plain fine-tune would train on it too). That refit is kept
+  unless it scores below the selected attempt on the dev split it was trained on (a sign the run went wrong).
+  When it does not fit and the best attempt used a capped share: on all the training data, with its epochs
+  cut to fit if need be, and the better of the two on the dev split is kept;
 - stop at the target, on a plateau (no gain of `min_gain` for `patience` iterations), at the iteration limit,
   or when the next iteration would not fit in the time budget (estimated from the seconds per example-epoch
   measured so far and the next configurations' data and epochs), even with its epochs cut down to fit.
@@ -49,20 +55,50 @@ def first(n_train: int, n_labels: int, settings: SearchSettings, remembered: dic
     b = attempt("lr3e-4", cap, learning_rate=3e-4)
     why = "first iteration: two learning rates" + (f" on {cap} examples a label" if cap else " on all the data")
     if remembered:
-        return [{**copy.deepcopy(remembered), "name": "memory:" + remembered["name"].split(":")[-1]}, a], \
-            f"first iteration: the memory's best strategy for a similar task ({remembered['name']}), and a default"
+        m = copy.deepcopy(remembered)
+        m["name"] = "memory:" + m["name"].split(":")[-1]
+        m["data"] = {**m["data"], "per_label": cap, "with_dev": False}
+        return [m, a], f"first iteration: the memory's best strategy for a similar task ({remembered['name']}), and a default" + \
+            (f", on {cap} examples a label" if cap else "")
     return [a, b], why
 
 
-def refit(best: dict) -> dict | None:
-    """The best attempt's configuration on all the training data, when it was trained on a capped share
-    (the cap makes the search quick; it is not a decision to leave data out)."""
+def refit(best: dict, history: list[dict], n_train: int, n_dev: int, n_labels: int, minutes_left: float) -> tuple[dict | None, str]:
+    """The final model's configuration: the best attempt's, on the training and development splits, when it
+    fits in `minutes_left` unchanged; else, when the best attempt used a capped share (the cap makes the search
+    quick; it is not a decision to leave data out), on all the training data, with its epochs cut to fit.
+    None when neither fits. Also says why."""
+    full = copy.deepcopy(best["config"])
+    full["data"].update(per_label=None, with_dev=True)
+    full["name"] = f"{best['strategy']}:train+dev"
+    if estimate_minutes(history, [full], n_train + n_dev, n_labels) <= minutes_left:
+        return full, f"refit {best['strategy']} on the training and development splits for the final model"
     if not best["config"]["data"].get("per_label"):
-        return None
-    c = copy.deepcopy(best["config"])
-    c["data"]["per_label"] = None
-    c["name"] = f"{best['strategy']}:all-data"
-    return c
+        return None, ""
+    again = copy.deepcopy(best["config"])
+    again["data"].update(per_label=None, with_dev=False)
+    again["name"] = f"{best['strategy']}:all-data"
+    fitted, note = fit_to_budget([again], history, n_train, n_labels, minutes_left)
+    if not fitted:
+        return None, ""
+    return fitted[0], f"{best['strategy']} was trained on a capped share: refit on all the training data" + (f" ({note})" if note else "")
+
+
+def final_choice(history: list[dict]) -> tuple[dict, str]:
+    """After the refit: the attempt that becomes the final model, and why."""
+    refits = [h for h in history if h["stage"] == "refit"]
+    chosen = max((h for h in history if h["stage"] != "refit"), key=lambda h: h["score"])
+    if not refits:
+        return chosen, f"kept {chosen['strategy']} at {chosen['score']:.3f} on the dev split"
+    r = refits[-1]
+    if r["config"]["data"].get("with_dev"):
+        if r["score"] >= chosen["score"]:
+            return r, (f"kept the refit {r['strategy']} ({r['score']:.3f} on the dev split it trained on; "
+                       f"selected at {chosen['score']:.3f} before it saw the dev split)")
+        return chosen, (f"the refit {r['strategy']} scored {r['score']:.3f} on the dev split it trained on, below the "
+                        f"selected attempt's {chosen['score']:.3f}: kept {chosen['strategy']}")
+    best = max([chosen, r], key=lambda h: h["score"])
+    return best, f"kept {best['strategy']} at {best['score']:.3f} on the dev split"
 
 
 def band(score: float) -> str:
