@@ -58,14 +58,27 @@ def task_of(output: Any) -> str:
     return "generation"
 
 
-def _check_output(value: Any, task: str | None, what: str) -> str | None:
-    """Return a reason when `value` is not a valid output for `task` (None when it is)."""
+def _check_output(value: Any, task: str | None, what: str, text: str = "") -> str | None:
+    """Return a reason when `value` is not a valid output for `task` on input `text` (None when it is)."""
     if task == "classification":
         if not isinstance(value, str) or not value.strip():
             return f"{what} must be a non-empty label string for a classification task, got {json.dumps(value)[:60]}"
+    elif task == "ner":
+        from tools.spans import check
+
+        return check(text, value, what)
     elif value is None or value == "":
         return f"{what} is empty"
     return None
+
+
+def _output(value: Any, task: str | None) -> Any:
+    """An output as the rest of the run compares it: entity spans in their canonical order and keys."""
+    if task == "ner":
+        from tools.spans import canonical
+
+        return canonical(value)
+    return value
 
 
 def _read_lines(path: Path) -> list[tuple[int, str]]:
@@ -114,10 +127,10 @@ def load_examples(path: str | Path, task: str | None = "classification") -> list
                 raise DataError(path, n, f"missing field '{key}'")
         if not isinstance(obj["input"], str) or not obj["input"].strip():
             raise DataError(path, n, "field 'input' must be a non-empty string")
-        reason = _check_output(obj["output"], task, "field 'output'")
+        reason = _check_output(obj["output"], task, "field 'output'", obj["input"])
         if reason:
             raise DataError(path, n, reason)
-        out.append(Example(obj["input"], obj["output"], n))
+        out.append(Example(obj["input"], _output(obj["output"], task), n))
     return out
 
 
@@ -180,21 +193,21 @@ def _parse_log_line(path: Path, n: int, text: str, task: str | None) -> LogRecor
     verdict = obj["verdict"]
     if verdict not in VERDICTS:
         raise DataError(path, n, f"unknown verdict {json.dumps(verdict)[:40]} (expected 'pass' or 'fail')")
-    reason = _check_output(obj["prediction"], task, "field 'prediction'")
+    reason = _check_output(obj["prediction"], task, "field 'prediction'", obj["input"])
     if reason:
         raise DataError(path, n, reason)
     correction = obj.get("correction")
     if correction is not None:
-        reason = _check_output(correction, task, "field 'correction'")
+        reason = _check_output(correction, task, "field 'correction'", obj["input"])
         if reason:
             raise DataError(path, n, reason)
     known = {"id", "input", "prediction", "verdict", "correction", "feedback"}
     return LogRecord(
         id=str(obj["id"]),
         input=obj["input"],
-        prediction=obj["prediction"],
+        prediction=_output(obj["prediction"], task),
         verdict=verdict,
-        correction=correction,
+        correction=None if correction is None else _output(correction, task),
         feedback=obj.get("feedback"),
         line=n,
         extra={k: v for k, v in obj.items() if k not in known},

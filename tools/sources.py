@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tools.data import DataError, Example, json_object, task_of
+from tools.spans import from_tokens
 
 INPUT_COLUMNS = ("input", "text", "sentence", "utterance", "query", "question", "content")
 OUTPUT_COLUMNS = ("output", "label", "category", "intent", "class", "labels", "tag")
@@ -253,16 +254,5 @@ def _conll(f: Path, lines: list[str]) -> list[Example]:
 
 
 def _spans(toks: list[tuple[str, str]], line: int) -> Example:
-    text, spans, cur = "", [], None
-    for tok, tag in toks:
-        start = len(text) + (1 if text else 0)
-        text = f"{text} {tok}" if text else tok
-        kind = tag[2:] if tag != "O" else None
-        if tag.startswith(("B-", "S-")) or (kind and (cur is None or cur["label"] != kind)):
-            cur = {"start": start, "end": len(text), "label": kind}
-            spans.append(cur)
-        elif kind and cur is not None:
-            cur["end"] = len(text)
-        else:
-            cur = None
+    text, spans = from_tokens(toks)
     return Example(text, spans, line)

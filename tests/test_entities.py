@@ -1,0 +1,119 @@
+"""Entity extraction: the span contract, BIO files, the entity metrics and error kinds, and the tagger."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from tools.data import DataError
+
+
+def _log(i, text, pred, verdict="pass", correction=None) -> str:
+    row = {"id": str(i), "input": text, "prediction": pred, "verdict": verdict}
+    if correction is not None:
+        row["correction"] = correction
+    return json.dumps(row) + "\n"
+
+
+@pytest.mark.parametrize("spans, reason", [
+    ([{"start": 6, "end": 40, "label": "LOC"}], "out of range"),
+    ([{"start": 0, "end": 5, "label": "PER"}, {"start": 3, "end": 9, "label": "LOC"}], "overlap"),
+    ([{"start": 0, "end": 5, "label": "PER", "text": "Alicia"}], "does not match"),
+    ([{"start": 0, "end": 5}], "'start', 'end' and 'label'"),
+    ([{"start": "0", "end": 5, "label": "PER"}], "integers"),
+])
+def test_bad_spans_name_the_file_the_line_and_the_reason(tmp_path, spans, reason):
+    from tools.data import load_logs
+
+    f = tmp_path / "logs.jsonl"
+    ok = [{"start": 0, "end": 5, "label": "PER"}]
+    f.write_text(_log(1, "Alice flew to Paris", ok) + _log(2, "Alice flew to Paris", ok, "fail", spans))
+    with pytest.raises(DataError, match=reason) as e:
+        load_logs(f, task="ner")
+    assert e.value.line == 2 and e.value.path == str(f) and "correction" in str(e.value)
+    # as they come: order and extra keys do not matter once loaded
+    f.write_text(_log(1, "Alice flew to Paris", [{"label": "LOC", "end": 19, "start": 14, "text": "Paris"}, ok[0]]))
+    assert load_logs(f, task="ner").records[0].prediction == [ok[0], {"start": 14, "end": 19, "label": "LOC"}]
+
+
+def test_conll_files_tag_first_or_token_first_iob1_or_iob2_read_as_the_same_spans(tmp_path):
+    from tools.sources import load_source
+    from tools.spans import from_tags, to_tags, words
+
+    iob2 = "Alice\tB-PER\nSmith\tI-PER\nmet\tO\nBob\tB-PER\nin\tO\nNew\tB-LOC\nYork\tI-LOC\n\nhi\tO\n"
+    iob1 = "Alice\tI-PER\nSmith\tI-PER\nmet\tO\nBob\tI-PER\nin\tO\nNew\tI-LOC\nYork\tI-LOC\n\nhi\tO\n"
+    tag_first = "".join(("\t".join(reversed(l.split("\t"))) if l else "") + "\n" for l in iob2.split("\n")[:-1])
+    got = []
+    for name, body in (("a.conll", iob2), ("b.conll", iob1), ("c.bio", tag_first)):
+        (tmp_path / name).write_text(body)
+        got.append([(e.input, e.output) for e in load_source(tmp_path / name).examples])
+    assert got[0] == got[1] == got[2]
+    text, spans = got[0][0]
+    assert text == "Alice Smith met Bob in New York"
+    assert [text[s["start"]:s["end"]] for s in spans] == ["Alice Smith", "Bob", "New York"]
+    # IOB1 keeps two adjacent entities of one type apart with B-
+    adjacent = from_tags([(0, 3), (4, 7)], ["I-PER", "B-PER"])
+    assert len(adjacent) == 2
+    assert to_tags(text, spans, words(text)) == ["B-PER", "I-PER", "O", "B-PER", "O", "B-LOC", "I-LOC"]
+
+
+def test_entity_metrics_match_seqeval_and_errors_are_broken_down_by_kind():
+    from seqeval.metrics import f1_score, precision_score, recall_score
+
+    from tools.spans import entity_metrics, error_breakdown, errors, from_tags, to_tags, words
+
+    rng = random.Random(0)
+    texts, truth, pred = [], [], []
+    for _ in range(200):
+        n = rng.randint(3, 9)
+        text = " ".join(rng.choice(["alpha", "beta", "gamma", "delta", "pi"]) for _ in range(n))
+        offs = words(text)
+        tags = lambda: [rng.choice(["O", "O", "B-PER", "I-PER", "B-ORG", "I-ORG"]) for _ in offs]  # noqa: E731
+        texts.append(text)
+        truth.append(from_tags(offs, tags()))
+        pred.append(from_tags(offs, tags()))
+    m = entity_metrics(truth, pred)
+    y_t = [to_tags(t, s) for t, s in zip(texts, truth)]
+    y_p = [to_tags(t, s) for t, s in zip(texts, pred)]
+    assert m["f1"] == pytest.approx(f1_score(y_t, y_p), abs=1e-4)
+    assert m["precision"] == pytest.approx(precision_score(y_t, y_p), abs=1e-4)
+    assert m["recall"] == pytest.approx(recall_score(y_t, y_p), abs=1e-4)
+
+    text = "Apple hired Tim Cook in New York City"
+    t = [{"start": 0, "end": 5, "label": "ORG"}, {"start": 12, "end": 20, "label": "PER"}, {"start": 24, "end": 37, "label": "LOC"}]
+    p = [{"start": 0, "end": 5, "label": "PER"}, {"start": 16, "end": 20, "label": "PER"}, {"start": 6, "end": 11, "label": "ORG"}]
+    kinds = sorted((e["kind"], e["type"]) for e in errors(text, t, p))
+    assert kinds == [("boundary", "PER"), ("false_negative", "LOC"), ("false_positive", "ORG"), ("type", "ORG")]
+    b = error_breakdown([text], [t], [p])
+    assert b["total"] == {"false_positive": 1, "false_negative": 1, "boundary": 1, "type": 1}
+    assert b["per_type"]["ORG"] == {"false_positive": 1, "false_negative": 0, "boundary": 0, "type": 1}
+
+
+def test_a_tiny_tagger_learns_spans_and_loads_with_plain_transformers(tmp_path, tiny_base):
+    from transformers import AutoModelForTokenClassification
+
+    from tools.classifier import TrainConfig
+    from tools.spans import entity_metrics
+    from tools.tagger import entity_types, predict_spans, set_threshold, train_tagger
+
+    rng = random.Random(0)
+    names, cities = ["alice", "bob", "carol", "dave"], ["paris", "rome", "oslo", "lima"]
+    texts, spans = [], []
+    for _ in range(120):
+        a, c = rng.choice(names), rng.choice(cities)
+        text = f"{a} flew to {c} today"
+        texts.append(text)
+        spans.append([{"start": 0, "end": len(a), "label": "PER"}, {"start": len(a) + 9, "end": len(a) + 9 + len(c), "label": "LOC"}])
+    out = tmp_path / "tagger"
+    summary = train_tagger(tiny_base, texts, spans, ["PER", "LOC"], out, TrainConfig(epochs=8, learning_rate=3e-3, batch_size=16))
+    assert summary["curve"][-1]["loss"] < summary["curve"][0]["loss"]
+    pred = predict_spans(out, texts[:40])
+    assert entity_metrics(spans[:40], pred)["f1"] > 0.9
+    assert entity_types(out) == ["LOC", "PER"]
+    model = AutoModelForTokenClassification.from_pretrained(out)
+    assert set(model.config.id2label.values()) == {"O", "B-LOC", "I-LOC", "B-PER", "I-PER"}
+    # a threshold near zero keeps only the surest words: fewer spans, none invented
+    set_threshold(out, 1e-9)
+    assert sum(map(len, predict_spans(out, texts[:40]))) < sum(map(len, pred))

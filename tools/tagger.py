@@ -1,0 +1,181 @@
+"""Token-classification backend for entity extraction: train from the base model, predict character spans.
+
+Inputs are split into words (tools.spans.words); each word carries an IOB2 tag, learned on its first subword
+(the other subwords are ignored by the loss). Predictions decode word tags back to character spans.
+
+A decision threshold makes the model more careful: a word is tagged as part of an entity only when the model
+gives "O" less than `o_threshold` probability (plain argmax when it is unset). The threshold is saved in the
+model's config.json (`pioneer_o_threshold`); plain transformers ignores it and takes the argmax.
+
+Writes a standard `AutoModelForTokenClassification` folder with `id2label` ("O", "B-type", "I-type").
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from tools.classifier import Progress, TrainConfig, _device, length_grouped_batches
+from tools.embed import resolve_model
+from tools.spans import Span, from_tags, to_tags, words
+
+
+def tag_set(types: list[str]) -> list[str]:
+    return ["O"] + [f"{p}-{t}" for t in sorted(types) for p in ("B", "I")]
+
+
+def entity_types(model_dir: str | Path) -> list[str]:
+    cfg = json.loads((Path(model_dir) / "config.json").read_text())
+    return sorted({v[2:] for v in (cfg.get("id2label") or {}).values() if v != "O"})
+
+
+def is_tagger(model_dir: str | Path) -> bool:
+    cfg = json.loads((Path(model_dir) / "config.json").read_text())
+    return any(a.endswith("ForTokenClassification") for a in cfg.get("architectures") or [])
+
+
+def _encode(tok, texts: list[str], max_length: int):
+    """Subword encodings of the texts' words, with each subword's word index (None for special tokens)."""
+    offs = [words(t) for t in texts]
+    enc = tok([[t[a:b] for a, b in o] for t, o in zip(texts, offs)], is_split_into_words=True, truncation=True, max_length=max_length)
+    return enc, offs, [enc.word_ids(i) for i in range(len(texts))]
+
+
+def train_tagger(base: str | None, texts: list[str], spans: list[list[Span]], types: list[str], out_dir: str | Path,
+                 config: TrainConfig, progress: Progress | None = None) -> dict:
+    """Fine-tune `base` to tag the spans' words; the model is written atomically to `out_dir`."""
+    import torch
+    from transformers import AutoModelForTokenClassification, AutoTokenizer, get_linear_schedule_with_warmup
+
+    random.seed(config.seed)
+    np.random.seed(config.seed)
+    torch.manual_seed(config.seed)
+    device = _device()
+    tags = tag_set(types)
+    tag_id = {t: i for i, t in enumerate(tags)}
+    base_path = resolve_model(base)
+    tok = AutoTokenizer.from_pretrained(base_path)
+    model = AutoModelForTokenClassification.from_pretrained(
+        base_path, num_labels=len(tags), id2label=dict(enumerate(tags)), label2id=tag_id, ignore_mismatched_sizes=True).to(device)
+    enc, offs, wids = _encode(tok, texts, config.max_length)
+    targets = []
+    for text, s, o, w in zip(texts, spans, offs, wids):
+        word_tags = to_tags(text, s, o)
+        prev, row = None, []
+        for wi in w:
+            row.append(-100 if wi is None or wi == prev else tag_id.get(word_tags[wi], 0))
+            prev = wi
+        targets.append(row)
+    lengths = [len(ids) for ids in enc["input_ids"]]
+    steps_per_epoch = len(length_grouped_batches(lengths, config.batch_size, random.Random(0)))
+    total = steps_per_epoch * config.epochs
+    no_decay = ("bias", "LayerNorm.weight")
+    groups = [{"params": [p for n, p in model.named_parameters() if not any(k in n for k in no_decay)], "weight_decay": config.weight_decay},
+              {"params": [p for n, p in model.named_parameters() if any(k in n for k in no_decay)], "weight_decay": 0.0}]
+    opt = torch.optim.AdamW(groups, lr=config.learning_rate)
+    sched = get_linear_schedule_with_warmup(opt, int(config.warmup_ratio * total), total)
+    rng = random.Random(config.seed)
+    curve, step, t0 = [], 0, time.time()
+    model.train()
+    for epoch in range(config.epochs):
+        running = 0.0
+        for idx in length_grouped_batches(lengths, config.batch_size, rng):
+            batch = tok.pad({"input_ids": [enc["input_ids"][i] for i in idx], "attention_mask": [enc["attention_mask"][i] for i in idx]},
+                            return_tensors="pt").to(device)
+            width = batch["input_ids"].shape[1]
+            y = torch.tensor([targets[i] + [-100] * (width - len(targets[i])) for i in idx], device=device)
+            with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=device == "cuda"):
+                logits = model(**batch).logits.float()
+            loss = torch.nn.functional.cross_entropy(logits.view(-1, len(tags)), y.view(-1), ignore_index=-100)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            opt.zero_grad()
+            step += 1
+            running += loss.item()
+            if progress and (step % 10 == 0 or step == total):
+                progress({"step": step, "total": total, "epoch": epoch + 1, "loss": round(loss.item(), 4)})
+        curve.append({"epoch": epoch + 1, "loss": round(running / max(1, steps_per_epoch), 4)})
+    out_dir = Path(out_dir)
+    tmp = out_dir.with_name(out_dir.name + ".partial")
+    if tmp.exists():
+        import shutil
+
+        shutil.rmtree(tmp)
+    model.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    summary = {"config": asdict(config), "examples": len(texts), "curve": curve, "seconds": round(time.time() - t0, 1)}
+    (tmp / "training_summary.json").write_text(json.dumps(summary, indent=2))
+    if out_dir.exists():
+        import shutil
+
+        shutil.rmtree(out_dir)
+    tmp.rename(out_dir)
+    return summary
+
+
+def word_probs(model_dir: str | Path, texts: list[str], batch_size: int = 64, max_length: int = 128):
+    """Per input, the (words, tags) probabilities of each word's first subword, the word offsets, and the tag names.
+    Words cut off by `max_length` get all their probability on "O"."""
+    import torch
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(model_dir))
+    model = AutoModelForTokenClassification.from_pretrained(str(model_dir)).eval().to(_device())
+    tags = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    enc, offs, wids = _encode(tok, texts, max_length)
+    out = [np.tile(np.eye(len(tags), dtype=np.float32)[tags.index("O")], (len(o), 1)) for o in offs]
+    order = np.argsort([len(ids) for ids in enc["input_ids"]])
+    with torch.inference_mode():
+        for k in range(0, len(texts), batch_size):
+            idx = order[k : k + batch_size]
+            batch = tok.pad({"input_ids": [enc["input_ids"][i] for i in idx], "attention_mask": [enc["attention_mask"][i] for i in idx]},
+                            return_tensors="pt").to(model.device)
+            probs = torch.softmax(model(**batch).logits.float(), -1).cpu().numpy()
+            for row, i in enumerate(idx):
+                prev = None
+                for pos, wi in enumerate(wids[i]):
+                    if wi is not None and wi != prev:
+                        out[i][wi] = probs[row, pos]
+                    prev = wi
+    return out, offs, tags
+
+
+def decode(probs: np.ndarray, offsets: list[tuple[int, int]], tags: list[str], o_threshold: float | None = None) -> list[Span]:
+    """Spans from word probabilities: argmax, or, with a threshold, "O" unless its probability is below it."""
+    if not len(offsets):
+        return []
+    o = tags.index("O")
+    best = probs.argmax(1)
+    if o_threshold is not None:
+        ent = probs.copy()
+        ent[:, o] = -1
+        best = np.where(probs[:, o] < o_threshold, ent.argmax(1), o)
+    return from_tags(offsets, [tags[j] for j in best])
+
+
+def threshold_of(model_dir: str | Path) -> float | None:
+    return json.loads((Path(model_dir) / "config.json").read_text()).get("pioneer_o_threshold")
+
+
+def predict_spans(model_dir: str | Path, texts: list[str], o_threshold: float | None = None) -> list[list[Span]]:
+    """Character spans for each text; the threshold saved with the model when none is given."""
+    probs, offs, tags = word_probs(model_dir, texts)
+    th = threshold_of(model_dir) if o_threshold is None else o_threshold
+    return [decode(p, o, tags, th) for p, o in zip(probs, offs)]
+
+
+def set_threshold(model_dir: str | Path, o_threshold: float | None) -> None:
+    """Save the decision threshold in the model's config.json (None removes it)."""
+    path = Path(model_dir) / "config.json"
+    cfg = json.loads(path.read_text())
+    cfg.pop("pioneer_o_threshold", None)
+    if o_threshold is not None:
+        cfg["pioneer_o_threshold"] = o_threshold
+    path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
