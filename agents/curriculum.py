@@ -21,6 +21,8 @@ from tools.workspace import Workspace
 def synthesize(state: State, runtime: Runtime[Context]) -> dict:
     ctx = settings(runtime)
     rd = run_data(state, ctx)
+    if state.get("task") == "ner":
+        return _entity_mixes(state, ctx, rd)
     ws, records, parent, tri, splits = rd.ws, rd.records, rd.parent, rd.triage, rd.splits
     plan = state["plan"]
     final = plan["stage"] == "final"
@@ -50,6 +52,40 @@ def synthesize(state: State, runtime: Runtime[Context]) -> dict:
                             MixSpec(**cand["config"]["mix"]), seed=ctx.seed + plan["iteration"], paraphrases=extra)
             ws.save_rows(name, [{"input": it.text, "output": it.label, "source": it.source, "ref": it.ref} for it in mix.items])
             comp = {"composition": mix.composition, "dropped": mix.dropped}
+            ws.save_json(name + ".json", comp)
+        emit("curriculum", f"{cand['name']}: " + ", ".join(f"{k} {v}" for k, v in comp["composition"].items()))
+        out.append({**cand, "mix_file": str(ws.path(name)), "mix_composition": comp})
+    return {"plan": {**plan, "configs": out}}
+
+
+def _entity_mixes(state: State, ctx: Context, rd) -> dict:
+    """Entity extraction: gold corrections, hard negatives for the falsely predicted surfaces, retained passes and
+    parent data; nothing from the regression set, the held-out failures or the tuning split."""
+    from collections import Counter
+
+    from tools.entities import build_mix
+    from tools.spans import errors
+
+    ws, plan = rd.ws, state["plan"]
+    final = plan["stage"] == "final"
+    kept_out = set(rd.splits["regression"]) | set(rd.splits.get("tuning", [])) | (set() if final else set(rd.splits["held_out_failures"]))
+    gold = [(r.input, r.correction, r.id) for r in rd.records if rd.category(r.id) == "fixable" and r.id not in kept_out]
+    trusted = [(r.input, r.prediction, r.id) for r in rd.records if rd.category(r.id) == "trusted" and r.id not in kept_out]
+    trusted += [(e.input, e.output, f"parent:{e.line}") for e in rd.parent]
+    false = Counter(e["text"].lower() for t, c, i in gold for e in errors(t, c, rd.by_id[i].prediction) if e["kind"] == "false_positive")
+    norm = lambda t: " ".join(t.lower().split())  # noqa: E731
+    exclude = {norm(rd.by_id[i].input) for i in kept_out}
+    out = []
+    for cand in plan["configs"]:
+        name = f"mix-{plan['iteration']}-{cand['name']}.jsonl"
+        if ws.has(name):  # resumed: this mix was already built
+            comp = ws.load_json(name + ".json")
+        else:
+            m = cand["config"]["mix"]
+            mix = build_mix(gold, trusted, [w for w, _ in false.most_common()], m["gold_repeat"], m["hard_negatives"], m["replay_fraction"],
+                            exclude, seed=ctx.seed + plan["iteration"])
+            ws.save_rows(name, mix.rows)
+            comp = {"composition": mix.composition, "dropped": {}}
             ws.save_json(name + ".json", comp)
         emit("curriculum", f"{cand['name']}: " + ", ".join(f"{k} {v}" for k, v in comp["composition"].items()))
         out.append({**cand, "mix_file": str(ws.path(name)), "mix_composition": comp})

@@ -16,45 +16,66 @@ from tools.data import DataError, detect_task, load_examples, load_logs
 from tools.lineage import parent_data_of
 
 
-def check_model(model_dir: str) -> list[str]:
-    """The deployed model's labels; DataError when the folder is not a classification model."""
+PRODUCTION_TASKS = ("classification", "ner")
+
+
+def check_model(model_dir: str, task: str = "classification") -> list[str]:
+    """The deployed model's labels (for entities: its entity types); DataError when the folder is not a model
+    for the task."""
+    from tools.tagger import entity_types, is_tagger
+
     p = Path(model_dir)
     if not (p / "config.json").exists():
         raise DataError(p, 0, "not a model folder (no config.json)")
+    if task == "ner":
+        if not is_tagger(p):
+            raise DataError(p / "config.json", 0, "the logs hold entity spans but this is not a token-classification model")
+        labels = entity_types(p)
+        if not labels:
+            raise DataError(p / "config.json", 0, "no entity tags in id2label (expected B-TYPE / I-TYPE)")
+        return labels
+    if is_tagger(p):
+        raise DataError(p / "config.json", 0, "the logs hold labels but this is a token-classification (entity) model")
     labels = load_labels(p)
     if not labels:
         raise DataError(p / "config.json", 0, "no id2label: not a sequence-classification model")
     return labels
 
 
+def _task(loaded, logs: str) -> str:
+    task = detect_task(loaded.records)
+    if task not in PRODUCTION_TASKS:
+        raise DataError(logs, 0, f"task '{task}' is not supported in production mode yet (classification and entity extraction)")
+    return task
+
+
 def validate_inputs(model: str, logs: str, train_data: str | None, skip_bad: bool = False) -> str:
     """Check a production run's inputs before anything is written; the task, or DataError naming file, line
     and reason."""
-    loaded = load_logs(logs, task=None, skip_bad=skip_bad)
-    task = detect_task(loaded.records)
-    if task != "classification":
-        raise DataError(logs, 0, f"task '{task}' is not supported in production mode yet (classification only)")
+    task = _task(load_logs(logs, task=None, skip_bad=skip_bad), logs)
     load_logs(logs, task=task, skip_bad=skip_bad)  # validates output shapes for the task
-    check_model(model)
+    check_model(model, task)
     if train_data:
         load_examples(train_data, task=task)
     return task
 
 
 def ingest(state: State, runtime: Runtime[Context]) -> dict:
-    loaded = load_logs(state["logs"], task=None, skip_bad=bool(state.get("skip_bad_lines")))
+    task = _task(load_logs(state["logs"], task=None, skip_bad=bool(state.get("skip_bad_lines"))), state["logs"])
+    loaded = load_logs(state["logs"], task=task, skip_bad=bool(state.get("skip_bad_lines")))
     records = loaded.records
-    task = detect_task(records)
-    if task != "classification":
-        raise DataError(state["logs"], 0, f"task '{task}' is not supported in production mode yet (classification only)")
-    labels = check_model(state["model"])
+    labels = check_model(state["model"], task)
     train_data = state.get("train_data")
     lineage = None if train_data else parent_data_of(state["model"])
     if lineage:  # a model pioneer promoted carries the curated data it came from
         train_data = str(lineage.resolve())
         emit("ingest", f"no parent data given: using the deployed model's lineage ({lineage})")
-    parent = load_examples(train_data) if train_data else []
-    new = Counter(r.correction for r in records if r.verdict == "fail" and r.correction is not None and r.correction not in labels)
+    parent = load_examples(train_data, task=task) if train_data else []
+    corrected = [r.correction for r in records if r.verdict == "fail" and r.correction is not None]
+    if task == "ner":
+        new = Counter(s["label"] for c in corrected for s in c if s["label"] not in labels)
+    else:
+        new = Counter(c for c in corrected if c not in labels)
     info = {
         "logs": len(records),
         "passed": sum(r.verdict == "pass" for r in records),
@@ -65,7 +86,8 @@ def ingest(state: State, runtime: Runtime[Context]) -> dict:
         "new_labels": dict(new),
         "skipped_lines": [str(e) for e in loaded.skipped],
     }
-    emit("ingest", f"{info['logs']} logs ({info['failed']} failed), {len(parent)} parent examples, {len(labels)} labels"
+    what = "entity types" if task == "ner" else "labels"
+    emit("ingest", f"{info['logs']} logs ({info['failed']} failed), {len(parent)} parent examples, {len(labels)} {what}"
          + (f", {len(loaded.skipped)} bad lines skipped" if loaded.skipped else ""))
     info["parent_from_lineage"] = bool(lineage)
     return {"task": task, "labels": labels, "ingest": info, "train_data": train_data}

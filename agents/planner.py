@@ -70,7 +70,10 @@ def plan(state: State, runtime: Runtime[Context]) -> dict:
 def _first(state: State, ctx: Context) -> dict:
     if not state["diagnosis"]["triage"]["categories"].get("fixable"):
         return _decide("stop", "no fixable failures in the logs: nothing to retrain, the deployed model stays")
-    configs = strategies.initial(ctx.epochs, ctx.learning_rate)
+    if state.get("task") == "ner":
+        configs = strategies.initial_entities(state["diagnosis"]["dominant_error"], ctx.epochs, ctx.learning_rate)
+    else:
+        configs = strategies.initial(ctx.epochs, ctx.learning_rate)
     memo: dict = {"used": False}
     if ctx.use_memory:
         pats = [p for p in state["diagnosis"]["patterns"] if p["kind"] == "fixable"][:8]  # as recorded by the reporter
@@ -118,9 +121,9 @@ def promote(state: State, runtime: Runtime[Context]) -> dict:
         return {"promotion": ws.load_json(done_file)}
     from agents.run_data import run_data
     from agents.verifier import eval_sets
-    from tools.classifier import predict
     from tools.data import write_jsonl
     from tools.lineage import PARENT_FILE, curated_examples
+    from tools.predict import predict
 
     rd = run_data(state, ctx)
     sets = eval_sets(state, ctx, include_holdout_in_training=True, rd=rd)

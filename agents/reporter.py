@@ -11,9 +11,9 @@ from agents.run_data import memory_path, run_data, settings
 from graph.context import Context
 from graph.state import State
 from tools import strategies
-from tools.classifier import predict
 from tools.memory import Memory
 from tools.metrics import classification_metrics, fix_rate
+from tools.predict import predict
 from tools.report import write_report
 
 
@@ -32,13 +32,15 @@ def report(state: State, runtime: Runtime[Context]) -> dict:
     fixable = [r for r in records if tri[r.id]["category"] == "fixable"]
     reg = set(splits["regression"])
     regression = [r for r in usable if r.id in reg]
-    baseline = _metrics(usable, [r.prediction for r in usable], fixable, [r.prediction for r in fixable], regression, [r.prediction for r in regression])
+    task = state.get("task", "classification")
+    baseline = _metrics(usable, [r.prediction for r in usable], fixable, [r.prediction for r in fixable], regression,
+                        [r.prediction for r in regression], task)
     final, gate = None, None
     if promotion:
         cand = plan["candidate"]
         preds = dict(zip([r.id for r in usable], predict(promotion["model_dir"], [r.input for r in usable])))
         final = _metrics(usable, [preds[r.id] for r in usable], fixable, [preds[r.id] for r in fixable],
-                         regression, [preds[r.id] for r in regression])
+                         regression, [preds[r.id] for r in regression], task)
         passing = [e for e in iterations if e["stage"] == "select" and e["gate"]["passed"]]
         selected = max(passing, key=strategies.score) if passing else None  # the planner's choice
         final["held_out_failures_fixed"] = selected["gate"]["fixed"] if selected else None
@@ -73,10 +75,19 @@ def report(state: State, runtime: Runtime[Context]) -> dict:
     return {"report": {k: rep[k] for k in ("outcome", "promoted", "model_dir", "baseline", "final", "gate")}}
 
 
-def _metrics(usable, usable_pred, fixable, fixable_pred, reg, reg_pred) -> dict:
+def _metrics(usable, usable_pred, fixable, fixable_pred, reg, reg_pred, task: str = "classification") -> dict:
+    fixed = fix_rate([r.correction for r in fixable], fixable_pred)
+    if task == "ner":
+        from tools.entities import log_metrics
+
+        m = log_metrics([r.input for r in usable], [r.label for r in usable], usable_pred)
+        return {"entity_f1_on_logs": m["f1"], "precision_on_logs": m["precision"], "recall_on_logs": m["recall"],
+                "accuracy_on_logs": m["sentence_accuracy"], "logged_fixable_fixed": fixed,
+                "regression_accuracy": log_metrics([r.input for r in reg], [r.label for r in reg], reg_pred)["sentence_accuracy"],
+                "per_label_recall": {k: v["recall"] for k, v in m["per_type"].items()},
+                "per_type": m["per_type"], "errors": m["errors"]}
     m = classification_metrics([r.label for r in usable], usable_pred)
-    return {"accuracy_on_logs": m["accuracy"], "macro_f1_on_logs": m["macro_f1"],
-            "logged_fixable_fixed": fix_rate([r.correction for r in fixable], fixable_pred),
+    return {"accuracy_on_logs": m["accuracy"], "macro_f1_on_logs": m["macro_f1"], "logged_fixable_fixed": fixed,
             "regression_accuracy": classification_metrics([r.label for r in reg], reg_pred)["accuracy"],
             "per_label_recall": {k: v["recall"] for k, v in m["per_label"].items()}}
 

@@ -29,9 +29,10 @@ def settings(runtime: Runtime[Context]) -> Context:
 
 
 def load_run_data(state: State) -> tuple[list[LogRecord], list[Example]]:
-    """Logs and parent data as the ingest step validated them."""
-    records = load_logs(state["logs"], task=None, skip_bad=bool(state.get("skip_bad_lines"))).records
-    parent = load_examples(state["train_data"]) if state.get("train_data") else []
+    """Logs and parent data as the ingest step validated them (entity spans in canonical form)."""
+    task = state.get("task", "classification")
+    records = load_logs(state["logs"], task=task, skip_bad=bool(state.get("skip_bad_lines"))).records
+    parent = load_examples(state["train_data"], task=task) if state.get("train_data") else []
     return records, parent
 
 

@@ -18,6 +18,7 @@ from graph.context import Context
 from graph.state import State
 from tools.classifier import TrainConfig, predict_proba, train_classifier
 from tools.data import read_jsonl
+from tools.tagger import train_tagger
 
 
 def train(state: State, runtime: Runtime[Context]) -> dict:
@@ -35,22 +36,26 @@ def train(state: State, runtime: Runtime[Context]) -> dict:
             rows = read_jsonl(cand["mix_file"])
             texts, targets = [r["input"] for r in rows], [r["output"] for r in rows]
             cfg = TrainConfig(**cand["config"]["train"], seed=ctx.seed)
-            teacher = _teacher(state["model"], texts, targets, labels) if cfg.distill_weight > 0 else None
             emit("train", f"{cand['name']}: {len(texts)} examples, {cfg.epochs} epochs, lr {cfg.learning_rate}")
             name = cand["name"]
-            summary = train_classifier(ctx.base_model, texts, targets, labels, model_dir, cfg, teacher,
-                                       progress=lambda e, name=name: emit("train", f"{name} step {e['step']}/{e['total']} loss {e['loss']}", candidate=name, **e))
+            progress = lambda e, name=name: emit("train", f"{name} step {e['step']}/{e['total']} loss {e['loss']}", candidate=name, **e)  # noqa: E731
+            if state.get("task") == "ner":
+                summary = train_tagger(ctx.base_model, texts, targets, labels, model_dir, cfg, progress=progress)
+            else:
+                teacher = _teacher(state["model"], texts, targets, labels) if cfg.distill_weight > 0 else None
+                summary = train_classifier(ctx.base_model, texts, targets, labels, model_dir, cfg, teacher, progress=progress)
         out.append({**cand, "model_dir": str(model_dir), "training": {k: summary[k] for k in ("examples", "curve", "seconds")}})
     return {"plan": {**plan, "configs": out}}
 
 
 def _label_set(state: State, plan: dict) -> list[str]:
-    """The deployed labels, plus new labels the mixes teach (learned when the logs hold enough of them)."""
+    """The deployed labels (entity types), plus new ones the mixes teach (learned when the logs hold enough of them)."""
     labels = list(state["labels"])
     for cand in plan["configs"]:
         for r in read_jsonl(cand["mix_file"]):
-            if r["output"] not in labels:
-                labels.append(r["output"])
+            for label in ([s["label"] for s in r["output"]] if state.get("task") == "ner" else [r["output"]]):
+                if label not in labels:
+                    labels.append(label)
     return labels
 
 

@@ -20,6 +20,7 @@ from tools.classifier import predict, predict_proba
 from tools.embed import embed
 from tools.gate import GateConfig, evaluate_gate
 from tools.metrics import classification_metrics
+from tools.predict import predict as predict_any
 from tools.workspace import Workspace
 
 
@@ -27,6 +28,8 @@ def diagnose(state: State, runtime: Runtime[Context]) -> dict:
     ctx = settings(runtime)
     ws = Workspace(ctx.run_dir)
     records, parent = load_run_data(state)
+    if state.get("task") == "ner":
+        return _diagnose_entities(state, ctx, ws, records, parent)
     emit("diagnose", "scoring the deployed model on the logs")
     probs = ws.array("deployed_probs", lambda: predict_proba(state["model"], [r.input for r in records])[0])
     log_emb = ws.array("log_emb", lambda: embed([r.input for r in records]))
@@ -59,6 +62,42 @@ def diagnose(state: State, runtime: Runtime[Context]) -> dict:
         "served_predictions_reproduced": round(agree, 4),
         "triage": counts,
         "confusions": dx.confusions(records, tri),
+        "patterns": [{k: v for k, v in p.items() if k != "ids"} for p in pats],
+        "splits": {k: len(v) for k, v in splits.items()},
+    }}
+
+
+def _diagnose_entities(state: State, ctx: Context, ws: Workspace, records, parent) -> dict:
+    """Entity extraction: the logged answers scored, every failure broken into error kinds, triage, splits."""
+    from tools import entities as en
+    from tools.tagger import predict_spans
+
+    emit("diagnose", "re-running the deployed model on the logs")
+    served = predict_spans(state["model"], [r.input for r in records])
+    agree = sum(s == r.prediction for s, r in zip(served, records)) / len(records)
+    log_emb = ws.array("log_emb", lambda: embed([r.input for r in records]))
+    parent_emb = ws.array("parent_emb", lambda: embed([e.input for e in parent]) if parent else np.zeros((0, log_emb.shape[1]), np.float32))
+    emit("diagnose", "triage: poison, noise (corrections that contradict the trusted data), fixable")
+    tri = en.triage(records, parent, state["labels"], log_emb, parent_emb, dx.tokenizer_vocab(ctx.base_model))
+    splits = en.split_eval(records, tri, ctx.regression_size, ctx.holdout_failures, seed=ctx.seed)
+    pats = en.patterns(records, tri)
+    ws.save_rows("triage.jsonl", tri)
+    ws.save_json("splits.json", splits)
+    ws.save_json("patterns.json", pats)
+    usable = [r for r, t in zip(records, tri) if t["category"] in ("trusted", "fixable")]
+    baseline = en.log_metrics([r.input for r in usable], [r.label for r in usable], [r.prediction for r in usable])
+    counts = dx.summary_counts(tri)
+    errs = baseline["errors"]["total"]
+    emit("diagnose", "triage: " + ", ".join(f"{k} {v}" for k, v in sorted(counts["categories"].items()))
+         + "; errors: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in errs.items()) + f"; {len(pats)} failure patterns")
+    return {"diagnosis": {
+        "deployed_pass_rate": round(sum(r.verdict == "pass" for r in records) / len(records), 4),
+        "deployed_accuracy_on_usable_logs": baseline["sentence_accuracy"],
+        "baseline_metrics": baseline,
+        "dominant_error": en.dominant_error(baseline["errors"]),
+        "served_predictions_reproduced": round(agree, 4),
+        "triage": counts,
+        "confusions": [],
         "patterns": [{k: v for k, v in p.items() if k != "ids"} for p in pats],
         "splits": {k: len(v) for k, v in splits.items()},
     }}
@@ -99,16 +138,16 @@ def eval_sets(state: State, ctx: Context, include_holdout_in_training: bool, rd:
     return {"reg": reg, "fails": fails, "ratchet": ratchet, "failures_slice": slice_name}
 
 
-def score_candidate(model_dir: str, sets: dict, ctx: Context) -> dict:
+def score_candidate(model_dir: str, sets: dict, ctx: Context, task: str = "classification") -> dict:
     reg, fails, ratchet = sets["reg"], sets["fails"], sets["ratchet"]
     texts = [r.input for r in reg] + [r.input for r in fails] + (ratchet["texts"] if ratchet else [])
-    preds = predict(model_dir, texts)
+    preds = predict_any(model_dir, texts)
     reg_after, fail_after = preds[: len(reg)], preds[len(reg) : len(reg) + len(fails)]
     rat = {**ratchet, "after": preds[len(reg) + len(fails):]} if ratchet else None
     cfg = GateConfig(max_flips=ctx.max_flips, min_fixed=ctx.min_fixed, label_tolerance=ctx.label_tolerance)
     return evaluate_gate([r.prediction for r in reg], [r.prediction for r in reg], reg_after,
                          [r.correction for r in fails], [r.prediction for r in fails], fail_after, cfg, rat, texts=[r.input for r in reg],
-                         failures_slice=sets["failures_slice"])
+                         failures_slice=sets["failures_slice"], task=task)
 
 
 def gate(state: State, runtime: Runtime[Context]) -> dict:
@@ -118,14 +157,38 @@ def gate(state: State, runtime: Runtime[Context]) -> dict:
     sets = eval_sets(state, ctx, include_holdout_in_training=final)
     entries = []
     for cand in plan["configs"]:
-        g = score_candidate(cand["model_dir"], sets, ctx)
+        if state.get("task") == "ner" and cand["config"].get("tune_threshold"):
+            _tune_threshold(state, ctx, cand)
+        g = score_candidate(cand["model_dir"], sets, ctx, state.get("task", "classification"))
         verdict = "passed" if g["passed"] else "failed: " + "; ".join(g["reasons"])
         emit("gate", f"{cand['name']}: {g['negative_flips']} flips, fixed {g['fixed']}, {verdict}",
              candidate=cand["name"], flips=g["negative_flips"], fixed=g["fixed"], passed=g["passed"])
-        entries.append({"iteration": plan["iteration"], "stage": plan["stage"], "strategy": cand["name"],
+        entries.append({"iteration": plan["iteration"], "stage": plan["stage"], "strategy": cand["name"], "threshold": cand.get("threshold"),
                         "config": cand["config"], "data_mix": cand.get("mix_composition"), "training": cand.get("training"),
                         "model_dir": cand["model_dir"], "gate": g, "why": plan.get("why", "")})
     return {"iterations": entries}
+
+
+def _tune_threshold(state: State, ctx: Context, cand: dict) -> None:
+    """Entity extraction with over-prediction: the decision threshold with the best entity F1 on the tuning split
+    (trusted and fixable lines kept out of training and out of the gate's sets), saved with the model."""
+    from tools.spans import entity_metrics
+    from tools.tagger import decode, set_threshold, word_probs
+
+    rd = run_data(state, ctx)
+    rows = [rd.by_id[i] for i in rd.splits.get("tuning", [])]
+    if not rows:
+        return
+    probs, offs, tags = word_probs(cand["model_dir"], [r.input for r in rows])
+    truth = [r.label for r in rows]
+    scores = {th: entity_metrics(truth, [decode(p, o, tags, th) for p, o in zip(probs, offs)])["f1"] for th in THRESHOLDS}
+    best = max(scores, key=lambda th: (scores[th], th is None))
+    set_threshold(cand["model_dir"], best)
+    cand["threshold"] = {"chosen": best, "f1_by_threshold": {str(k): v for k, v in scores.items()}, "tuning_n": len(rows)}
+    emit("gate", f"{cand['name']}: decision threshold {best} (tuning F1 {scores[best]}, argmax {scores[None]})")
+
+
+THRESHOLDS = (None, 0.5, 0.3, 0.2, 0.1, 0.05)  # P("O") below which a word is tagged as an entity; None: argmax
 
 
 # ---------------------------------------------------------------- cold start
@@ -174,7 +237,7 @@ def score(state: State, runtime: Runtime[Context]) -> dict:
         m = classification_metrics(truth, pred)
         emit("score", f"{cand['name']}: dev accuracy {m['accuracy']} ({cand['training']['examples']} examples, {cand['training']['seconds']} s)",
              candidate=cand["name"], score=m["accuracy"])
-        entries.append({"iteration": plan["iteration"], "stage": plan["stage"], "strategy": cand["name"], "config": cand["config"],
+        entries.append({"iteration": plan["iteration"], "stage": plan["stage"], "strategy": cand["name"], "threshold": cand.get("threshold"), "config": cand["config"],
                         "data_mix": cand.get("mix_composition"), "training": cand.get("training"), "model_dir": cand["model_dir"],
                         "score": m["accuracy"], "macro_f1": m["macro_f1"], "seconds": cand["training"]["seconds"],
                         "examples": cand["training"]["examples"],

@@ -556,11 +556,11 @@ def _read_inputs(path: str) -> list[dict]:
 
 def cmd_predict(args) -> int:
     from agents.data_scout import check_model
-    from tools.classifier import predict
     from tools.data import DataError
+    from tools.predict import model_task, predict
 
     try:
-        check_model(args.model)
+        check_model(args.model, model_task(args.model) if Path(args.model, "config.json").exists() else "classification")
     except DataError as e:
         raise BadInput(str(e)) from None
     rows = _read_inputs(args.input)
@@ -575,17 +575,17 @@ def cmd_predict(args) -> int:
 
 def cmd_eval(args) -> int:
     from agents.data_scout import check_model
-    from tools.classifier import predict
     from tools.data import DataError, load_examples
-    from tools.metrics import classification_metrics
+    from tools.predict import metrics, model_task, predict
 
     try:
-        check_model(args.model)
-        data = load_examples(args.data)
+        task = model_task(args.model) if Path(args.model, "config.json").exists() else "classification"
+        check_model(args.model, task)
+        data = load_examples(args.data, task=task)
     except DataError as e:
         raise BadInput(str(e)) from None
     preds = predict(args.model, [e.input for e in data])
-    print(json.dumps(classification_metrics([e.output for e in data], preds), indent=2))
+    print(json.dumps(metrics(task, [e.input for e in data], [e.output for e in data], preds), indent=2))
     return EXIT_OK
 
 

@@ -117,3 +117,83 @@ def test_a_tiny_tagger_learns_spans_and_loads_with_plain_transformers(tmp_path, 
     # a threshold near zero keeps only the surest words: fewer spans, none invented
     set_threshold(out, 1e-9)
     assert sum(map(len, predict_spans(out, texts[:40]))) < sum(map(len, pred))
+
+
+# ------------------------------------------------------------------ production mode, end to end
+
+PEOPLE = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"]
+CITIES = ["paris", "rome", "oslo", "lima", "cairo", "delhi", "tokyo", "quito"]
+FIRMS = ["acme", "globex", "initech", "umbrella", "hooli", "vandelay"]
+TEMPLATES = ["{p} flew to {c} for {f}", "{p} works at {f} in {c}", "ask {p} about the {c} office",
+             "{f} opened a store in {c}", "did {p} call {f} yesterday", "the {f} team met {p}",
+             "{p} will visit {c} next week", "book a flight to {c} for {p}"]
+
+
+def _sentence(rng: random.Random) -> tuple[str, list[dict]]:
+    tpl = rng.choice(TEMPLATES)
+    fill = {"p": (rng.choice(PEOPLE), "PER"), "c": (rng.choice(CITIES), "LOC"), "f": (rng.choice(FIRMS), "ORG")}
+    text, spans, i = "", [], 0
+    for part in __import__("re").split(r"(\{[pcf]\})", tpl):
+        if part.startswith("{"):
+            word, ty = fill[part[1]]
+            spans.append({"start": len(text), "end": len(text) + len(word), "label": ty})
+            text += word
+        else:
+            text += part
+        i += 1
+    return text, spans
+
+
+@pytest.fixture(scope="module")
+def entity_deployment(tmp_path_factory, tiny_base):
+    from tools.classifier import TrainConfig
+    from tools.simulate import simulate_entity_deployment
+
+    rng = random.Random(0)
+    d = tmp_path_factory.mktemp("ner-deployment")
+    parent = [_sentence(rng) for _ in range(20)]
+    traffic = [_sentence(rng) for _ in range(260)]
+    test = [_sentence(rng) for _ in range(60)]
+    info = simulate_entity_deployment(d, ["LOC", "ORG", "PER"], parent, traffic, test, seed=0, wrong_rate=0.1, poison_rate=0.04,
+                                      base=tiny_base, deployed_config=TrainConfig(epochs=8, learning_rate=3e-3, batch_size=16))
+    return d, info
+
+
+def test_production_mode_improves_an_entity_extractor_and_reports_error_kinds(entity_deployment, tiny_base, tmp_path, capsys):
+    from graph.cli import main
+    from tools.data import read_jsonl
+    from tools.spans import entity_metrics
+    from tools.tagger import predict_spans
+
+    d, info = entity_deployment
+    assert 0 < info["deployed_sentence_accuracy_on_traffic"] < 0.9
+    run = tmp_path / "run"
+    code = main(["improve", "--model", str(d / "deployed"), "--logs", str(d / "logs.jsonl"), "--train-data", str(d / "parent.jsonl"),
+                 "--base", tiny_base, "--out", str(run), "--epochs", "10", "--learning-rate", "3e-3", "--max-iterations", "2",
+                 "--max-flips", "5", "--quiet"])
+    assert code == 0
+    rep = json.loads((run / "report.json").read_text())
+    assert rep["task"] == "ner"
+    # the diagnosis: error kinds counted, patterns named by kind and type, wrong corrections and poison left out
+    errs = rep["baseline"]["errors"]["total"]
+    assert set(errs) == {"false_positive", "false_negative", "boundary", "type"} and sum(errs.values()) > 0
+    assert {c["error_kind"] for c in rep["clusters"]} <= set(errs) and rep["clusters"][0]["size"] >= rep["clusters"][-1]["size"]
+    key = {k["id"]: k for k in read_jsonl(d / "key.jsonl")}
+    excluded = {e["id"]: e for e in rep["excluded"]}
+    poison = [i for i, k in key.items() if k["noise"] in ("injection", "gibberish")]
+    assert poison and all(excluded[i]["category"] == "poison" for i in poison)
+    noise_ids = [i for i, e in excluded.items() if e["reason"] == "contradicts_trusted_labels"]
+    assert noise_ids and sum(key[i]["noise"] == "wrong_correction" for i in noise_ids) / len(noise_ids) >= 0.5
+    # every attempt went through the gate; the report says what happened, in both files
+    assert rep["iterations"] and all("negative_flips" in e["gate"] for e in rep["iterations"])
+    md = (run / "report.md").read_text()
+    assert "Errors by kind" in md and "entity F1 on usable logs" in md
+    if rep["promoted"]:
+        assert rep["final"]["entity_f1_on_logs"] > rep["baseline"]["entity_f1_on_logs"]
+        assert rep["gate"]["negative_flips"] <= 5 and (run / "model" / "config.json").exists()
+        test = read_jsonl(d / "test.jsonl")
+        before = entity_metrics([r["output"] for r in test], predict_spans(d / "deployed", [r["input"] for r in test]))["f1"]
+        after = entity_metrics([r["output"] for r in test], predict_spans(run / "model", [r["input"] for r in test]))["f1"]
+        assert after > before
+    else:
+        assert "nothing promoted" in rep["outcome"]

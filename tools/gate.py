@@ -3,7 +3,7 @@
 - negative flips on the regression set (passed logs held out from training): at most `max_flips`,
   an absolute count, not a rate;
 - the share of held-out fixable failures it fixes: at least `min_fixed`;
-- no label's recall dropping by more than `label_tolerance`;
+- no label's recall (for entities: no entity type's F1) dropping by more than `label_tolerance`;
 - the same flip limit on the previously promoted version's evaluation set (the ratchet).
 """
 
@@ -28,13 +28,25 @@ def evaluate_gate(
     ratchet: dict | None = None,  # {"truth", "before", "after", "version"} on the previous version's eval set
     texts: list[str] | None = None,
     failures_slice: str = "held_out_failures",
+    task: str = "classification",
 ) -> dict:
+    """Answers are labels, or (task "ner") span lists in canonical form: an answer is right when it equals the
+    truth, so a flipped sentence is one whose entities were all right before and are not after. Label drops
+    are recall drops per label, or F1 drops per entity type."""
     flips = negative_flips(reg_truth, reg_before, reg_after)
     fixed = fix_rate(fail_truth, fail_after)
     truth = reg_truth + fail_truth
-    before = classification_metrics(truth, reg_before + fail_before)
-    after = classification_metrics(truth, reg_after + fail_after)
-    drops = label_drops(before, after, cfg.label_tolerance)
+    if task == "ner":
+        from tools.entities import type_drops
+        from tools.spans import entity_metrics
+
+        drops = type_drops(entity_metrics(truth, reg_before + fail_before), entity_metrics(truth, reg_after + fail_after), cfg.label_tolerance)
+        reg_accuracy = entity_metrics(reg_truth, reg_after)["sentence_accuracy"]
+    else:
+        before = classification_metrics(truth, reg_before + fail_before)
+        after = classification_metrics(truth, reg_after + fail_after)
+        drops = label_drops(before, after, cfg.label_tolerance)
+        reg_accuracy = classification_metrics(reg_truth, reg_after)["accuracy"]
     reasons = []
     if len(flips) > cfg.max_flips:
         reasons.append(f"{len(flips)} negative flips on the regression set (limit {cfg.max_flips})")
@@ -42,10 +54,10 @@ def evaluate_gate(
         what = {"held_out_failures": "held-out failures"}.get(failures_slice, failures_slice.replace("_", " "))
         reasons.append(f"fixes {fixed:.0%} of {what} (needs {cfg.min_fixed:.0%})")
     if drops:
-        reasons.append("label recall dropped: " + ", ".join(f"{k} -{v:.0%}" for k, v in drops.items()))
+        what = "entity type F1 dropped" if task == "ner" else "label recall dropped"
+        reasons.append(f"{what}: " + ", ".join(f"{k} -{v:.0%}" for k, v in drops.items()))
     slices = {
-        "regression": {"n": len(reg_truth), "negative_flips": len(flips),
-                       "accuracy_after": classification_metrics(reg_truth, reg_after)["accuracy"]},
+        "regression": {"n": len(reg_truth), "negative_flips": len(flips), "accuracy_after": reg_accuracy},
         failures_slice: {"n": len(fail_truth), "fixed": fixed},
         "label_drops": drops,
     }

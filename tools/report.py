@@ -28,6 +28,9 @@ REASONS = {
     "correction_unlikely": "the correction is less likely than chance under a model of the trusted data (confident learning)",
     "no_correction": "a failure without a correction: nothing to learn",
     "new_label_too_few": "a new label with too few examples to learn",
+    "contradicts_trusted_labels": "the correction gives a word the trusted data settles (3+ times, 80%+ agreement) another type, or deletes it",
+    "new_type": "a failure whose correction has an entity type the deployed model lacks, with enough examples to learn it",
+    "new_type_too_few": "a new entity type with too few examples to learn",
 }
 
 
@@ -41,7 +44,10 @@ def _fmt(v) -> str:
 
 def summary_table(report: dict) -> list[tuple[str, str, str]]:
     b, f = report.get("baseline") or {}, report.get("final") or {}
-    keys = [("accuracy on usable logs", "accuracy_on_logs"), ("regression-set accuracy", "regression_accuracy"),
+    keys = [("entity F1 on usable logs", "entity_f1_on_logs"), ("entity precision", "precision_on_logs"),
+            ("entity recall", "recall_on_logs")] if "entity_f1_on_logs" in b else []
+    keys += [("accuracy on usable logs" if not keys else "sentences exactly right on usable logs", "accuracy_on_logs"),
+             ("regression-set accuracy", "regression_accuracy"),
             ("logged fixable failures fixed", "logged_fixable_fixed"), ("held-out failures fixed", "held_out_failures_fixed")]
     return [(label, _fmt(b.get(k)), _fmt(f.get(k))) for label, k in keys]
 
@@ -62,6 +68,7 @@ def render_markdown(r: dict, plots: list[str]) -> str:
         m = r["memory"]
         lines += [f"**Memory:** started from `{m['strategy']}`, found on {m['matches']} similar past patterns "
                   f"({', '.join(m.get('similar_patterns', []))}).", ""]
+    lines += _error_kinds(r)
     ing = r.get("ingest") or {}
     if "parent_examples" in ing:
         lines += [f"Parent data: {ing['parent_examples']} examples"
@@ -87,6 +94,28 @@ def render_markdown(r: dict, plots: list[str]) -> str:
         lines.append(f"| … | | | {len(ex) - 200} more in report.json |")
     lines += [""] + [f"![{p}]({p})" for p in plots]
     return "\n".join(lines) + "\n"
+
+
+def _error_kinds(r: dict) -> list[str]:
+    """Entity extraction: the mistakes on the usable logs by kind, before and after, overall and per type."""
+    b, f = (r.get("baseline") or {}).get("errors"), (r.get("final") or {}).get("errors")
+    if not b:
+        return []
+    kinds = list(b["total"])
+    head = " | ".join(k.replace("_", " ") for k in kinds)
+    lines = ["## Errors by kind (usable logs)", "", f"| | {head} |", "| --- |" + " --- |" * len(kinds),
+             "| deployed | " + " | ".join(str(b["total"][k]) for k in kinds) + " |"]
+    if f:
+        lines.append("| promoted | " + " | ".join(str(f["total"][k]) for k in kinds) + " |")
+    lines += ["", f"| type | {' / '.join(k.replace('_', ' ') for k in kinds)} (deployed → promoted) | F1 (deployed → promoted) |",
+              "| --- | --- | --- |"]
+    per_b, per_f = r["baseline"].get("per_type", {}), (r.get("final") or {}).get("per_type", {})
+    for ty, counts in b["per_type"].items():
+        after = (f["per_type"].get(ty) or dict.fromkeys(kinds, 0)) if f else None
+        cells = " / ".join(f"{counts[k]}" + (f"→{after[k]}" if after else "") for k in kinds)
+        f1 = f"{_fmt(per_b.get(ty, {}).get('f1'))}" + (f" → {_fmt(per_f.get(ty, {}).get('f1'))}" if per_f else "")
+        lines.append(f"| {ty} | {cells} | {f1} |")
+    return lines + [""]
 
 
 def _plots(run_dir: Path, r: dict) -> list[str]:

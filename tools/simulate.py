@@ -7,6 +7,7 @@ logs, so the system under test cannot see it.
 from __future__ import annotations
 
 import random
+import re
 import string
 from dataclasses import dataclass
 
@@ -132,4 +133,78 @@ def simulate_deployment(out, labels: list[str], parent: list[tuple[str, str]], t
     return {"labels": labels, "parent": len(parent), "logs": len(logs), "test": len(test),
             "failures": sum(l["verdict"] == "fail" for l in logs),
             "deployed_accuracy_on_traffic": round(sum(l["verdict"] == "pass" for l, _ in real) / max(1, len(real)), 4),
+            "wrong_rate": wrong_rate, "poison_rate": poison_rate, "seed": seed}
+
+
+# ---------------------------------------------------------------- entity extraction
+
+
+def _corrupt_spans(text: str, spans: list[dict], types: list[str], rng: random.Random) -> list[dict]:
+    """A wrong correction: one entity given another type, or dropped."""
+    out = [dict(s) for s in spans]
+    if not out:
+        return out
+    k = rng.randrange(len(out))
+    if len(types) > 1 and rng.random() < 0.6:
+        out[k]["label"] = rng.choice([t for t in types if t != out[k]["label"]])
+    else:
+        out.pop(k)
+    return out
+
+
+def simulate_entity_deployment(out, types: list[str], parent: list[tuple[str, list[dict]]], traffic_rows: list[tuple[str, list[dict]]],
+                               test: list[tuple[str, list[dict]]], *, seed: int, wrong_rate: float, poison_rate: float,
+                               base: str | None = None, deployed_config=None) -> dict:
+    """An entity extractor's deployment under `out`, as `simulate_deployment` writes one: parent.jsonl, test.jsonl,
+    the deployed tagger (trained on the parent data, reused if present), logs.jsonl with span predictions and
+    corrections, and key.jsonl. Wrong corrections retype or drop one entity; poison lines are injected
+    instructions or gibberish, failed with a made-up entity."""
+    from pathlib import Path
+
+    from tools.classifier import TrainConfig
+    from tools.data import write_jsonl
+    from tools.tagger import predict_spans, train_tagger
+
+    out = Path(out)
+    rng = random.Random(seed)
+    write_jsonl(out / "parent.jsonl", [{"input": t, "output": s} for t, s in parent])
+    write_jsonl(out / "test.jsonl", [{"input": t, "output": s} for t, s in test])
+    deployed = out / "deployed"
+    if not (deployed / "config.json").exists():
+        train_tagger(base, [t for t, _ in parent], [s for _, s in parent], types, deployed,
+                     deployed_config or TrainConfig(epochs=3, learning_rate=1e-4, max_length=128, seed=seed))
+    inputs, truths, poison = [], [], []
+    for text, spans in traffic_rows:
+        if rng.random() < poison_rate:
+            kind = rng.choice(("injection", "gibberish"))
+            inputs.append(poison_input(kind, text, rng.choice(types), rng, []))
+            truths.append(None)
+            poison.append(kind)
+        else:
+            inputs.append(text)
+            truths.append(spans)
+            poison.append(None)
+    preds = predict_spans(deployed, inputs)
+    logs, key = [], []
+    for i, (x, truth, kind, pred) in enumerate(zip(inputs, truths, poison, preds)):
+        lid, noise = f"log-{i:05d}", kind
+        if kind is not None:
+            first = re.search(r"\w+", x)
+            wanted = [{"start": first.start(), "end": first.end(), "label": rng.choice(types)}]
+            line = {"id": lid, "input": x, "prediction": pred, "verdict": "fail", "correction": wanted}
+        elif pred == truth:
+            line = {"id": lid, "input": x, "prediction": pred, "verdict": "pass"}
+        else:
+            correction = truth
+            if rng.random() < wrong_rate and truth:
+                correction, noise = _corrupt_spans(x, truth, types, rng), "wrong_correction"
+            line = {"id": lid, "input": x, "prediction": pred, "verdict": "fail", "correction": correction}
+        logs.append(line)
+        key.append({"id": lid, "truth": truth, "noise": noise})
+    write_jsonl(out / "logs.jsonl", logs)
+    write_jsonl(out / "key.jsonl", key)
+    real = [line for line, k in zip(logs, key) if k["noise"] in (None, "wrong_correction")]
+    return {"types": types, "parent": len(parent), "logs": len(logs), "test": len(test),
+            "failures": sum(line["verdict"] == "fail" for line in logs),
+            "deployed_sentence_accuracy_on_traffic": round(sum(line["verdict"] == "pass" for line in real) / max(1, len(real)), 4),
             "wrong_rate": wrong_rate, "poison_rate": poison_rate, "seed": seed}
