@@ -79,13 +79,15 @@ def _diagnose_entities(state: State, ctx: Context, ws: Workspace, records, paren
     parent_emb = ws.array("parent_emb", lambda: embed([e.input for e in parent]) if parent else np.zeros((0, log_emb.shape[1]), np.float32))
     emit("diagnose", "triage: poison, noise (corrections that contradict the trusted data), fixable")
     tri = en.triage(records, parent, state["labels"], log_emb, parent_emb, dx.tokenizer_vocab(ctx.base_model))
-    splits = en.split_eval(records, tri, ctx.regression_size, ctx.holdout_failures, seed=ctx.seed)
+    usable = [r for r, t in zip(records, tri) if t["category"] in ("trusted", "fixable")]
+    baseline = en.log_metrics([r.input for r in usable], [r.label for r in usable], [r.prediction for r in usable])
+    dominant = en.dominant_error(baseline["errors"])
+    # a tuning split for the decision threshold, only when over-prediction calls for one
+    splits = en.split_eval(records, tri, ctx.regression_size, ctx.holdout_failures, tuning=0.1 if dominant == "precision" else 0.0, seed=ctx.seed)
     pats = en.patterns(records, tri)
     ws.save_rows("triage.jsonl", tri)
     ws.save_json("splits.json", splits)
     ws.save_json("patterns.json", pats)
-    usable = [r for r, t in zip(records, tri) if t["category"] in ("trusted", "fixable")]
-    baseline = en.log_metrics([r.input for r in usable], [r.label for r in usable], [r.prediction for r in usable])
     counts = dx.summary_counts(tri)
     errs = baseline["errors"]["total"]
     emit("diagnose", "triage: " + ", ".join(f"{k} {v}" for k, v in sorted(counts["categories"].items()))
@@ -94,7 +96,7 @@ def _diagnose_entities(state: State, ctx: Context, ws: Workspace, records, paren
         "deployed_pass_rate": round(sum(r.verdict == "pass" for r in records) / len(records), 4),
         "deployed_accuracy_on_usable_logs": baseline["sentence_accuracy"],
         "baseline_metrics": baseline,
-        "dominant_error": en.dominant_error(baseline["errors"]),
+        "dominant_error": dominant,
         "served_predictions_reproduced": round(agree, 4),
         "triage": counts,
         "confusions": [],

@@ -50,3 +50,20 @@ def mit_restaurant_queries(root: str | None = None) -> list[str]:
         else:
             words.append(line.split("\t", 1)[1].strip())
     return out
+
+
+ENTITY_FILES = {
+    "mit_restaurant": {"train": ["restauranttrain.bio"], "test": ["restauranttest.bio", "restaurantvalid.bio"]},
+    "wnut17": {"train": ["wnut17train.conll"], "dev": ["emerging.dev.conll"], "test": ["emerging.test.annotated"]},
+}
+
+
+def entity_sentences(dataset: str, split: str, root: str | None = None) -> list[tuple[str, list[dict]]]:
+    """(text, character spans) of a CoNLL/BIO benchmark split (tokens joined by spaces). MIT Restaurant's test
+    split is the original test file (the lesson's test plus valid parts, as its SOURCE.md says)."""
+    from tools.sources import load_source
+
+    out = []
+    for name in ENTITY_FILES[dataset][split]:
+        out += [(e.input, e.output) for e in load_source(data_dir(root) / dataset / name).examples]
+    return out

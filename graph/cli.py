@@ -166,8 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-body-bytes", type=int, default=1_000_000, help="largest request body (default: 1000000)")
     p.add_argument("--no-auth", action="store_true", help="serve without an API key; only on a loopback address")
 
-    p = sub.add_parser("bench", help="benchmarks: `pioneer bench adaptft --help`, `pioneer bench coldstart --help`", add_help=False)
-    p.add_argument("name", choices=["adaptft", "coldstart"], help="the benchmark")
+    p = sub.add_parser("bench", help="benchmarks: `pioneer bench adaptft --help`, `pioneer bench coldstart --help`, "
+                                     "`pioneer bench entities --help`", add_help=False)
+    p.add_argument("name", choices=["adaptft", "coldstart", "entities"], help="the benchmark")
     p.add_argument("rest", nargs=argparse.REMAINDER, help="its options")
 
     p = sub.add_parser("predict", help="write one JSONL prediction a line")
@@ -456,6 +457,8 @@ def _database_url(args) -> str | None:
 def cmd_bench(args) -> int:
     if args.name == "coldstart":
         from evals.coldstart_bench import main as bench
+    elif args.name == "entities":
+        from evals.entity_bench import main as bench
     else:
         from evals.adaptft.runner import main as bench
 

@@ -197,3 +197,26 @@ def test_production_mode_improves_an_entity_extractor_and_reports_error_kinds(en
         assert after > before
     else:
         assert "nothing promoted" in rep["outcome"]
+
+
+def test_triage_and_mix_follow_the_trusted_data():
+    from tools.data import LogRecord
+    from tools.entities import EntityTriageSettings, build_mix, contradictions, lexicon
+
+    sp = lambda a, b, t: {"start": a, "end": b, "label": t}  # noqa: E731
+    trusted = [(f"meet {w} in paris", [sp(5, 5 + len(w), "PER"), sp(9 + len(w), 14 + len(w), "LOC")], f"t{k}")
+               for k, w in enumerate(["ann", "bo", "cy", "di"])]
+    trusted.append(("apple pie in paris", [sp(13, 18, "LOC")], "t9"))
+    lex = lexicon([(t, s) for t, s, _ in trusted])
+    cfg = EntityTriageSettings()
+    # paris is settled as LOC (5 of 5): a correction that retypes it, or deletes a found paris, contradicts it
+    retyped = LogRecord("1", "fly to paris", [], "fail", [sp(7, 12, "ORG")])
+    deleted = LogRecord("2", "fly to paris", [sp(7, 12, "LOC")], "fail", [])
+    fine = LogRecord("3", "fly to lima", [], "fail", [sp(7, 11, "LOC")])
+    assert contradictions(retyped, lex, cfg) and contradictions(deleted, lex, cfg) and not contradictions(fine, lex, cfg)
+    # precision errors: trusted sentences that hold the falsely predicted word outside any entity
+    gold = [("apple store hours", [], "g1")]
+    mix = build_mix(gold, trusted, ["apple"], gold_repeat=2, hard_negatives=3, exclude={"meet ann in paris"})
+    assert mix.composition == {"gold": 2, "hard_negative": 1, "retained": 4}
+    assert not any(r["input"] == "meet ann in paris" for r in mix.rows)
+    assert [r["input"] for r in mix.rows if r["source"] == "hard_negative"] == ["apple pie in paris"]
