@@ -130,9 +130,9 @@ def scout(state: State, runtime: Runtime[Context]) -> dict:
         best = f"; the closest catalog dataset, {ranked[0].source.name}, scored {ranked[0].relevance:.2f} (needs {sc.MIN_RELEVANCE})" if cat else ""
         raise DataError("--data", 0, "no training data for this task: pass --data FILE|DIR with labelled examples, or --catalog DIR "
                                      f"holding a relevant dataset, or --chat-model to synthesize examples{best}; {hub_note}")
-    if spec.kind != "classification":
-        raise DataError("--data", 0, f"cold start trains classification models so far; this task is {spec.kind} "
-                                     "(entity extraction and generation are not supported in cold-start mode yet)")
+    if spec.kind not in PRODUCTION_TASKS:
+        raise DataError("--data", 0, f"cold start trains classification and entity models so far; this task is {spec.kind} "
+                                     "(generation is not supported in cold-start mode yet)")
     pool = sc.build_pool(spec, used)
     ws.save_rows("pool_train.jsonl", [{"input": t, "output": y, "source": s} for t, y, s in pool.train])
     ws.save_rows("pool_test.jsonl", [{"input": t, "output": y, "source": s} for t, y, s in pool.test])

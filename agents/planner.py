@@ -162,6 +162,9 @@ def search(state: State, runtime: Runtime[Context]) -> dict:
         n_train = state["evalset"]["train"]
         remembered, memo = _remembered(state, ctx)
         configs, why = sr.first(n_train, len(state["labels"]), cfg, remembered)
+        if state.get("task") == "ner":  # sentences run longer than requests: 128 subwords
+            for c in configs:
+                c["train"]["max_length"] = max(c["train"]["max_length"], 128)
         emit("plan", why)
         return {"memory": memo, "plan": {"action": "train", "stage": "search", "iteration": 1,
                                          "configs": [{"name": c["name"], "config": c} for c in configs], "why": why}}
@@ -181,7 +184,7 @@ def search(state: State, runtime: Runtime[Context]) -> dict:
             emit("plan", why)
             return {"plan": {"action": "train", "stage": "refit", "iteration": last_it + 1,
                              "configs": [{"name": again["name"], "config": again}], "why": why}}
-    configs, why = sr.revise(best, last_it + 1, [tuple(c) for c in best["confusions"]])
+    configs, why = sr.revise(best, last_it + 1, [tuple(c) for c in best["confusions"]], entities=state.get("task") == "ner")
     if not reason:
         configs, note = sr.fit_to_budget(configs, done, n_train, len(state["labels"]), left)
         if configs is None:
@@ -228,9 +231,9 @@ def _remembered(state: State, ctx: Context) -> tuple[dict | None, dict]:
 
 def finish(state: State, runtime: Runtime[Context]) -> dict:
     """Cold start: the best attempt, scored once on the frozen evaluation set, into the run folder and the registry."""
-    from tools.classifier import predict
+    from agents.verifier import primary
     from tools.evalset import load_frozen
-    from tools.metrics import classification_metrics
+    from tools.predict import metrics, predict
     from tools.registry import Registry
 
     ctx = settings(runtime)
@@ -239,23 +242,26 @@ def finish(state: State, runtime: Runtime[Context]) -> dict:
         return {"promotion": ws.load_json("promotion.json")}
     cand = state["plan"]["candidate"]
     rows = load_frozen(ctx.run_dir)
+    kind = state.get("task", "classification")
     pred = predict(cand["model_dir"], [r["input"] for r in rows])
-    final = classification_metrics([r["output"] for r in rows], pred)
+    final = metrics(kind, [r["input"] for r in rows], [r["output"] for r in rows], pred)
+    final["score"] = primary(kind, final)
     tags = {}
     for r, p in zip(rows, pred):
         for t in r.get("tags") or []:
             tags.setdefault(t, []).append(p == r["output"])
-    final["by_tag"] = {t: round(sum(v) / len(v), 4) for t, v in tags.items()}
+    final["by_tag"] = {t: round(sum(v) / len(v), 4) for t, v in tags.items()}  # share answered exactly right
     name = ctx.registry_name or state["scout"]["registry_name"]
     reg = Registry(name, Path(ctx.home) / "registry" if ctx.home else None)
     version = reg.promote(cand["model_dir"], {"strategy": cand["strategy"], "run_dir": str(Path(ctx.run_dir).resolve()),
-                                              "mode": "cold_start", "base_model": ctx.base_model, "eval_accuracy": final["accuracy"]},
+                                              "mode": "cold_start", "base_model": ctx.base_model, "eval_score": final["score"]},
                           [{"input": r["input"], "label": r["output"], "prediction": p} for r, p in zip(rows, pred)])
     model_out = reg.export(version, Path(ctx.run_dir) / "model")
     info = {"registry": name, "version": version, "registry_dir": str(reg.path(version)), "model_dir": str(model_out.resolve()),
             "strategy": cand["strategy"], "final": final}
     ws.save_json("promotion.json", info)
-    emit("finish", f"{cand['strategy']}: accuracy {final['accuracy']} on the frozen evaluation set; registered {name} {version}")
+    emit("finish", f"{cand['strategy']}: {'entity F1' if kind == 'ner' else 'accuracy'} {final['score']} on the frozen evaluation set; "
+                   f"registered {name} {version}")
     if ctx.use_memory:
         try:
             sel = cand.get("selected") or cand

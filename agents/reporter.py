@@ -135,9 +135,11 @@ def _cold_report(state: State, ctx: Context) -> dict:
     final = promotion["final"] if promotion else None
     cand = plan.get("candidate") or {}
     iterations = [{**e, "decision": _cold_decision(e, state["iterations"], cand)} for e in state.get("iterations") or []]
-    gain = round(final["accuracy"] - base["accuracy"], 4) if final else None
-    outcome = (f"trained {promotion['strategy']}: {final['accuracy']:.4f} on the frozen evaluation set, "
-               f"{gain * 100:+.1f} points over the untrained base ({base['accuracy']:.4f}); registered {promotion['registry']} {promotion['version']}"
+    metric = "entity F1" if state["task"] == "ner" else "accuracy"
+    base_score = base.get("score", base.get("accuracy"))
+    gain = round(final["score"] - base_score, 4) if final else None
+    outcome = (f"trained {promotion['strategy']}: {metric} {final['score']:.4f} on the frozen evaluation set, "
+               f"{gain * 100:+.1f} points over the untrained baseline ({base_score:.4f}); registered {promotion['registry']} {promotion['version']}"
                if promotion else f"nothing trained: {plan.get('why', '')}")
     rep = {"mode": "cold_start", "task": state["task"], "description": state["description"], "base_model": ctx.base_model,
            "spec": state["scout"]["spec"], "sources": state["scout"]["sources"], "pool": state["scout"]["pool"],

@@ -16,10 +16,11 @@ from graph.context import Context
 from graph.state import State
 from tools import diagnosis as dx
 from tools.chat import get_chat_model
-from tools.classifier import predict, predict_proba
+from tools.classifier import predict_proba
 from tools.embed import embed
 from tools.gate import GateConfig, evaluate_gate
 from tools.metrics import classification_metrics
+from tools.predict import metrics as predict_metrics
 from tools.predict import predict as predict_any
 from tools.workspace import Workspace
 
@@ -190,6 +191,24 @@ def _tune_threshold(state: State, ctx: Context, cand: dict) -> None:
     emit("gate", f"{cand['name']}: decision threshold {best} (tuning F1 {scores[best]}, argmax {scores[None]})")
 
 
+def primary(kind: str, m: dict) -> float:
+    """The number a cold-start search selects on: accuracy, or entity F1."""
+    return m["f1"] if kind == "ner" else m["accuracy"]
+
+
+def entity_confusions(texts: list[str], truth: list, pred: list, n: int = 10) -> list[tuple[str, str, int]]:
+    """The most frequent entity mistakes as (true type, predicted type or "O"); a false positive is ("O", type)."""
+    from collections import Counter
+
+    from tools.spans import errors
+
+    c = Counter()
+    for x, t, p in zip(texts, truth, pred):
+        for e in errors(x, t, p):
+            c[("O", e["type"]) if e["kind"] == "false_positive" else (e["type"], e["predicted"] or "O")] += 1
+    return [(a, b, k) for (a, b), k in c.most_common(n)]
+
+
 THRESHOLDS = (None, 0.5, 0.3, 0.2, 0.1, 0.05)  # P("O") below which a word is tagged as an entity; None: argmax
 
 
@@ -199,7 +218,7 @@ THRESHOLDS = (None, 0.5, 0.3, 0.2, 0.1, 0.05)  # P("O") below which a word is ta
 def frame(state: State, runtime: Runtime[Context]) -> dict:
     """Cold start: the frozen evaluation set, the development and training splits, and the baseline."""
     from tools import evalset as es
-    from tools.zero_shot import nearest_label
+    from tools.zero_shot import dictionary_spans, nearest_label
 
     ctx = settings(runtime)
     ws = Workspace(ctx.run_dir)
@@ -209,17 +228,26 @@ def frame(state: State, runtime: Runtime[Context]) -> dict:
     spec = state["scout"]["spec"]
     rows = lambda name: [(r["input"], r["output"], r["source"]) for r in ws.load_rows(name)]  # noqa: E731
     emit("evalset", "building the evaluation set before any training")
-    sp = es.build(rows("pool_train.jsonl"), rows("pool_test.jsonl"), spec["labels"], spec["out_of_scope"], seed=ctx.seed)
+    if spec["kind"] == "ner":
+        sp = es.build_entities(rows("pool_train.jsonl"), rows("pool_test.jsonl"), spec["labels"], seed=ctx.seed)
+    else:
+        sp = es.build(rows("pool_train.jsonl"), rows("pool_test.jsonl"), spec["labels"], spec["out_of_scope"], seed=ctx.seed)
     digest = es.freeze(ctx.run_dir, sp)
     ws.save_rows("dev.jsonl", [{"input": t, "output": y} for t, y, _ in sp.dev])
     ws.save_rows("train.jsonl", [{"input": t, "output": y} for t, y, _ in sp.train])
     emit("evalset", f"frozen: {sp.makeup['n']} examples ({sp.makeup['origin']}), {sp.makeup['labels_covered']} of "
          f"{sp.makeup['labels']} labels, {sp.makeup['boundary']} boundary cases, {sp.makeup['negatives']} negatives; sha256 {digest[:12]}")
     texts, truth = [r["input"] for r in sp.eval], [r["output"] for r in sp.eval]
-    base = classification_metrics(truth, nearest_label(texts, spec["labels"], ctx.base_model))
-    emit("baseline", f"base model, nearest label name: accuracy {base['accuracy']}")
+    if spec["kind"] == "ner":
+        base = predict_metrics("ner", texts, truth, dictionary_spans(texts, [(t, y) for t, y, _ in sp.train]))
+        method = "the training split's entity names looked up in each input (no training)"
+        emit("baseline", f"dictionary of the training split's entities: entity F1 {base['f1']}")
+    else:
+        base = classification_metrics(truth, nearest_label(texts, spec["labels"], ctx.base_model))
+        method = "nearest label name by embedding (no training)"
+        emit("baseline", f"base model, nearest label name: accuracy {base['accuracy']}")
     out = {"evalset": {**sp.makeup, "sha256": digest, "file": str(Path(ctx.run_dir) / "eval_set.jsonl"),
-                       "baseline": {"method": "nearest label name by embedding (no training)", **base}}}
+                       "baseline": {"method": method, "score": primary(spec["kind"], base), **base}}}
     ws.save_json("frame.json", out)
     return out
 
@@ -231,17 +259,20 @@ def score(state: State, runtime: Runtime[Context]) -> dict:
     ctx = settings(runtime)
     ws = Workspace(ctx.run_dir)
     dev = ws.load_rows("dev.jsonl")
-    truth = [r["output"] for r in dev]
+    texts, truth = [r["input"] for r in dev], [r["output"] for r in dev]
+    kind = state.get("task", "classification")
     plan = state["plan"]
     entries = []
     for cand in plan["configs"]:
-        pred = predict(cand["model_dir"], [r["input"] for r in dev])
-        m = classification_metrics(truth, pred)
-        emit("score", f"{cand['name']}: dev accuracy {m['accuracy']} ({cand['training']['examples']} examples, {cand['training']['seconds']} s)",
-             candidate=cand["name"], score=m["accuracy"])
-        entries.append({"iteration": plan["iteration"], "stage": plan["stage"], "strategy": cand["name"], "threshold": cand.get("threshold"), "config": cand["config"],
+        pred = predict_any(cand["model_dir"], texts)
+        m = predict_metrics(kind, texts, truth, pred)
+        score = primary(kind, m)
+        emit("score", f"{cand['name']}: dev {'entity F1' if kind == 'ner' else 'accuracy'} {score} ({cand['training']['examples']} examples, "
+             f"{cand['training']['seconds']} s)", candidate=cand["name"], score=score)
+        entries.append({"iteration": plan["iteration"], "stage": plan["stage"], "strategy": cand["name"], "config": cand["config"],
                         "data_mix": cand.get("mix_composition"), "training": cand.get("training"), "model_dir": cand["model_dir"],
-                        "score": m["accuracy"], "macro_f1": m["macro_f1"], "seconds": cand["training"]["seconds"],
+                        "score": score, "macro_f1": m.get("macro_f1"), "seconds": cand["training"]["seconds"],
                         "examples": cand["training"]["examples"],
-                        "confusions": [list(c) for c in confusions(truth, pred)], "why": plan.get("why", "")})
+                        "confusions": [list(c) for c in (entity_confusions(texts, truth, pred) if kind == "ner" else confusions(truth, pred))],
+                        "why": plan.get("why", "")})
     return {"iterations": entries}

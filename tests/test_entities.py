@@ -220,3 +220,42 @@ def test_triage_and_mix_follow_the_trusted_data():
     assert mix.composition == {"gold": 2, "hard_negative": 1, "retained": 4}
     assert not any(r["input"] == "meet ann in paris" for r in mix.rows)
     assert [r["input"] for r in mix.rows if r["source"] == "hard_negative"] == ["apple pie in paris"]
+
+
+# ------------------------------------------------------------------ cold start
+
+
+def test_cold_start_trains_an_entity_model_from_conll_files(tmp_path, tiny_base):
+    from graph.cli import main
+    from tools.data import read_jsonl
+    from tools.spans import check, to_tags, words
+    from tools.tagger import predict_spans
+
+    rng = random.Random(1)
+    d = tmp_path / "travel"
+    d.mkdir()
+    for name, n in (("train.conll", 150), ("test.conll", 40)):
+        lines = []
+        for _ in range(n):
+            text, spans = _sentence(rng)
+            offs = words(text)
+            lines += [f"{text[a:b]}\t{t}" for (a, b), t in zip(offs, to_tags(text, spans, offs))] + [""]
+        (d / name).write_text("\n".join(lines) + "\n")
+    run = tmp_path / "run"
+    code = main(["new", "Find the people, companies and places in travel messages", "--data", str(d), "--base", tiny_base,
+                 "--out", str(run), "--budget-minutes", "10", "--max-iterations", "2", "--quiet"])
+    assert code == 0
+    rep = json.loads((run / "report.json").read_text())
+    assert rep["task"] == "ner" and rep["spec"]["labels"] == ["LOC", "ORG", "PER"] and rep["spec"]["metric"] == "entity_f1"
+    ev = rep["evaluation_set"]
+    assert ev["origin"] == "the sources' test split" and 30 <= ev["n"] <= 40 and ev["labels_covered"] == 3  # duplicates go
+    assert "dictionary" in rep["baseline"]["method"] or "entity names" in rep["baseline"]["method"]
+    assert 0 <= rep["baseline"]["f1"] <= 1 and rep["final"]["score"] == rep["final"]["f1"]
+    assert rep["gain_over_baseline"] == round(rep["final"]["f1"] - rep["baseline"]["f1"], 4)
+    assert all(0 <= e["score"] <= 1 for e in rep["iterations"])
+    # the frozen set never reaches training; the model answers with valid spans
+    frozen = {r["input"] for r in read_jsonl(run / "eval_set.jsonl")}
+    assert not frozen & {r["input"] for r in read_jsonl(run / "work" / "train.jsonl")}
+    texts = sorted(frozen)[:10]
+    assert all(check(t, s) is None for t, s in zip(texts, predict_spans(run / "model", texts)))
+    assert "entity F1" in (run / "report.md").read_text()

@@ -162,3 +162,62 @@ def load_frozen(run_dir: str | Path) -> list[dict]:
         raise DataError(run_dir / "eval_set.jsonl", 0, "the evaluation set changed after it was frozen (hash mismatch); "
                                                        "start a new run instead of editing it")
     return read_jsonl(run_dir / "eval_set.jsonl")
+
+
+# ---------------------------------------------------------------- entity extraction
+
+EntityRow = tuple[str, list, str]  # input, spans, source
+
+
+def build_entities(pool_train: list[EntityRow], pool_test: list[EntityRow], types: list[str], *, eval_share: float = 0.15,
+                   max_eval: int = 4000, dev_share: float = 0.1, max_dev: int = 1000, seed: int = 0, embed_fn=None) -> Splits:
+    """Evaluation, development and training splits of an entity pool, as `build` does for labels:
+    - every entity type covered (sentences holding a missing type move from the pool into the set);
+    - boundary cases: sentences with an entity whose surface lies nearer another type's entities than most
+      (the most confusable type pairs by the MiniLM centroids of their surfaces);
+    - negatives: sentences with no entity."""
+    if embed_fn is None:
+        from tools.embed import embed as embed_fn
+    rng = random.Random(seed)
+    counts = Counter(s["label"] for _, spans, _ in pool_train + pool_test for s in spans)
+    short = sorted(t for t in types if counts[t] < 2)
+    if short:
+        raise DataError("--data", 0, f"entity types with fewer than two examples cannot be learned and tested: {short[:10]}; "
+                                     "add examples or drop them from --labels")
+    if pool_test:
+        ev = rng.sample(pool_test, min(max_eval, len(pool_test)))
+        origin = "the sources' test split"
+    else:
+        ev = rng.sample(pool_train, min(max_eval, int(round(eval_share * len(pool_train)))))
+        origin = f"{eval_share:.0%} of the pool, at random"
+    taken = {id(r) for r in ev}
+    for t in sorted(set(types) - {s["label"] for _, spans, _ in ev for s in spans}):
+        have = [r for r in pool_train if id(r) not in taken and any(s["label"] == t for s in r[1])]
+        for r in rng.sample(have, max(1, len(have) // 7)):
+            ev.append(r)
+            taken.add(id(r))
+    keys = {" ".join(r[0].lower().split()) for r in ev}
+    rest = [r for r in pool_train if id(r) not in taken and " ".join(r[0].lower().split()) not in keys]
+    rng.shuffle(rest)
+    dev = rest[: min(max_dev, int(round(dev_share * len(rest))))]
+    train = rest[len(dev):]
+
+    surf = lambda rows: [(r[0][s["start"]:s["end"]], s["label"], k) for k, r in enumerate(rows) for s in r[1]]  # noqa: E731
+    tr, es = surf(train), surf(ev)
+    tr_emb = embed_fn([x for x, _, _ in tr]) if tr else np.zeros((0, 1), np.float32)
+    pairs = confusable_pairs(tr_emb, [t for _, t, _ in tr]) if tr else []
+    boundary: set[int] = set()
+    if es and pairs:
+        margin = boundary_margin(embed_fn([x for x, _, _ in es]), [t for _, t, _ in es], pairs, tr_emb, [t for _, t, _ in tr])
+        if np.isfinite(margin).any():
+            cut = np.quantile(margin[np.isfinite(margin)], 0.2)
+            boundary = {k for (_, _, k), m in zip(es, margin) if np.isfinite(m) and m <= cut}
+    rows = [{"input": r[0], "output": r[1], "source": r[2],
+             "tags": (["boundary"] if k in boundary else []) + ([] if r[1] else ["negative"])} for k, r in enumerate(ev)]
+    per_type = Counter(s["label"] for r in rows for s in r["output"])
+    makeup = {"n": len(rows), "origin": origin, "labels_covered": len(per_type), "labels": len(types),
+              "per_label": dict(sorted(per_type.items())), "boundary": sum("boundary" in r["tags"] for r in rows),
+              "negatives": sum("negative" in r["tags"] for r in rows),
+              "confusable_pairs": [[a, b, round(s, 3)] for a, b, s in pairs],
+              "removed_from_training": len(pool_train) - len(rest), "dev": len(dev), "train": len(train)}
+    return Splits(rows, dev, train, makeup)

@@ -186,17 +186,20 @@ def render_cold_markdown(r: dict) -> str:
               f"{ev['boundary']} boundary cases; {ev['negatives']} negatives; sha256 `{ev['sha256']}`. "
               f"{ev['removed_from_training']} copies removed from training; development split {ev['dev']}, training split {ev['train']}.", "",
               "Most confusable label pairs: " + ", ".join(f"{a} / {b} ({s})" for a, b, s in ev["confusable_pairs"][:5]), "",
-              "## Results on the evaluation set", "", "| | accuracy | macro F1 |", "| --- | --- | --- |",
-              f"| untrained base ({base['method']}) | {_fmt(base['accuracy'])} | {_fmt(base['macro_f1'])} |",
-              f"| final model | {_fmt(final.get('accuracy'))} | {_fmt(final.get('macro_f1'))} |", ""]
+              "## Results on the evaluation set", ""]
+    cols = [("entity F1", "f1"), ("precision", "precision"), ("recall", "recall")] if spec["kind"] == "ner" else \
+        [("accuracy", "accuracy"), ("macro F1", "macro_f1")]
+    lines += ["| | " + " | ".join(c for c, _ in cols) + " |", "| --- |" + " --- |" * len(cols),
+              f"| untrained ({base['method']}) | " + " | ".join(_fmt(base.get(k)) for _, k in cols) + " |",
+              "| final model | " + " | ".join(_fmt(final.get(k)) for _, k in cols) + " |", ""]
     if final.get("by_tag"):
-        lines += ["By tag: " + ", ".join(f"{k} {v:.4f}" for k, v in final["by_tag"].items()), ""]
+        lines += ["Share exactly right by tag: " + ", ".join(f"{k} {v:.4f}" for k, v in final["by_tag"].items()), ""]
     if r.get("memory", {}).get("used"):
         m = r["memory"]
         lines += [f"**Memory:** started from `{m['strategy']}` (remembered dev score {m['remembered_score']:.3f}, runs {m['from_runs']}); "
                   f"similar tasks: {m['similar_tasks']}", ""]
     lines += ["## Attempts (scored on the development split)", "",
-              "| iteration | strategy | examples | epochs | learning rate | dev accuracy | seconds | decision |",
+              f"| iteration | strategy | examples | epochs | learning rate | dev {'entity F1' if spec['kind'] == 'ner' else 'accuracy'} | seconds | decision |",
               "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for e in r["iterations"]:
         t = e["config"]["train"]

@@ -148,6 +148,8 @@ def build_pool(spec: TaskSpec, used: list[Candidate]) -> Pool:
                     if y is None:
                         unmapped += 1
                         continue
+                elif spec.kind == "ner":  # entities of types the task lacks are not entities here
+                    y = [{**s, "label": t} for s in e.output if (t := map_label(s["label"], spec.labels, spec.label_level))]
                 key = " ".join(e.input.lower().split())
                 if key in seen:
                     if seen[key][0] != y:

@@ -105,7 +105,7 @@ def band(score: float) -> str:
     return "data" if score < DATA_BAND else ("optimization" if score < TUNE_BAND else "targeted")
 
 
-def revise(best: dict, iteration: int, confusions: list[tuple[str, str, int]]) -> tuple[list[dict], str]:
+def revise(best: dict, iteration: int, confusions: list[tuple[str, str, int]], entities: bool = False) -> tuple[list[dict], str]:
     """Two edits of the best attempt, chosen by its score band."""
     a, b = copy.deepcopy(best["config"]), copy.deepcopy(best["config"])
     kind = band(best["score"])
@@ -113,8 +113,12 @@ def revise(best: dict, iteration: int, confusions: list[tuple[str, str, int]]) -
         cap = a["data"]["per_label"]
         a["data"]["per_label"] = None if cap is None else cap * 3
         b["data"]["per_label"] = a["data"]["per_label"]
-        b["data"]["augment"] = 1
-        why = f"dev score {best['score']:.3f} < {DATA_BAND}: change the data (more of it; and with augmented copies)"
+        if entities:  # spans point into the text: no perturbed copies; longer training instead
+            b["train"]["epochs"] = a["train"]["epochs"] + 2
+            why = f"dev score {best['score']:.3f} < {DATA_BAND}: change the data (more of it; and with two more epochs)"
+        else:
+            b["data"]["augment"] = 1
+            why = f"dev score {best['score']:.3f} < {DATA_BAND}: change the data (more of it; and with augmented copies)"
     elif kind == "optimization":
         a["data"]["per_label"] = b["data"]["per_label"] = None
         a["train"]["learning_rate"] = round(a["train"]["learning_rate"] * 1.5, 8)
@@ -123,7 +127,7 @@ def revise(best: dict, iteration: int, confusions: list[tuple[str, str, int]]) -
     else:
         pairs = [[x, y] for x, y, _ in confusions[:5]]
         a["data"]["focus"] = b["data"]["focus"] = pairs
-        b["data"]["augment"] = 1
+        b["data"]["augment"] = 0 if entities else 1
         b["train"]["epochs"] = a["train"]["epochs"] + 1
         why = f"dev score {best['score']:.3f} >= {TUNE_BAND}: targeted examples for the most confused pairs {pairs[:3]}"
     a["name"], b["name"] = f"{best['strategy']}>{iteration}a", f"{best['strategy']}>{iteration}b"
@@ -179,22 +183,30 @@ def fit_to_budget(configs: list[dict], history: list[dict], n_train: int, n_labe
                     f"about {need2:.1f} of {minutes_left:.1f} min left)")
 
 
-def training_rows(rows: list[tuple[str, str]], data: dict, seed: int = 0) -> list[tuple[str, str]]:
-    """The training set an attempt's data spec asks for: capped per label, focus labels oversampled, augmented."""
+def _group(output) -> str:
+    """What a row is capped and focused by: its label, or for entities the first entity's type ("O" for none)."""
+    if isinstance(output, list):
+        return output[0]["label"] if output else "O"
+    return output
+
+
+def training_rows(rows: list[tuple[str, object]], data: dict, seed: int = 0) -> list[tuple[str, object]]:
+    """The training set an attempt's data spec asks for: capped per label, focus labels oversampled, augmented
+    (entity rows are never perturbed: their spans point into the text)."""
     rng = random.Random(seed)
-    by: dict[str, list[str]] = {}
-    for t, l in rows:
-        by.setdefault(l, []).append(t)
+    by: dict[str, list] = {}
+    for t, y in rows:
+        by.setdefault(_group(y), []).append((t, y))
     cap = data.get("per_label")
     out = []
-    for l, ts in sorted(by.items()):
+    for _, ts in sorted(by.items()):
         ts = list(ts)
         rng.shuffle(ts)
-        out += [(t, l) for t in (ts[:cap] if cap else ts)]
+        out += ts[:cap] if cap else ts
     focus = {l for pair in data.get("focus") or [] for l in pair}
-    out += [(t, l) for t, l in out if l in focus]  # the confused labels twice
+    out += [(t, y) for t, y in out if _group(y) in focus or (isinstance(y, list) and any(s["label"] in focus for s in y))]
     for _ in range(int(data.get("augment") or 0)):
-        out += [(perturb(t, rng)[0], l) for t, l in list(out)]
+        out += [(perturb(t, rng)[0], y) for t, y in list(out) if not isinstance(y, list)]
     rng.shuffle(out)
     return out
 
