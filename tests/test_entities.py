@@ -24,7 +24,8 @@ def _log(i, text, pred, verdict="pass", correction=None) -> str:
     ([{"start": 0, "end": 5}], "'start', 'end' and 'label'"),
     ([{"start": "0", "end": 5, "label": "PER"}], "integers"),
 ])
-def test_bad_spans_name_the_file_the_line_and_the_reason(tmp_path, spans, reason):
+def test_bad_spans_name_the_file_the_line_and_the_reason(tmp_path, spans, reason, capsys):
+    from graph.cli import main
     from tools.data import load_logs
 
     f = tmp_path / "logs.jsonl"
@@ -33,6 +34,9 @@ def test_bad_spans_name_the_file_the_line_and_the_reason(tmp_path, spans, reason
     with pytest.raises(DataError, match=reason) as e:
         load_logs(f, task="ner")
     assert e.value.line == 2 and e.value.path == str(f) and "correction" in str(e.value)
+    assert main(["improve", "--model", str(tmp_path), "--logs", str(f), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert f"{f}:2" in err and reason in err and not (tmp_path / "run").exists()
     # as they come: order and extra keys do not matter once loaded
     f.write_text(_log(1, "Alice flew to Paris", [{"label": "LOC", "end": 19, "start": 14, "text": "Paris"}, ok[0]]))
     assert load_logs(f, task="ner").records[0].prediction == [ok[0], {"start": 14, "end": 19, "label": "LOC"}]
@@ -197,6 +201,15 @@ def test_production_mode_improves_an_entity_extractor_and_reports_error_kinds(en
         assert after > before
     else:
         assert "nothing promoted" in rep["outcome"]
+    # pioneer eval and predict know a token-classification model
+    capsys.readouterr()
+    assert main(["eval", "--model", str(d / "deployed"), "--data", str(d / "test.jsonl")]) == 0
+    m = json.loads(capsys.readouterr().out)
+    assert {"f1", "precision", "recall", "per_type", "errors"} <= m.keys()
+    (tmp_path / "in.jsonl").write_text(json.dumps({"id": "a", "input": "alice flew to paris"}) + "\n")
+    assert main(["predict", "--model", str(d / "deployed"), "--input", str(tmp_path / "in.jsonl")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["id"] == "a" and isinstance(out["prediction"], list)
 
 
 def test_triage_and_mix_follow_the_trusted_data():
