@@ -42,18 +42,29 @@ def synthesize(state: State, runtime: Runtime[Context]) -> dict:
     eval_emb = log_emb[[idx[i] for i in eval_ids]] if eval_ids else np.zeros((0, log_emb.shape[1]), np.float32)
     extra = _paraphrases(ctx, ws, records, tri, held)
 
+    def make(cand: dict) -> tuple[list[dict], dict]:
+        mix = build_mix(gold, log_emb[[idx[i] for i in gold_ids]], trusted, trusted_emb, eval_emb,
+                        MixSpec(**cand["config"]["mix"]), seed=ctx.seed + plan["iteration"], paraphrases=extra)
+        rows = [{"input": it.text, "output": it.label, "source": it.source, "ref": it.ref} for it in mix.items]
+        return rows, {"composition": mix.composition, "dropped": mix.dropped}
+
+    return mixes(ws, plan, make)
+
+
+def mixes(ws: Workspace, plan: dict, make, say=None) -> dict:
+    """Each planned configuration's training mix, built once by `make(cand) -> (rows, composition)` and
+    written to the run folder (its .json last, so a resumed run reuses only finished mixes)."""
+    say = say or (lambda comp: ", ".join(f"{k} {v}" for k, v in comp["composition"].items()))
     out = []
     for cand in plan["configs"]:
         name = f"mix-{plan['iteration']}-{cand['name']}.jsonl"
-        if ws.has(name):  # resumed: this mix was already built
+        if ws.has(name + ".json"):  # resumed: this mix was already built
             comp = ws.load_json(name + ".json")
         else:
-            mix = build_mix(gold, log_emb[[idx[i] for i in gold_ids]], trusted, trusted_emb, eval_emb,
-                            MixSpec(**cand["config"]["mix"]), seed=ctx.seed + plan["iteration"], paraphrases=extra)
-            ws.save_rows(name, [{"input": it.text, "output": it.label, "source": it.source, "ref": it.ref} for it in mix.items])
-            comp = {"composition": mix.composition, "dropped": mix.dropped}
+            rows, comp = make(cand)
+            ws.save_rows(name, rows)
             ws.save_json(name + ".json", comp)
-        emit("curriculum", f"{cand['name']}: " + ", ".join(f"{k} {v}" for k, v in comp["composition"].items()))
+        emit("curriculum", f"{cand['name']}: {say(comp)}")
         out.append({**cand, "mix_file": str(ws.path(name)), "mix_composition": comp})
     return {"plan": {**plan, "configs": out}}
 
@@ -75,21 +86,13 @@ def _entity_mixes(state: State, ctx: Context, rd) -> dict:
     false = Counter(e["text"].lower() for t, c, i in gold for e in errors(t, c, rd.by_id[i].prediction) if e["kind"] == "false_positive")
     norm = lambda t: " ".join(t.lower().split())  # noqa: E731
     exclude = {norm(rd.by_id[i].input) for i in kept_out}
-    out = []
-    for cand in plan["configs"]:
-        name = f"mix-{plan['iteration']}-{cand['name']}.jsonl"
-        if ws.has(name):  # resumed: this mix was already built
-            comp = ws.load_json(name + ".json")
-        else:
-            m = cand["config"]["mix"]
-            mix = build_mix(gold, trusted, [w for w, _ in false.most_common()], m["gold_repeat"], m["hard_negatives"], m["replay_fraction"],
-                            exclude, seed=ctx.seed + plan["iteration"])
-            ws.save_rows(name, mix.rows)
-            comp = {"composition": mix.composition, "dropped": {}}
-            ws.save_json(name + ".json", comp)
-        emit("curriculum", f"{cand['name']}: " + ", ".join(f"{k} {v}" for k, v in comp["composition"].items()))
-        out.append({**cand, "mix_file": str(ws.path(name)), "mix_composition": comp})
-    return {"plan": {**plan, "configs": out}}
+    def make(cand: dict) -> tuple[list[dict], dict]:
+        m = cand["config"]["mix"]
+        mix = build_mix(gold, trusted, [w for w, _ in false.most_common()], m["gold_repeat"], m["hard_negatives"], m["replay_fraction"],
+                        exclude, seed=ctx.seed + plan["iteration"])
+        return mix.rows, {"composition": mix.composition, "dropped": {}}
+
+    return mixes(ws, plan, make)
 
 
 def _paraphrases(ctx: Context, ws: Workspace, records, tri: dict, held: set) -> list[Item]:
@@ -128,18 +131,10 @@ def cold_mix(state: State, runtime: Runtime[Context]) -> dict:
     ws = Workspace(ctx.run_dir)
     train = [(r["input"], r["output"]) for r in ws.load_rows("train.jsonl")]
     plan = state["plan"]
-    out = []
-    for cand in plan["configs"]:
-        name = f"mix-{plan['iteration']}-{cand['name']}.jsonl"
-        if ws.has(name + ".json"):  # resumed: this mix was already built
-            comp = ws.load_json(name + ".json")
-        else:
-            src = train + ([(r["input"], r["output"]) for r in ws.load_rows("dev.jsonl")] if cand["config"]["data"].get("with_dev") else [])
-            rows = training_rows(src, cand["config"]["data"], seed=ctx.seed + plan["iteration"])
-            ws.save_rows(name, [{"input": t, "output": y} for t, y in rows])
-            comp = {"composition": {"examples": len(rows), **cand["config"]["data"]}}
-            ws.save_json(name + ".json", comp)
-        n = comp["composition"]["examples"]
-        emit("curriculum", f"{cand['name']}: {n} training examples")
-        out.append({**cand, "mix_file": str(ws.path(name)), "mix_composition": comp})
-    return {"plan": {**plan, "configs": out}}
+
+    def make(cand: dict) -> tuple[list[dict], dict]:
+        src = train + ([(r["input"], r["output"]) for r in ws.load_rows("dev.jsonl")] if cand["config"]["data"].get("with_dev") else [])
+        rows = training_rows(src, cand["config"]["data"], seed=ctx.seed + plan["iteration"])
+        return [{"input": t, "output": y} for t, y in rows], {"composition": {"examples": len(rows), **cand["config"]["data"]}}
+
+    return mixes(ws, plan, make, say=lambda comp: f"{comp['composition']['examples']} training examples")

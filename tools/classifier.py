@@ -90,13 +90,11 @@ def train_classifier(
     temporary folder and renamed into place, so `out_dir` is either complete or absent.
     """
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     if len(texts) != len(targets):
         raise ValueError("texts and targets differ in length")
-    random.seed(config.seed)
-    np.random.seed(config.seed)
-    torch.manual_seed(config.seed)
+    seed_all(config.seed)
     device = _device()
     base_path = resolve_model(base)
     label2id = {l: i for i, l in enumerate(labels)}
@@ -114,13 +112,7 @@ def train_classifier(
     lengths = [len(ids) for ids in enc["input_ids"]]
     steps_per_epoch = len(length_grouped_batches(lengths, config.batch_size, random.Random(0)))
     total = steps_per_epoch * config.epochs
-    no_decay = ("bias", "LayerNorm.weight", "layer_norm")
-    groups = [
-        {"params": [p for n, p in model.named_parameters() if p.requires_grad and not any(k in n for k in no_decay)], "weight_decay": config.weight_decay},
-        {"params": [p for n, p in model.named_parameters() if p.requires_grad and any(k in n for k in no_decay)], "weight_decay": 0.0},
-    ]
-    opt = torch.optim.AdamW(groups, lr=config.learning_rate)
-    sched = get_linear_schedule_with_warmup(opt, int(config.warmup_ratio * total), total)
+    opt, sched = optimizer(model, config, total)
     rng = random.Random(config.seed)
     curve, step, t0 = [], 0, time.time()
     model.train()
@@ -144,32 +136,65 @@ def train_classifier(
                     kd = torch.nn.functional.kl_div(torch.log_softmax(logits[mask] / T, -1), _sharpen(s[mask], T),
                                                     reduction="batchmean") * T * T
                     loss = (1 - config.distill_weight) * loss + config.distill_weight * kd
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            opt.zero_grad()
             step += 1
-            running += loss.item()
-            if progress and (step % 10 == 0 or step == total):
-                progress({"step": step, "total": total, "epoch": epoch + 1, "loss": round(loss.item(), 4)})
+            running += update(loss, model, opt, sched, progress, {"step": step, "total": total, "epoch": epoch + 1})
         curve.append({"epoch": epoch + 1, "loss": round(running / steps_per_epoch, 4)})
+    summary = {"config": asdict(config), "examples": len(texts), "curve": curve, "seconds": round(time.time() - t0, 1)}
+    save(model, tok, out_dir, summary)
+    return summary
+
+
+def seed_all(seed: int) -> None:
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def optimizer(model, config: TrainConfig, total_steps: int):
+    """AdamW (no weight decay on biases and norms) with linear warm-up and decay."""
+    import torch
+    from transformers import get_linear_schedule_with_warmup
+
+    no_decay = ("bias", "LayerNorm.weight", "layer_norm")
+    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    groups = [{"params": [p for n, p in params if not any(k in n for k in no_decay)], "weight_decay": config.weight_decay},
+              {"params": [p for n, p in params if any(k in n for k in no_decay)], "weight_decay": 0.0}]
+    opt = torch.optim.AdamW(groups, lr=config.learning_rate)
+    return opt, get_linear_schedule_with_warmup(opt, int(config.warmup_ratio * total_steps), total_steps)
+
+
+def update(loss, model, opt, sched, progress: Progress | None, where: dict) -> float:
+    """One optimizer step on `loss` (gradients clipped at 1.0); reports progress every 10 steps. Returns the loss."""
+    import torch
+
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    sched.step()
+    opt.zero_grad()
+    value = loss.item()
+    if progress and (where["step"] % 10 == 0 or where["step"] == where["total"]):
+        progress({**where, "loss": round(value, 4)})
+    return value
+
+
+def save(model, tok, out_dir: str | Path, summary: dict) -> None:
+    """Write the model, its tokenizer and its training summary to `out_dir`, whole or not at all
+    (a temporary folder renamed into place)."""
+    import shutil
+
     out_dir = Path(out_dir)
     tmp = out_dir.with_name(out_dir.name + ".partial")
     if tmp.exists():
-        import shutil
-
         shutil.rmtree(tmp)
     model.save_pretrained(tmp)
     tok.save_pretrained(tmp)
-    summary = {"config": asdict(config), "examples": len(texts), "curve": curve, "seconds": round(time.time() - t0, 1)}
     (tmp / "training_summary.json").write_text(json.dumps(summary, indent=2))
     if out_dir.exists():
-        import shutil
-
         shutil.rmtree(out_dir)
     tmp.rename(out_dir)
-    return summary
 
 
 def length_grouped_batches(lengths: list[int], batch_size: int, rng: random.Random, group: int = 50) -> list[list[int]]:

@@ -11,10 +11,7 @@ import numpy as np
 
 from tools.clustering import cluster_failures, confusion_pairs
 from tools.data import Example, LogRecord
-from tools.triage import (
-    domain_similarity, fit_noise_model, has_negation, is_gibberish, is_injection, negation_rates,
-    noisy_corrections, off_task_threshold,
-)
+from tools.triage import fit_noise_model, has_negation, negation_rates, noisy_corrections, passes_and_failures, poison_verdicts
 
 
 @dataclass
@@ -47,17 +44,9 @@ def triage(
     out: list[dict] = [{"id": r.id} for r in records]
     # poison first: it is excluded whatever its verdict
     passed_idx = [i for i, r in enumerate(records) if r.verdict == "pass"]
-    clean_pass = [i for i in passed_idx if not is_injection(records[i].input) and not is_gibberish(records[i].input, vocab)]
-    ref = np.concatenate([parent_emb, log_emb[clean_pass]]) if len(clean_pass) else parent_emb
-    threshold = off_task_threshold(ref, settings.off_task_quantile, settings.off_task_margin)
-    sim = domain_similarity(log_emb, ref)
-    for i, r in enumerate(records):
-        if is_injection(r.input):
-            out[i].update(category="poison", reason="prompt_injection")
-        elif is_gibberish(r.input, vocab):
-            out[i].update(category="poison", reason="gibberish")
-        elif sim[i] < threshold:
-            out[i].update(category="poison", reason="off_task", similarity=round(float(sim[i]), 3), threshold=round(threshold, 3))
+    for i, v in poison_verdicts([r.input for r in records], passed_idx, log_emb, parent_emb, vocab,
+                                settings.off_task_quantile, settings.off_task_margin).items():
+        out[i].update(v)
     # a negation in a label whose curated examples never negate: the label fits the request without it
     if parent:
         rates = negation_rates([e.input for e in parent], [e.output for e in parent])
@@ -68,16 +57,7 @@ def triage(
                 out[i].update(category="poison", reason="negated_request", label=label, label_negation_rate=round(rate, 4))
 
     # passes that are not poison are trusted; failures need a correction
-    fails = []
-    for i, r in enumerate(records):
-        if "category" in out[i]:
-            continue
-        if r.verdict == "pass":
-            out[i].update(category="trusted", reason="passed")
-        elif r.correction is None:
-            out[i].update(category="unusable", reason="no_correction")
-        else:
-            fails.append(i)
+    fails = passes_and_failures(records, out)
 
     # new labels: learnable only with enough examples
     new_counts = Counter(records[i].correction for i in fails if records[i].correction not in deployed_labels)

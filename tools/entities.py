@@ -24,7 +24,7 @@ import numpy as np
 
 from tools.data import Example, LogRecord
 from tools.spans import Span, entity_metrics, error_breakdown, errors
-from tools.triage import domain_similarity, is_gibberish, is_injection, off_task_threshold
+from tools.triage import passes_and_failures, poison_verdicts
 
 
 @dataclass
@@ -77,27 +77,10 @@ def triage(records: list[LogRecord], parent: list[Example], deployed_types: list
     """One verdict per log line: {"id", "category", "reason", ...}, categories as for classification."""
     out: list[dict] = [{"id": r.id} for r in records]
     passed = [i for i, r in enumerate(records) if r.verdict == "pass"]
-    clean = [i for i in passed if not is_injection(records[i].input) and not is_gibberish(records[i].input, vocab)]
-    ref = np.concatenate([parent_emb, log_emb[clean]]) if clean else parent_emb
-    threshold = off_task_threshold(ref, cfg.off_task_quantile, cfg.off_task_margin)
-    sim = domain_similarity(log_emb, ref)
-    for i, r in enumerate(records):
-        if is_injection(r.input):
-            out[i].update(category="poison", reason="prompt_injection")
-        elif is_gibberish(r.input, vocab):
-            out[i].update(category="poison", reason="gibberish")
-        elif sim[i] < threshold:
-            out[i].update(category="poison", reason="off_task", similarity=round(float(sim[i]), 3), threshold=round(threshold, 3))
-    fails = []
-    for i, r in enumerate(records):
-        if "category" in out[i]:
-            continue
-        if r.verdict == "pass":
-            out[i].update(category="trusted", reason="passed")
-        elif r.correction is None:
-            out[i].update(category="unusable", reason="no_correction")
-        else:
-            fails.append(i)
+    for i, v in poison_verdicts([r.input for r in records], passed, log_emb, parent_emb, vocab, cfg.off_task_quantile,
+                                cfg.off_task_margin).items():
+        out[i].update(v)
+    fails = passes_and_failures(records, out)
     new = Counter(s["label"] for i in fails for s in records[i].correction if s["label"] not in deployed_types)
     lex = lexicon([(e.input, e.output) for e in parent] + [(records[i].input, records[i].prediction)
                                                            for i in range(len(records)) if out[i].get("category") == "trusted"])

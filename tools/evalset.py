@@ -105,13 +105,17 @@ def build(pool_train: list[Row], pool_test: list[Row], labels: list[str], out_of
     for r, m in zip(ev, margin):
         tags = (["boundary"] if np.isfinite(m) and m <= cut else []) + (["negative"] if r[1] in out_of_scope else [])
         rows.append({"input": r[0], "output": r[1], "source": r[2], "tags": tags})
-    per_label = Counter(r["output"] for r in rows)
-    makeup = {"n": len(rows), "origin": origin, "labels_covered": len(per_label), "labels": len(labels),
-              "per_label": dict(sorted(per_label.items())), "boundary": sum("boundary" in r["tags"] for r in rows),
-              "negatives": sum("negative" in r["tags"] for r in rows),
-              "confusable_pairs": [[a, b, round(s, 3)] for a, b, s in pairs],
-              "removed_from_training": len(pool_train) - len(rest), "dev": len(dev), "train": len(train)}
-    return Splits(rows, dev, train, makeup)
+    return Splits(rows, dev, train, _makeup(rows, Counter(r["output"] for r in rows), origin, labels, pairs,
+                                            len(pool_train) - len(rest), len(dev), len(train)))
+
+
+def _makeup(rows: list[dict], per_label: Counter, origin: str, labels: list[str], pairs, removed: int, dev: int, train: int) -> dict:
+    """What the report says of an evaluation set."""
+    return {"n": len(rows), "origin": origin, "labels_covered": len(per_label), "labels": len(labels),
+            "per_label": dict(sorted(per_label.items())), "boundary": sum("boundary" in r["tags"] for r in rows),
+            "negatives": sum("negative" in r["tags"] for r in rows),
+            "confusable_pairs": [[a, b, round(s, 3)] for a, b, s in pairs],
+            "removed_from_training": removed, "dev": dev, "train": train}
 
 
 def _stratified(rows: list[Row], n: int, rng: random.Random, min_each: int = 0) -> list[Row]:
@@ -214,10 +218,5 @@ def build_entities(pool_train: list[EntityRow], pool_test: list[EntityRow], type
             boundary = {k for (_, _, k), m in zip(es, margin) if np.isfinite(m) and m <= cut}
     rows = [{"input": r[0], "output": r[1], "source": r[2],
              "tags": (["boundary"] if k in boundary else []) + ([] if r[1] else ["negative"])} for k, r in enumerate(ev)]
-    per_type = Counter(s["label"] for r in rows for s in r["output"])
-    makeup = {"n": len(rows), "origin": origin, "labels_covered": len(per_type), "labels": len(types),
-              "per_label": dict(sorted(per_type.items())), "boundary": sum("boundary" in r["tags"] for r in rows),
-              "negatives": sum("negative" in r["tags"] for r in rows),
-              "confusable_pairs": [[a, b, round(s, 3)] for a, b, s in pairs],
-              "removed_from_training": len(pool_train) - len(rest), "dev": len(dev), "train": len(train)}
-    return Splits(rows, dev, train, makeup)
+    return Splits(rows, dev, train, _makeup(rows, Counter(s["label"] for r in rows for s in r["output"]), origin, types, pairs,
+                                            len(pool_train) - len(rest), len(dev), len(train)))

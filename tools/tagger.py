@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tools.classifier import Progress, TrainConfig, _device, length_grouped_batches
+from tools.classifier import Progress, TrainConfig, _device, length_grouped_batches, optimizer, save, seed_all, update
 from tools.embed import resolve_model
 from tools.spans import Span, from_tags, to_tags, words
 
@@ -50,11 +50,9 @@ def train_tagger(base: str | None, texts: list[str], spans: list[list[Span]], ty
                  config: TrainConfig, progress: Progress | None = None) -> dict:
     """Fine-tune `base` to tag the spans' words; the model is written atomically to `out_dir`."""
     import torch
-    from transformers import AutoModelForTokenClassification, AutoTokenizer, get_linear_schedule_with_warmup
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
 
-    random.seed(config.seed)
-    np.random.seed(config.seed)
-    torch.manual_seed(config.seed)
+    seed_all(config.seed)
     device = _device()
     tags = tag_set(types)
     tag_id = {t: i for i, t in enumerate(tags)}
@@ -74,11 +72,7 @@ def train_tagger(base: str | None, texts: list[str], spans: list[list[Span]], ty
     lengths = [len(ids) for ids in enc["input_ids"]]
     steps_per_epoch = len(length_grouped_batches(lengths, config.batch_size, random.Random(0)))
     total = steps_per_epoch * config.epochs
-    no_decay = ("bias", "LayerNorm.weight")
-    groups = [{"params": [p for n, p in model.named_parameters() if not any(k in n for k in no_decay)], "weight_decay": config.weight_decay},
-              {"params": [p for n, p in model.named_parameters() if any(k in n for k in no_decay)], "weight_decay": 0.0}]
-    opt = torch.optim.AdamW(groups, lr=config.learning_rate)
-    sched = get_linear_schedule_with_warmup(opt, int(config.warmup_ratio * total), total)
+    opt, sched = optimizer(model, config, total)
     rng = random.Random(config.seed)
     curve, step, t0 = [], 0, time.time()
     model.train()
@@ -92,31 +86,11 @@ def train_tagger(base: str | None, texts: list[str], spans: list[list[Span]], ty
             with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=device == "cuda"):
                 logits = model(**batch).logits.float()
             loss = torch.nn.functional.cross_entropy(logits.view(-1, len(tags)), y.view(-1), ignore_index=-100)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            opt.zero_grad()
             step += 1
-            running += loss.item()
-            if progress and (step % 10 == 0 or step == total):
-                progress({"step": step, "total": total, "epoch": epoch + 1, "loss": round(loss.item(), 4)})
+            running += update(loss, model, opt, sched, progress, {"step": step, "total": total, "epoch": epoch + 1})
         curve.append({"epoch": epoch + 1, "loss": round(running / max(1, steps_per_epoch), 4)})
-    out_dir = Path(out_dir)
-    tmp = out_dir.with_name(out_dir.name + ".partial")
-    if tmp.exists():
-        import shutil
-
-        shutil.rmtree(tmp)
-    model.save_pretrained(tmp)
-    tok.save_pretrained(tmp)
     summary = {"config": asdict(config), "examples": len(texts), "curve": curve, "seconds": round(time.time() - t0, 1)}
-    (tmp / "training_summary.json").write_text(json.dumps(summary, indent=2))
-    if out_dir.exists():
-        import shutil
-
-        shutil.rmtree(out_dir)
-    tmp.rename(out_dir)
+    save(model, tok, out_dir, summary)
     return summary
 
 

@@ -164,3 +164,38 @@ def noisy_corrections(model: NoiseModel, emb: np.ndarray, corrections: list[str]
         p_corr[i] = probs[i, j]
         flags[i] = probs[i, j] < ratio * model.thresholds[j]
     return flags, p_corr
+
+
+def poison_verdicts(texts: list[str], passed: list[int], log_emb: np.ndarray, parent_emb: np.ndarray, vocab: set[str],
+                    quantile: float = 0.01, margin: float = 0.85) -> dict[int, dict]:
+    """Poison among the logged inputs, by index: injected instructions, gibberish, or text far from every trusted
+    input (the parent data and the clean passed logs, indices `passed`). Poison goes whatever its verdict."""
+    clean = [i for i in passed if not is_injection(texts[i]) and not is_gibberish(texts[i], vocab)]
+    ref = np.concatenate([parent_emb, log_emb[clean]]) if clean else parent_emb
+    threshold = off_task_threshold(ref, quantile, margin)
+    sim = domain_similarity(log_emb, ref)
+    out = {}
+    for i, text in enumerate(texts):
+        if is_injection(text):
+            out[i] = {"category": "poison", "reason": "prompt_injection"}
+        elif is_gibberish(text, vocab):
+            out[i] = {"category": "poison", "reason": "gibberish"}
+        elif sim[i] < threshold:
+            out[i] = {"category": "poison", "reason": "off_task", "similarity": round(float(sim[i]), 3), "threshold": round(threshold, 3)}
+    return out
+
+
+def passes_and_failures(records, out: list[dict]) -> list[int]:
+    """After poison: a pass is trusted, a failure without a correction unusable (written into `out`); returns the
+    indices of the failures left to judge."""
+    fails = []
+    for i, r in enumerate(records):
+        if "category" in out[i]:
+            continue
+        if r.verdict == "pass":
+            out[i].update(category="trusted", reason="passed")
+        elif r.correction is None:
+            out[i].update(category="unusable", reason="no_correction")
+        else:
+            fails.append(i)
+    return fails
