@@ -26,7 +26,7 @@ from tools.data import load_examples, load_logs, read_jsonl, write_json
 
 CONDITIONS = {"clean": {"wrong_rate": 0.0, "poison_rate": 0.0}, "noisy": {"wrong_rate": 0.15, "poison_rate": 0.05}}
 NAIVE = TrainConfig(epochs=6, learning_rate=2e-4, max_length=128)  # pioneer's first configuration's recipe
-DEPLOYED = TrainConfig(epochs=2, learning_rate=1e-4, max_length=128)
+DEPLOYED = TrainConfig(epochs=3, learning_rate=2e-4, max_length=128)  # 300 sentences: entity F1 near 0.35 on MIT Restaurant
 
 
 def build(out: Path, dataset: str, seed: int, parent_n: int, logs_n: int, data_dir: str | None, **noise) -> dict:
