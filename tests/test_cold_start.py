@@ -150,6 +150,9 @@ def test_search_changes_data_then_optimization_then_targets_confusions_and_stops
     remembered = {**mid[1], "name": "old-run:lr1e-4>3b"}
     firsts, why = sr.first(1000, 10, cfg, remembered)
     assert firsts[0]["name"] == "memory:lr1e-4>3b" and firsts[0]["data"]["per_label"] == 10 and firsts[0]["train"]["epochs"] == 6
+    # a remembered strategy that is the default itself is paired with the other default, not trained twice
+    same, _ = sr.first(1000, 10, cfg, {**first[0], "name": "old:lr1e-4"})
+    assert [c["name"] for c in same] == ["memory:lr1e-4", "lr3e-4"]
     # the final refit: on train + dev, unchanged, when it fits (10 s per 400 example-epochs: 1,100 x 4 takes 110 s)
     again, why = sr.refit(hist[0], hist, 1000, 100, 10, 2.0)
     assert again["data"] == {"per_label": None, "augment": 0, "focus": [], "with_dev": True} and again["train"] == first[0]["train"]

@@ -58,7 +58,8 @@ def first(n_train: int, n_labels: int, settings: SearchSettings, remembered: dic
         m = copy.deepcopy(remembered)
         m["name"] = "memory:" + m["name"].split(":")[-1]
         m["data"] = {**m["data"], "per_label": cap, "with_dev": False}
-        return [m, a], f"first iteration: the memory's best strategy for a similar task ({remembered['name']}), and a default" + \
+        other = b if m["train"] == a["train"] else a  # never the same configuration twice
+        return [m, other], f"first iteration: the memory's best strategy for a similar task ({remembered['name']}), and a default" + \
             (f", on {cap} examples a label" if cap else "")
     return [a, b], why
 
