@@ -83,9 +83,10 @@ def _entity_mixes(state: State, ctx: Context, rd) -> dict:
     gold = [(r.input, r.correction, r.id) for r in rd.records if rd.category(r.id) == "fixable" and r.id not in kept_out]
     trusted = [(r.input, r.prediction, r.id) for r in rd.records if rd.category(r.id) == "trusted" and r.id not in kept_out]
     trusted += [(e.input, e.output, f"parent:{e.line}") for e in rd.parent]
-    false = Counter(e["text"].lower() for t, c, i in gold for e in errors(t, c, rd.by_id[i].prediction) if e["kind"] == "false_positive")
+    by_id = rd.by_id
+    false = Counter(e["text"].lower() for t, c, i in gold for e in errors(t, c, by_id[i].prediction) if e["kind"] == "false_positive")
     norm = lambda t: " ".join(t.lower().split())  # noqa: E731
-    exclude = {norm(rd.by_id[i].input) for i in kept_out}
+    exclude = {norm(by_id[i].input) for i in kept_out}
     def make(cand: dict) -> tuple[list[dict], dict]:
         m = cand["config"]["mix"]
         mix = build_mix(gold, trusted, [w for w, _ in false.most_common()], m["gold_repeat"], m["hard_negatives"], m["replay_fraction"],

@@ -157,11 +157,12 @@ def gate(state: State, runtime: Runtime[Context]) -> dict:
     ctx = settings(runtime)
     plan = state["plan"]
     final = plan["stage"] == "final"
-    sets = eval_sets(state, ctx, include_holdout_in_training=final)
+    rd = run_data(state, ctx)
+    sets = eval_sets(state, ctx, include_holdout_in_training=final, rd=rd)
     entries = []
     for cand in plan["configs"]:
         if state.get("task") == "ner" and cand["config"].get("tune_threshold"):
-            _tune_threshold(state, ctx, cand)
+            _tune_threshold(rd, cand)
         g = score_candidate(cand["model_dir"], sets, ctx, state.get("task", "classification"))
         verdict = "passed" if g["passed"] else "failed: " + "; ".join(g["reasons"])
         emit("gate", f"{cand['name']}: {g['negative_flips']} flips, fixed {g['fixed']}, {verdict}",
@@ -172,14 +173,14 @@ def gate(state: State, runtime: Runtime[Context]) -> dict:
     return {"iterations": entries}
 
 
-def _tune_threshold(state: State, ctx: Context, cand: dict) -> None:
+def _tune_threshold(rd: RunData, cand: dict) -> None:
     """Entity extraction with over-prediction: the decision threshold with the best entity F1 on the tuning split
     (trusted and fixable lines kept out of training and out of the gate's sets), saved with the model."""
     from tools.spans import entity_metrics
     from tools.tagger import decode, set_threshold, word_probs
 
-    rd = run_data(state, ctx)
-    rows = [rd.by_id[i] for i in rd.splits.get("tuning", [])]
+    by_id = rd.by_id
+    rows = [by_id[i] for i in rd.splits.get("tuning", [])]
     if not rows:
         return
     probs, offs, tags = word_probs(cand["model_dir"], [r.input for r in rows])

@@ -53,10 +53,6 @@ def canonical(spans: list[Span]) -> list[Span]:
     return [{"start": int(s["start"]), "end": int(s["end"]), "label": str(s["label"])} for s in sorted(spans, key=_key)]
 
 
-def same(a: list[Span], b: list[Span]) -> bool:
-    return {_key(s) for s in a} == {_key(s) for s in b}
-
-
 def types_of(rows: list[list[Span]]) -> list[str]:
     return sorted({s["label"] for spans in rows for s in spans})
 
