@@ -110,10 +110,7 @@ def train_classifier(
     soft = torch.tensor(teacher, dtype=torch.float32) if teacher is not None and config.distill_weight > 0 else None
 
     lengths = [len(ids) for ids in enc["input_ids"]]
-    steps_per_epoch = len(length_grouped_batches(lengths, config.batch_size, random.Random(0)))
-    total = steps_per_epoch * config.epochs
-    opt, sched = optimizer(model, config, total)
-    rng = random.Random(config.seed)
+    steps_per_epoch, total, opt, sched, rng = schedule(model, lengths, config)
     curve, step, t0 = [], 0, time.time()
     model.train()
     for epoch in range(config.epochs):
@@ -150,6 +147,14 @@ def seed_all(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def schedule(model, lengths: list[int], config: TrainConfig):
+    """Steps per epoch, total steps, the optimizer and its schedule, and the batch shuffler, for inputs of `lengths`."""
+    steps_per_epoch = len(length_grouped_batches(lengths, config.batch_size, random.Random(0)))
+    total = steps_per_epoch * config.epochs
+    opt, sched = optimizer(model, config, total)
+    return steps_per_epoch, total, opt, sched, random.Random(config.seed)
 
 
 def optimizer(model, config: TrainConfig, total_steps: int):

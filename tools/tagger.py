@@ -13,14 +13,13 @@ Writes a standard `AutoModelForTokenClassification` folder with `id2label` ("O",
 from __future__ import annotations
 
 import json
-import random
 import time
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
-from tools.classifier import Progress, TrainConfig, _device, length_grouped_batches, optimizer, save, seed_all, update
+from tools.classifier import Progress, TrainConfig, _device, length_grouped_batches, save, schedule, seed_all, update
 from tools.embed import resolve_model
 from tools.spans import Span, from_tags, to_tags, words
 
@@ -70,10 +69,7 @@ def train_tagger(base: str | None, texts: list[str], spans: list[list[Span]], ty
             prev = wi
         targets.append(row)
     lengths = [len(ids) for ids in enc["input_ids"]]
-    steps_per_epoch = len(length_grouped_batches(lengths, config.batch_size, random.Random(0)))
-    total = steps_per_epoch * config.epochs
-    opt, sched = optimizer(model, config, total)
-    rng = random.Random(config.seed)
+    steps_per_epoch, total, opt, sched, rng = schedule(model, lengths, config)
     curve, step, t0 = [], 0, time.time()
     model.train()
     for epoch in range(config.epochs):
