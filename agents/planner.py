@@ -231,9 +231,8 @@ def _remembered(state: State, ctx: Context) -> tuple[dict | None, dict]:
 
 def finish(state: State, runtime: Runtime[Context]) -> dict:
     """Cold start: the best attempt, scored once on the frozen evaluation set, into the run folder and the registry."""
-    from agents.verifier import primary
     from tools.evalset import load_frozen
-    from tools.predict import metrics, predict
+    from tools.predict import metrics, predict, score_of
     from tools.registry import Registry
 
     ctx = settings(runtime)
@@ -245,7 +244,7 @@ def finish(state: State, runtime: Runtime[Context]) -> dict:
     kind = state.get("task", "classification")
     pred = predict(cand["model_dir"], [r["input"] for r in rows])
     final = metrics(kind, [r["input"] for r in rows], [r["output"] for r in rows], pred)
-    final["score"] = primary(kind, final)
+    final["score"] = score_of(kind, final)
     tags = {}
     for r, p in zip(rows, pred):
         for t in r.get("tags") or []:

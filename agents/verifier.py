@@ -20,7 +20,9 @@ from tools.classifier import predict_proba
 from tools.embed import embed
 from tools.gate import GateConfig, evaluate_gate
 from tools.metrics import classification_metrics
+from tools.entities import entity_confusions
 from tools.predict import metrics as predict_metrics
+from tools.predict import score_of
 from tools.predict import predict as predict_any
 from tools.workspace import Workspace
 
@@ -192,24 +194,6 @@ def _tune_threshold(rd: RunData, cand: dict) -> None:
     emit("gate", f"{cand['name']}: decision threshold {best} (tuning F1 {scores[best]}, argmax {scores[None]})")
 
 
-def primary(kind: str, m: dict) -> float:
-    """The number a cold-start search selects on: accuracy, or entity F1."""
-    return m["f1"] if kind == "ner" else m["accuracy"]
-
-
-def entity_confusions(texts: list[str], truth: list, pred: list, n: int = 10) -> list[tuple[str, str, int]]:
-    """The most frequent entity mistakes as (true type, predicted type or "O"); a false positive is ("O", type)."""
-    from collections import Counter
-
-    from tools.spans import errors
-
-    c = Counter()
-    for x, t, p in zip(texts, truth, pred):
-        for e in errors(x, t, p):
-            c[("O", e["type"]) if e["kind"] == "false_positive" else (e["type"], e["predicted"] or "O")] += 1
-    return [(a, b, k) for (a, b), k in c.most_common(n)]
-
-
 THRESHOLDS = (None, 0.5, 0.3, 0.2, 0.1, 0.05)  # P("O") below which a word is tagged as an entity; None: argmax
 
 
@@ -248,7 +232,7 @@ def frame(state: State, runtime: Runtime[Context]) -> dict:
         method = "nearest label name by embedding (no training)"
         emit("baseline", f"base model, nearest label name: accuracy {base['accuracy']}")
     out = {"evalset": {**sp.makeup, "sha256": digest, "file": str(Path(ctx.run_dir) / "eval_set.jsonl"),
-                       "baseline": {"method": method, "score": primary(spec["kind"], base), **base}}}
+                       "baseline": {"method": method, "score": score_of(spec["kind"], base), **base}}}
     ws.save_json("frame.json", out)
     return out
 
@@ -267,7 +251,7 @@ def score(state: State, runtime: Runtime[Context]) -> dict:
     for cand in plan["configs"]:
         pred = predict_any(cand["model_dir"], texts)
         m = predict_metrics(kind, texts, truth, pred)
-        score = primary(kind, m)
+        score = score_of(kind, m)
         emit("score", f"{cand['name']}: dev {'entity F1' if kind == 'ner' else 'accuracy'} {score} ({cand['training']['examples']} examples, "
              f"{cand['training']['seconds']} s)", candidate=cand["name"], score=score)
         entries.append({"iteration": plan["iteration"], "stage": plan["stage"], "strategy": cand["name"], "config": cand["config"],

@@ -150,6 +150,15 @@ def patterns(records: list[LogRecord], tri: list[dict], top: int = 20) -> list[d
     return out
 
 
+def entity_confusions(texts: list[str], truth: list[list[Span]], pred: list[list[Span]], n: int = 10) -> list[tuple[str, str, int]]:
+    """The most frequent entity mistakes as (true type, predicted type or "O"); a false positive is ("O", type)."""
+    c = Counter()
+    for x, t, p in zip(texts, truth, pred):
+        for e in errors(x, t, p):
+            c[("O", e["type"]) if e["kind"] == "false_positive" else (e["type"], e["predicted"] or "O")] += 1
+    return [(a, b, k) for (a, b), k in c.most_common(n)]
+
+
 def dominant_error(breakdown: dict) -> str:
     """"precision" when false positives outnumber false negatives, else "recall"."""
     t = breakdown["total"]

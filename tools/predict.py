@@ -33,3 +33,8 @@ def metrics(task: str, texts: list[str], truth: list[Any], pred: list[Any]) -> d
     from tools.metrics import classification_metrics
 
     return classification_metrics(truth, pred)
+
+
+def score_of(task: str, m: dict) -> float:
+    """The one number a search selects on: accuracy, or entity F1."""
+    return m["f1"] if task == "ner" else m["accuracy"]
