@@ -12,7 +12,7 @@ from agents.progress import emit
 from graph.context import Context
 from graph.state import State
 from tools.classifier import load_labels
-from tools.data import DataError, detect_task, load_examples, load_logs
+from tools.data import DataError, load_examples, load_logs
 from tools.lineage import parent_data_of
 
 
@@ -42,18 +42,18 @@ def check_model(model_dir: str, task: str = "classification") -> list[str]:
     return labels
 
 
-def _task(loaded, logs: str) -> str:
-    task = detect_task(loaded.records)
-    if task not in PRODUCTION_TASKS:
-        raise DataError(logs, 0, f"task '{task}' is not supported in production mode yet (classification and entity extraction)")
-    return task
+def _load(logs: str, skip_bad: bool):
+    """The logs, checked against the task their predictions imply (classification or entity extraction)."""
+    loaded = load_logs(logs, task="detect", skip_bad=skip_bad)
+    if loaded.task not in PRODUCTION_TASKS:
+        raise DataError(logs, 0, f"task '{loaded.task}' is not supported in production mode yet (classification and entity extraction)")
+    return loaded
 
 
 def validate_inputs(model: str, logs: str, train_data: str | None, skip_bad: bool = False) -> str:
     """Check a production run's inputs before anything is written; the task, or DataError naming file, line
     and reason."""
-    task = _task(load_logs(logs, task=None, skip_bad=skip_bad), logs)
-    load_logs(logs, task=task, skip_bad=skip_bad)  # validates output shapes for the task
+    task = _load(logs, skip_bad).task
     check_model(model, task)
     if train_data:
         load_examples(train_data, task=task)
@@ -61,9 +61,8 @@ def validate_inputs(model: str, logs: str, train_data: str | None, skip_bad: boo
 
 
 def ingest(state: State, runtime: Runtime[Context]) -> dict:
-    task = _task(load_logs(state["logs"], task=None, skip_bad=bool(state.get("skip_bad_lines"))), state["logs"])
-    loaded = load_logs(state["logs"], task=task, skip_bad=bool(state.get("skip_bad_lines")))
-    records = loaded.records
+    loaded = _load(state["logs"], bool(state.get("skip_bad_lines")))
+    task, records = loaded.task, loaded.records
     labels = check_model(state["model"], task)
     train_data = state.get("train_data")
     lineage = None if train_data else parent_data_of(state["model"])

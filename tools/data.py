@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -138,13 +138,29 @@ def load_examples(path: str | Path, task: str | None = "classification") -> list
 class LoadedLogs:
     records: list[LogRecord]
     skipped: list[DataError]  # bad lines, only when the user asked to skip them
+    task: str | None = None  # the task the outputs were checked against
 
 
 def load_logs(path: str | Path, task: str | None = "classification", skip_bad: bool = False) -> LoadedLogs:
     """Inference logs, validated line by line against the contract.
 
+    `task` "detect": the task the predictions' shape implies, then every line checked against it (one read).
     A bad line raises DataError unless `skip_bad`, in which case it is counted in `skipped`.
     """
+    if task == "detect":
+        loaded = load_logs(path, None, skip_bad)
+        task = detect_task(loaded.records)
+        records, skipped = [], list(loaded.skipped)
+        for r in loaded.records:
+            try:
+                records.append(_typed(Path(path), r, task))
+            except DataError as e:
+                if not skip_bad:
+                    raise
+                skipped.append(e)
+        if not records:
+            raise DataError(path, 0, f"no valid log lines ({len(skipped)} bad)")
+        return LoadedLogs(records, skipped, task)
     path = Path(path)
     if path.suffix.lower() == ".csv":
         raise DataError(path, 0, "inference logs must be JSONL (one JSON object a line)")
@@ -169,7 +185,7 @@ def load_logs(path: str | Path, task: str | None = "classification", skip_bad: b
             skipped.append(e)
     if not records:
         raise DataError(path, 0, f"no valid log lines ({len(skipped)} bad)")
-    return LoadedLogs(records, skipped)
+    return LoadedLogs(records, skipped, task)
 
 
 def json_object(path: Path, n: int, text: str) -> dict:
@@ -193,25 +209,21 @@ def _parse_log_line(path: Path, n: int, text: str, task: str | None) -> LogRecor
     verdict = obj["verdict"]
     if verdict not in VERDICTS:
         raise DataError(path, n, f"unknown verdict {json.dumps(verdict)[:40]} (expected 'pass' or 'fail')")
-    reason = _check_output(obj["prediction"], task, "field 'prediction'", obj["input"])
-    if reason:
-        raise DataError(path, n, reason)
-    correction = obj.get("correction")
-    if correction is not None:
-        reason = _check_output(correction, task, "field 'correction'", obj["input"])
-        if reason:
-            raise DataError(path, n, reason)
     known = {"id", "input", "prediction", "verdict", "correction", "feedback"}
-    return LogRecord(
-        id=str(obj["id"]),
-        input=obj["input"],
-        prediction=_output(obj["prediction"], task),
-        verdict=verdict,
-        correction=None if correction is None else _output(correction, task),
-        feedback=obj.get("feedback"),
-        line=n,
-        extra={k: v for k, v in obj.items() if k not in known},
-    )
+    rec = LogRecord(id=str(obj["id"]), input=obj["input"], prediction=obj["prediction"], verdict=verdict,
+                    correction=obj.get("correction"), feedback=obj.get("feedback"), line=n,
+                    extra={k: v for k, v in obj.items() if k not in known})
+    return _typed(path, rec, task)
+
+
+def _typed(path: Path, r: LogRecord, task: str | None) -> LogRecord:
+    """`r` with its prediction and correction checked against `task` and in the form the run compares."""
+    for what, value in (("prediction", r.prediction), ("correction", r.correction)):
+        if value is not None or what == "prediction":
+            reason = _check_output(value, task, f"field '{what}'", r.input)
+            if reason:
+                raise DataError(path, r.line, reason)
+    return replace(r, prediction=_output(r.prediction, task), correction=None if r.correction is None else _output(r.correction, task))
 
 
 def detect_task(records: list[LogRecord]) -> str:
