@@ -147,42 +147,40 @@ def load_logs(path: str | Path, task: str | None = "classification", skip_bad: b
     `task` "detect": the task the predictions' shape implies, then every line checked against it (one read).
     A bad line raises DataError unless `skip_bad`, in which case it is counted in `skipped`.
     """
-    if task == "detect":
-        loaded = load_logs(path, None, skip_bad)
-        task = detect_task(loaded.records)
-        records, skipped = [], list(loaded.skipped)
-        for r in loaded.records:
+    path = Path(path)
+    if path.suffix.lower() == ".csv":
+        raise DataError(path, 0, "inference logs must be JSONL (one JSON object a line)")
+    lines = _read_lines(path)
+    if not any(t.strip() for _, t in lines):
+        raise DataError(path, 0, "empty file: no log lines")
+    skipped: list[DataError] = []
+
+    def each(items, check):
+        out = []
+        for item in items:
             try:
-                records.append(_typed(Path(path), r, task))
+                out.append(check(item))
             except DataError as e:
                 if not skip_bad:
                     raise
                 skipped.append(e)
-        if not records:
-            raise DataError(path, 0, f"no valid log lines ({len(skipped)} bad)")
-        return LoadedLogs(records, skipped, task)
-    path = Path(path)
-    if path.suffix.lower() == ".csv":
-        raise DataError(path, 0, "inference logs must be JSONL (one JSON object a line)")
-    records: list[LogRecord] = []
-    skipped: list[DataError] = []
+        return out
+
     seen: dict[str, int] = {}
-    lines = _read_lines(path)
-    if not any(t.strip() for _, t in lines):
-        raise DataError(path, 0, "empty file: no log lines")
-    for n, text in lines:
-        if not text.strip():
-            continue
-        try:
-            rec = _parse_log_line(path, n, text, task)
-            if rec.id in seen:
-                raise DataError(path, n, f"duplicate id {rec.id!r} (first on line {seen[rec.id]})")
-            seen[rec.id] = n
-            records.append(rec)
-        except DataError as e:
-            if not skip_bad:
-                raise
-            skipped.append(e)
+
+    def parse(line: tuple[int, str]) -> LogRecord:
+        n, text = line
+        rec = _parse_log_line(path, n, text)
+        if rec.id in seen:
+            raise DataError(path, n, f"duplicate id {rec.id!r} (first on line {seen[rec.id]})")
+        seen[rec.id] = n
+        return rec
+
+    records = each([x for x in lines if x[1].strip()], parse)
+    if task == "detect" and records:
+        task = detect_task(records)
+    if task is not None:
+        records = each(records, lambda r: _typed(path, r, task))
     if not records:
         raise DataError(path, 0, f"no valid log lines ({len(skipped)} bad)")
     return LoadedLogs(records, skipped, task)
@@ -199,7 +197,8 @@ def json_object(path: Path, n: int, text: str) -> dict:
     return obj
 
 
-def _parse_log_line(path: Path, n: int, text: str, task: str | None) -> LogRecord:
+def _parse_log_line(path: Path, n: int, text: str) -> LogRecord:
+    """One log line's fields, checked for presence and type (outputs are checked against the task later)."""
     obj = json_object(path, n, text)
     for key in ("id", "input", "prediction", "verdict"):
         if key not in obj:
@@ -213,7 +212,7 @@ def _parse_log_line(path: Path, n: int, text: str, task: str | None) -> LogRecor
     rec = LogRecord(id=str(obj["id"]), input=obj["input"], prediction=obj["prediction"], verdict=verdict,
                     correction=obj.get("correction"), feedback=obj.get("feedback"), line=n,
                     extra={k: v for k, v in obj.items() if k not in known})
-    return _typed(path, rec, task)
+    return _typed(path, rec, None)
 
 
 def _typed(path: Path, r: LogRecord, task: str | None) -> LogRecord:
