@@ -56,17 +56,8 @@ def naive_retrain(dep: Path, out: Path, types: list[str]) -> Path:
     return out
 
 
-def scores(texts, truth, before, after) -> dict:
-    from tools.entities import log_metrics
-
-    m = log_metrics(texts, truth, after)
-    flips = sum(b == t and a != t for t, b, a in zip(truth, before, after))
-    return {"test_f1": m["f1"], "test_precision": m["precision"], "test_recall": m["recall"], "test_flips": flips,
-            "test_errors": m["errors"]["total"]}
-
-
 def run_condition(name: str, dataset: str, root: Path, a) -> list[dict]:
-    from evals.scorers import triage_scores
+    from evals.scorers import entity_test_scores, triage_scores
     from graph.cli import run_production
     from tools.tagger import predict_spans
 
@@ -77,12 +68,12 @@ def run_condition(name: str, dataset: str, root: Path, a) -> list[dict]:
     x, y = [r["input"] for r in test], [r["output"] for r in test]
     deployed = predict_spans(dep / "deployed", x)
     base = {"dataset": dataset, "condition": name, "test_n": len(x)}
-    rows = [{**base, "system": "deployed", **scores(x, y, deployed, deployed), "wall_s": round(time.time() - t, 1)}]
+    rows = [{**base, "system": "deployed", **entity_test_scores(x, y, deployed, deployed), "wall_s": round(time.time() - t, 1)}]
     print(f"{dataset}/{name}: deployed F1 {rows[0]['test_f1']} ({info['logs']} logs, {info['failures']} failed)", flush=True)
 
     t = time.time()
     naive = naive_retrain(dep, root / dataset / name / "naive", set(info["types"]))
-    rows.append({**base, "system": "naive", **scores(x, y, deployed, predict_spans(naive, x)), "wall_s": round(time.time() - t, 1)})
+    rows.append({**base, "system": "naive", **entity_test_scores(x, y, deployed, predict_spans(naive, x)), "wall_s": round(time.time() - t, 1)})
     print(f"{dataset}/{name}: naive F1 {rows[-1]['test_f1']}, {rows[-1]['test_flips']} flips", flush=True)
 
     t = time.time()
@@ -96,7 +87,7 @@ def run_condition(name: str, dataset: str, root: Path, a) -> list[dict]:
     row = {**base, "system": "pioneer", "promoted": rep["promoted"], "gate_flips": (rep.get("gate") or {}).get("negative_flips"),
            **triage_scores(key, excluded)}
     after = predict_spans(rep["model_dir"], x) if rep["promoted"] else deployed
-    row.update(scores(x, y, deployed, after), wall_s=round(time.time() - t, 1))
+    row.update(entity_test_scores(x, y, deployed, after), wall_s=round(time.time() - t, 1))
     rows.append(row)
     print(f"{dataset}/{name}: pioneer F1 {row['test_f1']}, {row['test_flips']} flips, {row['wall_s']} s", flush=True)
     return rows

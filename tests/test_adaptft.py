@@ -34,19 +34,48 @@ def test_same_seed_same_logs_byte_for_byte(tmp_path):
     assert all(l["correction"] == t["judge"] for l, t in zip(logs, traffic) if l["verdict"] == "fail")
 
 
+def test_entity_scenario_keeps_every_entity_through_the_noise_and_judges_span_sets(tmp_path):
+    from tools.spans import check
+
+    info = build(SCENARIOS["demo-ner"], tmp_path / "n", seed=1, size=QUICK)
+    assert info["labels"] == ["LOC", "ORG", "PER"] and info["scenario"]["task"] == "ner"
+    traffic = [json.loads(l) for k in (1, 2, 3) for l in (tmp_path / "n" / f"stage{k}" / "traffic.jsonl").read_text().splitlines()]
+    test = [json.loads(l) for l in (tmp_path / "n" / "union_test.jsonl").read_text().splitlines()]
+    perturbed = [t for t in traffic if t["noise"] and not t["poison"]] + [r for r in test if r["noise"]]
+    assert perturbed and {t["noise"] for t in perturbed} - {"casing"}
+    for t in traffic:  # every label is a valid span set of its own input
+        assert check(t["input"], t["judge"]) is None and (t["poison"] or check(t["input"], t["truth"]) is None)
+    for t in perturbed:  # a fixable perturbation moves the entities, never changes their words
+        spans = t.get("truth", t.get("output"))
+        assert spans and all(t["input"][s["start"]:s["end"]].lower() in {"alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi",
+                             "paris", "rome", "oslo", "lima", "cairo", "delhi", "tokyo", "quito", "acme", "globex", "initech",
+                             "umbrella", "hooli", "vandelay"} for s in spans)
+    poisoned = [t for t in traffic if t["poison"]]
+    assert poisoned and "negation" not in {t["noise"] for t in poisoned}  # a negation keeps the entities: not poison
+    assert all(t["judge"] != t["truth"] for t in poisoned if t["noise"] == "wrong_random")
+    # the same spans in another order are the same answer; one entity more is a failure with the judge's correction
+    t = next(t for t in traffic if not t["poison"] and len(t["judge"]) > 1)
+    logs, _ = render_logs([t, t], [t["judge"][::-1], t["judge"] + [{"start": 0, "end": 1, "label": "PER"}]])
+    assert [l["verdict"] for l in logs] == ["pass", "fail"] and logs[1]["correction"] == t["judge"]
+
+
 def test_quick_benchmark_writes_table_json_and_plot(tmp_path, capsys):
     from graph.cli import main
 
     out = tmp_path / "bench"
     assert main(["bench", "adaptft", "--quick", "--out", str(out)]) == 0
     records = json.loads((out / "results.json").read_text())
-    assert {(r["stage"], r["system"]) for r in records} == {(s, m) for s in range(4) for m in ("deployed", "naive", "pioneer", "oracle")}
+    for scn in ("demo", "demo-ner"):
+        assert {(r["stage"], r["system"]) for r in records if r["scenario"] == scn} == {
+            (s, m) for s in range(4) for m in ("deployed", "naive", "pioneer", "oracle")}
     for r in records:
         assert {"scenario", "stage", "system", "score", "negative_flips", "triage_precision", "triage_recall", "wall_s"} <= r.keys()
     pioneer = [r for r in records if r["system"] == "pioneer" and r["stage"] > 0]
     assert all(r["triage_recall"] is not None and r["triage_recall"] > 0 for r in pioneer)
-    assert (out / "demo.png").stat().st_size > 1000
+    assert (out / "demo.png").stat().st_size > 1000 and (out / "demo-ner.png").exists()
+    ner = {(r["stage"], r["system"]): r["score"] for r in records if r["scenario"] == "demo-ner"}
+    assert ner[(3, "oracle")] > ner[(0, "deployed")]  # entity F1: the traffic's true spans teach the tagger
     md = (out / "table.md").read_text()
     assert md.startswith("| scenario | stage (poison) |") and "| demo | 3 (40%) |" in md and ("promoted" in md or "kept" in md)
     table = capsys.readouterr().out
-    assert "pioneer triage P/R" in table and "wall time" in table and "peak memory" in table
+    assert "pioneer triage P/R" in table and "wall time" in table and "peak memory" in table and "entity F1" in table

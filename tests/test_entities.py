@@ -8,6 +8,7 @@ import random
 import pytest
 
 from tools.data import DataError
+from tools.demo import entity_sentence
 
 
 def _log(i, text, pred, verdict="pass", correction=None) -> str:
@@ -125,29 +126,6 @@ def test_a_tiny_tagger_learns_spans_and_loads_with_plain_transformers(tmp_path, 
 
 # ------------------------------------------------------------------ production mode, end to end
 
-PEOPLE = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"]
-CITIES = ["paris", "rome", "oslo", "lima", "cairo", "delhi", "tokyo", "quito"]
-FIRMS = ["acme", "globex", "initech", "umbrella", "hooli", "vandelay"]
-TEMPLATES = ["{p} flew to {c} for {f}", "{p} works at {f} in {c}", "ask {p} about the {c} office",
-             "{f} opened a store in {c}", "did {p} call {f} yesterday", "the {f} team met {p}",
-             "{p} will visit {c} next week", "book a flight to {c} for {p}"]
-
-
-def _sentence(rng: random.Random) -> tuple[str, list[dict]]:
-    tpl = rng.choice(TEMPLATES)
-    fill = {"p": (rng.choice(PEOPLE), "PER"), "c": (rng.choice(CITIES), "LOC"), "f": (rng.choice(FIRMS), "ORG")}
-    text, spans, i = "", [], 0
-    for part in __import__("re").split(r"(\{[pcf]\})", tpl):
-        if part.startswith("{"):
-            word, ty = fill[part[1]]
-            spans.append({"start": len(text), "end": len(text) + len(word), "label": ty})
-            text += word
-        else:
-            text += part
-        i += 1
-    return text, spans
-
-
 @pytest.fixture(scope="module")
 def entity_deployment(tmp_path_factory, tiny_base):
     from tools.classifier import TrainConfig
@@ -155,9 +133,9 @@ def entity_deployment(tmp_path_factory, tiny_base):
 
     rng = random.Random(0)
     d = tmp_path_factory.mktemp("ner-deployment")
-    parent = [_sentence(rng) for _ in range(20)]
-    traffic = [_sentence(rng) for _ in range(260)]
-    test = [_sentence(rng) for _ in range(60)]
+    parent = [entity_sentence(rng) for _ in range(20)]
+    traffic = [entity_sentence(rng) for _ in range(260)]
+    test = [entity_sentence(rng) for _ in range(60)]
     info = simulate_entity_deployment(d, ["LOC", "ORG", "PER"], parent, traffic, test, seed=0, wrong_rate=0.1, poison_rate=0.04,
                                       base=tiny_base, deployed_config=TrainConfig(epochs=8, learning_rate=3e-3, batch_size=16))
     return d, info
@@ -250,7 +228,7 @@ def test_cold_start_trains_an_entity_model_from_conll_files(tmp_path, tiny_base)
     for name, n in (("train.conll", 150), ("test.conll", 40)):
         lines = []
         for _ in range(n):
-            text, spans = _sentence(rng)
+            text, spans = entity_sentence(rng)
             offs = words(text)
             lines += [f"{text[a:b]}\t{t}" for (a, b), t in zip(offs, to_tags(text, spans, offs))] + [""]
         (d / name).write_text("\n".join(lines) + "\n")

@@ -8,6 +8,7 @@ traffic follows, with some wrong corrections and poisoned lines, and a held-out 
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 
 from tools.data import write_json
@@ -90,3 +91,28 @@ def build_demo(out: str | Path, seed: int = 0, parent_per_intent: int = 8, traff
                                poison_rate=poison_rate, deployed_epochs=deployed_epochs, base=base)
     write_json(out / "deployment.json", info)
     return info
+
+
+# ------------------------------------------------------------------ entity extraction
+
+PEOPLE = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"]
+CITIES = ["paris", "rome", "oslo", "lima", "cairo", "delhi", "tokyo", "quito"]
+FIRMS = ["acme", "globex", "initech", "umbrella", "hooli", "vandelay"]
+ENTITY_TEMPLATES = ["{p} flew to {c} for {f}", "{p} works at {f} in {c}", "ask {p} about the {c} office",
+                    "{f} opened a store in {c}", "did {p} call {f} yesterday", "the {f} team met {p}",
+                    "{p} will visit {c} next week", "book a flight to {c} for {p}"]
+
+
+def entity_sentence(rng: random.Random) -> tuple[str, list[dict]]:
+    """A short sentence with its people (PER), places (LOC) and companies (ORG) as character spans."""
+    tpl = rng.choice(ENTITY_TEMPLATES)
+    fill = {"p": (rng.choice(PEOPLE), "PER"), "c": (rng.choice(CITIES), "LOC"), "f": (rng.choice(FIRMS), "ORG")}
+    text, spans = "", []
+    for part in re.split(r"(\{[pcf]\})", tpl):
+        if part.startswith("{"):
+            word, ty = fill[part[1]]
+            spans.append({"start": len(text), "end": len(text) + len(word), "label": ty})
+            text += word
+        else:
+            text += part
+    return text, spans

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 
 FILLERS = ["hi,", "hello,", "please", "um", "quick question:", "hey there,", "thanks"]
 
@@ -46,3 +47,47 @@ def perturb(text: str, rng: random.Random, kinds: tuple[str, ...] = tuple(PERTUR
     if out == text:
         kind, out = "typo", typo(text, rng)
     return out, kind
+
+
+# ------------------------------------------------------------------ the same, for text with entity spans
+
+
+def edit(text: str, spans: list[dict], a: int, b: int, new: str) -> tuple[str, list[dict]]:
+    """`text[a:b]` replaced by `new`; the spans after it move with it. [a, b) must not cut into a span."""
+    if any(s["start"] < b and a < s["end"] for s in spans):
+        raise ValueError(f"edit {a}:{b} overlaps a span")
+    shift = len(new) - (b - a)
+    return text[:a] + new + text[b:], [{**s, "start": s["start"] + shift * (s["start"] >= b), "end": s["end"] + shift * (s["start"] >= b)}
+                                       for s in spans]
+
+
+def free_words(text: str, spans: list[dict]) -> list[tuple[int, int]]:
+    """Offsets of the whitespace-separated words that no span touches."""
+    return [(m.start(), m.end()) for m in re.finditer(r"\S+", text)
+            if not any(s["start"] < m.end() and m.start() < s["end"] for s in spans)]
+
+
+def perturb_spans(kind: str, text: str, spans: list[dict], rng: random.Random, misspell: dict[str, str] | None = None,
+                  preambles: list[str] = FILLERS) -> tuple[str, list[dict]]:
+    """A span-preserving perturbation: every entity keeps its words and its type, at its new offsets.
+    typo/misspelling touch a word outside the entities; casing changes the whole text only when that keeps
+    its length; truncation cuts between entities; preamble/filler prepend a phrase (`preambles`, or a filler word)."""
+    free = free_words(text, spans)
+    if kind in ("typo", "misspelling") and free:
+        hits = [(a, b) for a, b in free if (misspell or {}).get(text[a:b].lower())] if kind == "misspelling" else []
+        a, b = rng.choice(hits or free)
+        new = misspell[text[a:b].lower()] if hits else typo(text[a:b], rng)
+        return edit(text, spans, a, b, new)
+    if kind == "casing":
+        out = casing(text, rng)
+        return (out, spans) if len(out) == len(text) else (text, spans)
+    if kind == "truncation":
+        ends = [m.end() for m in re.finditer(r"\S+", text)]
+        cuts = [c for c in ends[3:-1] if c >= 0.6 * len(text) and not any(s["start"] < c < s["end"] for s in spans)]
+        if cuts:
+            c = rng.choice(cuts)
+            return text[:c], [s for s in spans if s["end"] <= c]
+        return text, spans
+    if kind in ("preamble", "filler"):
+        return edit(text, spans, 0, 0, rng.choice(preambles if kind == "preamble" else FILLERS) + " ")
+    return text, spans

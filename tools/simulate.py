@@ -139,7 +139,7 @@ def simulate_deployment(out, labels: list[str], parent: list[tuple[str, str]], t
 # ---------------------------------------------------------------- entity extraction
 
 
-def _corrupt_spans(text: str, spans: list[dict], types: list[str], rng: random.Random) -> list[dict]:
+def corrupt_spans(text: str, spans: list[dict], types: list[str], rng: random.Random) -> list[dict]:
     """A wrong correction: one entity given another type, or dropped."""
     out = [dict(s) for s in spans]
     if not out:
@@ -150,6 +150,12 @@ def _corrupt_spans(text: str, spans: list[dict], types: list[str], rng: random.R
     else:
         out.pop(k)
     return out
+
+
+def made_up_entity(text: str, types: list[str], rng: random.Random) -> list[dict]:
+    """What a poisoned entity judgement asks for: the first word of `text` as an entity of a random type."""
+    first = re.search(r"\w+", text)
+    return [{"start": first.start(), "end": first.end(), "label": rng.choice(types)}] if first else []
 
 
 def simulate_entity_deployment(out, types: list[str], parent: list[tuple[str, list[dict]]], traffic_rows: list[tuple[str, list[dict]]],
@@ -189,15 +195,13 @@ def simulate_entity_deployment(out, types: list[str], parent: list[tuple[str, li
     for i, (x, truth, kind, pred) in enumerate(zip(inputs, truths, poison, preds)):
         lid, noise = f"log-{i:05d}", kind
         if kind is not None:
-            first = re.search(r"\w+", x)
-            wanted = [{"start": first.start(), "end": first.end(), "label": rng.choice(types)}]
-            line = {"id": lid, "input": x, "prediction": pred, "verdict": "fail", "correction": wanted}
+            line = {"id": lid, "input": x, "prediction": pred, "verdict": "fail", "correction": made_up_entity(x, types, rng)}
         elif pred == truth:
             line = {"id": lid, "input": x, "prediction": pred, "verdict": "pass"}
         else:
             correction = truth
             if rng.random() < wrong_rate and truth:
-                correction, noise = _corrupt_spans(x, truth, types, rng), "wrong_correction"
+                correction, noise = corrupt_spans(x, truth, types, rng), "wrong_correction"
             line = {"id": lid, "input": x, "prediction": pred, "verdict": "fail", "correction": correction}
         logs.append(line)
         key.append({"id": lid, "truth": truth, "noise": noise})
