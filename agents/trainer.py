@@ -1,6 +1,7 @@
 """Trainer: one model per planned configuration, always from the base model.
 
-The deployed model is a teacher only (its soft labels on examples it got right). A candidate that was
+The deployed model is a teacher only (its soft labels on examples it got right; for a tagger, on the words
+whose tag it got right). A candidate that was
 already trained (a resumed run) is not trained again.
 """
 
@@ -18,7 +19,7 @@ from graph.context import Context
 from graph.state import State
 from tools.classifier import TrainConfig, predict_proba, train_classifier
 from tools.data import read_jsonl
-from tools.tagger import train_tagger
+from tools.tagger import tag_set, teacher_probs, train_tagger
 
 
 def train(state: State, runtime: Runtime[Context]) -> dict:
@@ -40,7 +41,8 @@ def train(state: State, runtime: Runtime[Context]) -> dict:
             name = cand["name"]
             progress = lambda e, name=name: emit("train", f"{name} step {e['step']}/{e['total']} loss {e['loss']}", candidate=name, **e)  # noqa: E731
             if state.get("task") == "ner":
-                summary = train_tagger(ctx.base_model, texts, targets, labels, model_dir, cfg, progress=progress)
+                teacher = teacher_probs(state["model"], texts, targets, tag_set(labels)) if cfg.distill_weight > 0 else None
+                summary = train_tagger(ctx.base_model, texts, targets, labels, model_dir, cfg, progress=progress, teacher=teacher)
             else:
                 teacher = _teacher(state["model"], texts, targets, labels) if cfg.distill_weight > 0 else None
                 summary = train_classifier(ctx.base_model, texts, targets, labels, model_dir, cfg, teacher, progress=progress)

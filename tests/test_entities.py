@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 
+import numpy as np
 import pytest
 
 from tools.data import DataError
@@ -101,7 +102,7 @@ def test_a_tiny_tagger_learns_spans_and_loads_with_plain_transformers(tmp_path, 
 
     from tools.classifier import TrainConfig
     from tools.spans import entity_metrics
-    from tools.tagger import entity_types, predict_spans, set_threshold, train_tagger
+    from tools.tagger import entity_types, predict_spans, set_threshold, tag_set, teacher_probs, train_tagger
 
     rng = random.Random(0)
     names, cities = ["alice", "bob", "carol", "dave"], ["paris", "rome", "oslo", "lima"]
@@ -122,6 +123,22 @@ def test_a_tiny_tagger_learns_spans_and_loads_with_plain_transformers(tmp_path, 
     # a threshold near zero keeps only the surest words: fewer spans, none invented
     set_threshold(out, 1e-9)
     assert sum(map(len, predict_spans(out, texts[:40]))) < sum(map(len, pred))
+
+    # the deployed tagger as a teacher: its probabilities only on the words it tags right
+    tags = tag_set(["LOC", "PER"])
+    wrong = [{**spans[0][0], "label": "LOC"}, spans[0][1]]  # a judge who says the person is a place
+    t_right, t_wrong = teacher_probs(out, texts[:1] * 2, [spans[0], wrong], tags)
+    assert t_right.sum(1) == pytest.approx([1.0] * 5, abs=1e-4)  # "<name> flew to <city> today": all 5 words right
+    assert t_wrong[0].sum() == 0 and t_wrong[1:].sum() > 0
+    # distillation pulls the student to the teacher: a teacher that puts every word on "O" keeps spans out
+    all_o = [np.eye(len(tags), dtype=np.float32)[[0] * len(t.split())] for t in texts]
+    cfg = TrainConfig(epochs=3, learning_rate=3e-3, batch_size=16)
+    plain = train_tagger(tiny_base, texts, spans, ["PER", "LOC"], tmp_path / "plain", cfg)
+    taught = train_tagger(tiny_base, texts, spans, ["PER", "LOC"], tmp_path / "taught", TrainConfig(**{**cfg.__dict__, "distill_weight": 0.9}),
+                          teacher=all_o)
+    assert plain["examples"] == taught["examples"]
+    n_plain, n_taught = (sum(map(len, predict_spans(tmp_path / d, texts[:40]))) for d in ("plain", "taught"))
+    assert n_taught < n_plain
 
 
 # ------------------------------------------------------------------ production mode, end to end

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tools.classifier import Progress, TrainConfig, _device, length_grouped_batches, save, schedule, seed_all, update
+from tools.classifier import Progress, TrainConfig, _device, _sharpen, length_grouped_batches, save, schedule, seed_all, update
 from tools.embed import resolve_model
 from tools.spans import Span, from_tags, to_tags, words
 
@@ -46,8 +46,12 @@ def _encode(tok, texts: list[str], max_length: int):
 
 
 def train_tagger(base: str | None, texts: list[str], spans: list[list[Span]], types: list[str], out_dir: str | Path,
-                 config: TrainConfig, progress: Progress | None = None) -> dict:
-    """Fine-tune `base` to tag the spans' words; the model is written atomically to `out_dir`."""
+                 config: TrainConfig, progress: Progress | None = None, teacher: list[np.ndarray] | None = None) -> dict:
+    """Fine-tune `base` to tag the spans' words; the model is written atomically to `out_dir`.
+
+    `teacher` is optional: per text, a (words, tags of `tag_set(types)`) array of soft labels, all zero on the
+    words not to distil (see `teacher_probs`). With `config.distill_weight` > 0 the loss mixes the tags' cross
+    entropy with the KL to the teacher on those words' first subwords."""
     import torch
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
@@ -68,6 +72,16 @@ def train_tagger(base: str | None, texts: list[str], spans: list[list[Span]], ty
             row.append(-100 if wi is None or wi == prev else tag_id.get(word_tags[wi], 0))
             prev = wi
         targets.append(row)
+    soft = None
+    if teacher is not None and config.distill_weight > 0:
+        soft = []  # per text, per subword: the teacher row of the word it starts, else zeros
+        for t, w in zip(teacher, wids):
+            rows, prev = np.zeros((len(w), len(tags)), dtype=np.float32), None
+            for pos, wi in enumerate(w):
+                if wi is not None and wi != prev and wi < len(t):
+                    rows[pos] = t[wi]
+                prev = wi
+            soft.append(rows)
     lengths = [len(ids) for ids in enc["input_ids"]]
     steps_per_epoch, total, opt, sched, rng = schedule(model, lengths, config)
     curve, step, t0 = [], 0, time.time()
@@ -82,6 +96,14 @@ def train_tagger(base: str | None, texts: list[str], spans: list[list[Span]], ty
             with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=device == "cuda"):
                 logits = model(**batch).logits.float()
             loss = torch.nn.functional.cross_entropy(logits.view(-1, len(tags)), y.view(-1), ignore_index=-100)
+            if soft is not None:
+                s = torch.tensor(np.stack([np.pad(soft[i], ((0, width - len(soft[i])), (0, 0))) for i in idx]), device=device)
+                mask = s.sum(-1) > 0
+                if mask.any():  # as the classifier: the KL on the taught words, weighed against the batch's CE
+                    T = config.distill_temperature
+                    kd = torch.nn.functional.kl_div(torch.log_softmax(logits[mask] / T, -1), _sharpen(s[mask], T),
+                                                    reduction="batchmean") * T * T
+                    loss = (1 - config.distill_weight) * loss + config.distill_weight * kd
             step += 1
             running += update(loss, model, opt, sched, progress, {"step": step, "total": total, "epoch": epoch + 1})
         curve.append({"epoch": epoch + 1, "loss": round(running / max(1, steps_per_epoch), 4)})
@@ -115,6 +137,21 @@ def word_probs(model_dir: str | Path, texts: list[str], batch_size: int = 64, ma
                         out[i][wi] = probs[row, pos]
                     prev = wi
     return out, offs, tags
+
+
+def teacher_probs(model_dir: str | Path, texts: list[str], spans: list[list[Span]], tags: list[str]) -> list[np.ndarray]:
+    """The deployed tagger's word probabilities, mapped onto `tags`, on the words whose tag it gets right
+    (zero rows elsewhere): what focal distillation keeps of the deployed behaviour."""
+    probs, offs, dep_tags = word_probs(model_dir, texts)
+    cols = [(j, tags.index(t)) for j, t in enumerate(dep_tags) if t in tags]
+    out = []
+    for text, s, p, o in zip(texts, spans, probs, offs):
+        mapped = np.zeros((len(o), len(tags)), dtype=np.float32)
+        for j, k in cols:
+            mapped[:, k] = p[:, j]
+        right = np.array([dep_tags[j] == t for j, t in zip(p.argmax(1), to_tags(text, s, o))], dtype=bool)
+        out.append(mapped * right[:, None] if len(o) else mapped)
+    return out
 
 
 def decode(probs: np.ndarray, offsets: list[tuple[int, int]], tags: list[str], o_threshold: float | None = None) -> list[Span]:
