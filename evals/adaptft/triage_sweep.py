@@ -1,5 +1,6 @@
 """Poison triage alone, per noise kind, on AdaptFT-Bench stages: no training beyond the stage-0 model, so
-a change to the triage rules is measured in about a minute a scenario.
+a change to the triage rules is measured in about a minute a scenario. Classification scenarios only (the
+entity triage is measured by `pioneer bench entities`).
 
     python -m evals.adaptft.triage_sweep                       # all scenarios, all stages, the default rules
     python -m evals.adaptft.triage_sweep --scenarios snips banking77 --stages 1 3 --ratios 0.0125 0.1
@@ -13,6 +14,8 @@ from pathlib import Path
 
 from evals.adaptft.scenarios import DEFAULT, FULL, SCENARIOS, build, render_logs
 from evals.scorers import triage_scores
+
+CLASSIFICATION = [n for n in SCENARIOS if SCENARIOS[n].task == "classification"]
 
 
 def sweep(root: Path, stage: int, ratios: list[float | None]) -> list[dict]:
@@ -47,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     from tools.data import read_jsonl
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--scenarios", nargs="+", default=DEFAULT, choices=list(SCENARIOS))
+    ap.add_argument("--scenarios", nargs="+", default=[n for n in DEFAULT if n in CLASSIFICATION], choices=CLASSIFICATION)
     ap.add_argument("--stages", nargs="+", type=int, default=[1, 2, 3])
     ap.add_argument("--ratios", nargs="+", type=float, default=None,
                     help="confident-learning noise ratios to compare (default: the triage's own, 1/K for K labels)")
