@@ -65,6 +65,16 @@ def test_conll_files_tag_first_or_token_first_iob1_or_iob2_read_as_the_same_span
     assert to_tags(text, spans, words(text)) == ["B-PER", "I-PER", "O", "B-PER", "O", "B-LOC", "I-LOC"]
 
 
+@pytest.mark.parametrize("text, entity", [("Apple's shares rose", "Apple"), ("a New York-based firm", "New York"),
+                                          ("the U.S. team", "U.S."), ("mail bob@acme.com today", "acme.com")])
+def test_spans_ending_before_punctuation_survive_the_word_tags(text, entity):
+    from tools.spans import from_tags, to_tags, words
+
+    start = text.index(entity)
+    spans = [{"start": start, "end": start + len(entity), "label": "X"}]
+    assert from_tags(words(text), to_tags(text, spans)) == spans
+
+
 def test_entity_metrics_match_seqeval_and_errors_are_broken_down_by_kind():
     from seqeval.metrics import f1_score, precision_score, recall_score
 
