@@ -131,6 +131,21 @@ def test_gate_counts_flips_fix_rate_and_ratchet():
     assert not rat["passed"] and "v0001" in rat["reasons"][0] and rat["slices"]["previous_version"]["negative_flips"] == 3
 
 
+def test_entity_gate_counts_the_mistakes_mended_in_failed_sentences():
+    def sp(*pairs):
+        return [{"start": a, "end": a + 3, "label": l} for a, l in pairs]
+
+    truth = [sp((0, "PER"), (10, "LOC"))] * 3  # three failed sentences, two mistakes each before
+    before = [sp((0, "LOC"))] * 3  # a type confusion and a missed entity
+    half = [sp((0, "PER"))] * 3  # the type mended, the entity still missed: no sentence right yet
+    reg = [sp((0, "PER"))] * 4
+    g = evaluate_gate(reg, reg, reg, truth, before, half, GateConfig(min_fixed=0.5), task="ner")
+    assert g["fixed"] == 0.5 and g["passed"]
+    worse = [sp((0, "PER"), (5, "ORG"))] * 3  # one mended, one new false positive: nothing mended net
+    g = evaluate_gate(reg, reg, reg, truth, before, worse, GateConfig(min_fixed=0.5), task="ner")
+    assert g["fixed"] == 0.0 and not g["passed"] and "entity mistakes in held-out failures" in g["reasons"][0]
+
+
 def test_strategy_revisions_follow_what_failed():
     from tools import strategies
 

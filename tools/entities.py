@@ -208,6 +208,15 @@ def build_mix(gold: list[tuple[str, list[Span], str]], trusted: list[tuple[str, 
 # ---------------------------------------------------------------- the gate's measures
 
 
+def mistakes_fixed(truth: list[list[Span]], before: list[list[Span]], after: list[list[Span]]) -> float | None:
+    """The share of the entity mistakes in `before` (false positives, false negatives, boundary and type
+    errors) that are gone in `after`, net of new ones: the gate's "fixed" for entities, where one failed
+    sentence may hold several mistakes and a candidate that mends most of them leaves it failed."""
+    n_before = sum(len(errors("", t, p)) for t, p in zip(truth, before))
+    n_after = sum(len(errors("", t, p)) for t, p in zip(truth, after))
+    return round(max(0.0, (n_before - n_after) / n_before), 4) if n_before else None
+
+
 def type_drops(before: dict, after: dict, tolerance: float, min_support: int = 5) -> dict[str, float]:
     """Entity types whose F1 fell by more than `tolerance` (from two `entity_metrics` results)."""
     drops = {}
