@@ -90,6 +90,10 @@ def run_condition(name: str, dataset: str, root: Path, a) -> list[dict]:
     row.update(entity_test_scores(x, y, deployed, after), wall_s=round(time.time() - t, 1))
     rows.append(row)
     print(f"{dataset}/{name}: pioneer F1 {row['test_f1']}, {row['test_flips']} flips, {row['wall_s']} s", flush=True)
+    for e in rep["iterations"]:  # every candidate on the test split too: how near the gate's refusals came
+        if e.get("model_dir") and (Path(e["model_dir"]) / "config.json").exists():
+            rows.append({**base, "system": f"candidate {Path(e['model_dir']).name}", "gate_flips": e["gate"]["negative_flips"],
+                         **entity_test_scores(x, y, deployed, predict_spans(e["model_dir"], x))})
     return rows
 
 
