@@ -1,8 +1,7 @@
 """Trainer: one model per planned configuration, always from the base model.
 
 The deployed model is a teacher only (its soft labels on examples it got right; for a tagger, on the words
-whose tag it got right). A candidate that was
-already trained (a resumed run) is not trained again.
+whose tag it got right). A candidate that was already trained (a resumed run) is not trained again.
 """
 
 from __future__ import annotations

@@ -35,17 +35,16 @@ def evaluate_gate(
     truth, so a flipped sentence is one whose entities were all right before and are not after. Label drops
     are recall drops per label, or F1 drops per entity type."""
     flips = negative_flips(reg_truth, reg_before, reg_after)
-    fixed = fix_rate(fail_truth, fail_after)
     truth = reg_truth + fail_truth
     if task == "ner":
         from tools.entities import mistakes_fixed, type_drops
         from tools.spans import entity_metrics
 
         fixed = mistakes_fixed(fail_truth, fail_before, fail_after)
-
         drops = type_drops(entity_metrics(truth, reg_before + fail_before), entity_metrics(truth, reg_after + fail_after), cfg.label_tolerance)
         reg_accuracy = entity_metrics(reg_truth, reg_after)["sentence_accuracy"]
     else:
+        fixed = fix_rate(fail_truth, fail_after)
         before = classification_metrics(truth, reg_before + fail_before)
         after = classification_metrics(truth, reg_after + fail_after)
         drops = label_drops(before, after, cfg.label_tolerance)

@@ -150,7 +150,7 @@ def teacher_probs(model_dir: str | Path, texts: list[str], spans: list[list[Span
         for j, k in cols:
             mapped[:, k] = p[:, j]
         right = np.array([dep_tags[j] == t for j, t in zip(p.argmax(1), to_tags(text, s, o))], dtype=bool)
-        out.append(mapped * right[:, None] if len(o) else mapped)
+        out.append(mapped * right[:, None])
     return out
 
 
