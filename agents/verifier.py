@@ -19,11 +19,11 @@ from tools.chat import get_chat_model
 from tools.classifier import predict_proba
 from tools.embed import embed
 from tools.gate import GateConfig, evaluate_gate
-from tools.metrics import classification_metrics
 from tools.entities import entity_confusions
+from tools.metrics import classification_metrics
 from tools.predict import metrics as predict_metrics
-from tools.predict import score_of
 from tools.predict import predict as predict_any
+from tools.predict import score_of
 from tools.workspace import Workspace
 
 

@@ -35,6 +35,7 @@ def test_same_seed_same_logs_byte_for_byte(tmp_path):
 
 
 def test_entity_scenario_keeps_every_entity_through_the_noise_and_judges_span_sets(tmp_path):
+    from tools.demo import CITIES, FIRMS, PEOPLE
     from tools.spans import check
 
     info = build(SCENARIOS["demo-ner"], tmp_path / "n", seed=1, size=QUICK)
@@ -47,9 +48,7 @@ def test_entity_scenario_keeps_every_entity_through_the_noise_and_judges_span_se
         assert check(t["input"], t["judge"]) is None and (t["poison"] or check(t["input"], t["truth"]) is None)
     for t in perturbed:  # a fixable perturbation moves the entities, never changes their words
         spans = t.get("truth", t.get("output"))
-        assert spans and all(t["input"][s["start"]:s["end"]].lower() in {"alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi",
-                             "paris", "rome", "oslo", "lima", "cairo", "delhi", "tokyo", "quito", "acme", "globex", "initech",
-                             "umbrella", "hooli", "vandelay"} for s in spans)
+        assert spans and all(t["input"][s["start"]:s["end"]].lower() in PEOPLE + CITIES + FIRMS for s in spans)
     poisoned = [t for t in traffic if t["poison"]]
     assert poisoned and "negation" not in {t["noise"] for t in poisoned}  # a negation keeps the entities: not poison
     assert all(t["judge"] != t["truth"] for t in poisoned if t["noise"] == "wrong_random")

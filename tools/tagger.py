@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tools.classifier import Progress, TrainConfig, _device, _sharpen, length_grouped_batches, save, schedule, seed_all, update
+from tools.classifier import Progress, TrainConfig, _device, distilled, length_grouped_batches, save, schedule, seed_all, update
 from tools.embed import resolve_model
 from tools.spans import Span, from_tags, to_tags, words
 
@@ -96,14 +96,9 @@ def train_tagger(base: str | None, texts: list[str], spans: list[list[Span]], ty
             with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=device == "cuda"):
                 logits = model(**batch).logits.float()
             loss = torch.nn.functional.cross_entropy(logits.view(-1, len(tags)), y.view(-1), ignore_index=-100)
-            if soft is not None:
+            if soft is not None:  # the taught words' first subwords, padded as the batch
                 s = torch.tensor(np.stack([np.pad(soft[i], ((0, width - len(soft[i])), (0, 0))) for i in idx]), device=device)
-                mask = s.sum(-1) > 0
-                if mask.any():  # as the classifier: the KL on the taught words, weighed against the batch's CE
-                    T = config.distill_temperature
-                    kd = torch.nn.functional.kl_div(torch.log_softmax(logits[mask] / T, -1), _sharpen(s[mask], T),
-                                                    reduction="batchmean") * T * T
-                    loss = (1 - config.distill_weight) * loss + config.distill_weight * kd
+                loss = distilled(loss, logits, s, config)
             step += 1
             running += update(loss, model, opt, sched, progress, {"step": step, "total": total, "epoch": epoch + 1})
         curve.append({"epoch": epoch + 1, "loss": round(running / max(1, steps_per_epoch), 4)})

@@ -291,7 +291,9 @@ def _poison_spans(kind: str, text: str, spans: list[dict], types: list[str], pai
 def same_answer(a: Any, b: Any) -> bool:
     """A label, or a span set (in any order), equal to another."""
     if isinstance(a, list) and isinstance(b, list):
-        return sorted((s["start"], s["end"], s["label"]) for s in a) == sorted((s["start"], s["end"], s["label"]) for s in b)
+        from tools.spans import canonical
+
+        return canonical(a) == canonical(b)
     return a == b
 
 
