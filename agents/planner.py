@@ -110,7 +110,9 @@ def _started(ws: Workspace) -> float:
 
 
 def promote(state: State, runtime: Runtime[Context]) -> dict:
-    """Copy the chosen model into the registry (a new version, never overwriting) and the run folder."""
+    """Copy the chosen model into the registry (a new version, never overwriting) and the run folder.
+    Under the registry entry's lock: a run resumed after a crash finds the version it already made, and a
+    candidate gated before another run promoted into the same name faces the ratchet on that version."""
     ctx = settings(runtime)
     cand = state["plan"]["candidate"]
     reg = registry_for(state, ctx)
@@ -120,21 +122,32 @@ def promote(state: State, runtime: Runtime[Context]) -> dict:
     if ws.has(done_file):  # resumed after the registry write: do not promote twice
         return {"promotion": ws.load_json(done_file)}
     from agents.run_data import run_data
-    from agents.verifier import eval_sets
+    from agents.verifier import eval_sets, recheck_ratchet
     from tools.data import write_jsonl
     from tools.lineage import PARENT_FILE, curated_examples
     from tools.predict import predict
 
-    rd = run_data(state, ctx)
-    sets = eval_sets(state, ctx, include_holdout_in_training=True, rd=rd)
-    rows = [{"input": r.input, "label": r.prediction} for r in sets["reg"]] + [{"input": r.input, "label": r.correction} for r in sets["fails"]]
-    for row, p in zip(rows, predict(cand["model_dir"], [r["input"] for r in rows])):
-        row["prediction"] = p
-    # the lineage: what the next retrain of this model replays
-    write_jsonl(Path(cand["model_dir"]) / PARENT_FILE, curated_examples(rd.parent, rd.records, {k: v["category"] for k, v in rd.triage.items()}))
-    reg.register_baseline(state["model"], {"strategy": "deployed before pioneer", "source": state["model"]})
-    version = reg.promote(cand["model_dir"], {"strategy": cand["strategy"], "run_dir": str(Path(ctx.run_dir).resolve()),
-                                              "gate": cand["gate"], "base_model": ctx.base_model}, rows)
+    promotion_id = f"{Path(ctx.run_dir).resolve()}:{cand['model_dir']}"
+    with reg.lock(on_wait=lambda who: emit("promote", f"waiting for registry entry {name} (held by {who or 'another run'})")):
+        version = reg.promoted_by(promotion_id)
+        if version is None:
+            gated_against = ((cand["gate"].get("slices") or {}).get("previous_version") or {}).get("version")
+            again, failed = recheck_ratchet(cand["model_dir"], reg, gated_against, ctx)
+            if failed:
+                why = f"not promoted: another run promoted {again['version']} into {name} meanwhile, and {cand['strategy']} fails its ratchet: {failed}"
+                emit("promote", why)
+                return {"promotion": None, "plan": {**state["plan"], "action": "stop", "why": why, "ratchet_at_promotion": again}}
+            rd = run_data(state, ctx)
+            sets = eval_sets(state, ctx, include_holdout_in_training=True, rd=rd)
+            rows = [{"input": r.input, "label": r.prediction} for r in sets["reg"]] + [{"input": r.input, "label": r.correction} for r in sets["fails"]]
+            for row, p in zip(rows, predict(cand["model_dir"], [r["input"] for r in rows])):
+                row["prediction"] = p
+            # the lineage: what the next retrain of this model replays
+            write_jsonl(Path(cand["model_dir"]) / PARENT_FILE, curated_examples(rd.parent, rd.records, {k: v["category"] for k, v in rd.triage.items()}))
+            reg.register_baseline(state["model"], {"strategy": "deployed before pioneer", "source": state["model"]})
+            version = reg.promote(cand["model_dir"], {"strategy": cand["strategy"], "run_dir": str(Path(ctx.run_dir).resolve()),
+                                                      "gate": cand["gate"], "base_model": ctx.base_model,
+                                                      "promotion_id": promotion_id, "ratchet_at_promotion": again}, rows)
     model_out = reg.export(version, Path(ctx.run_dir) / "model")
     info = {"registry": name, "version": version, "registry_dir": str(reg.path(version)), "model_dir": str(model_out.resolve()),
             "strategy": cand["strategy"]}
@@ -252,9 +265,12 @@ def finish(state: State, runtime: Runtime[Context]) -> dict:
     final["by_tag"] = {t: round(sum(v) / len(v), 4) for t, v in tags.items()}  # share answered exactly right
     name = ctx.registry_name or state["scout"]["registry_name"]
     reg = Registry(name, Path(ctx.home) / "registry" if ctx.home else None)
-    version = reg.promote(cand["model_dir"], {"strategy": cand["strategy"], "run_dir": str(Path(ctx.run_dir).resolve()),
-                                              "mode": "cold_start", "base_model": ctx.base_model, "eval_score": final["score"]},
-                          [{"input": r["input"], "label": r["output"], "prediction": p} for r, p in zip(rows, pred)])
+    promotion_id = f"{Path(ctx.run_dir).resolve()}:{cand['model_dir']}"
+    with reg.lock(on_wait=lambda who: emit("finish", f"waiting for registry entry {name} (held by {who or 'another run'})")):
+        version = reg.promoted_by(promotion_id) or reg.promote(
+            cand["model_dir"], {"strategy": cand["strategy"], "run_dir": str(Path(ctx.run_dir).resolve()), "mode": "cold_start",
+                                "base_model": ctx.base_model, "eval_score": final["score"], "promotion_id": promotion_id},
+            [{"input": r["input"], "label": r["output"], "prediction": p} for r, p in zip(rows, pred)])
     model_out = reg.export(version, Path(ctx.run_dir) / "model")
     info = {"registry": name, "version": version, "registry_dir": str(reg.path(version)), "model_dir": str(model_out.resolve()),
             "strategy": cand["strategy"], "final": final}

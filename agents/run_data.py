@@ -64,7 +64,10 @@ def registry_name(state: State, ctx: Context) -> str:
     """The registry entry: --name, else the name a pioneer-written model carries, else its folder's name."""
     meta = Path(state["model"]) / "pioneer.json"
     written = json.loads(meta.read_text()).get("name") if meta.exists() else None
-    return ctx.registry_name or written or Path(state["model"]).resolve().name
+    from tools.paths import as_name
+
+    # a name read from a file or a folder is made a valid one; a name the user gave was checked by the Context
+    return ctx.registry_name or (as_name(str(written)) if written else None) or as_name(Path(state["model"]).resolve().name)
 
 
 def registry_for(state: State, ctx: Context) -> Registry:

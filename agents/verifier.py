@@ -132,15 +132,32 @@ def eval_sets(state: State, ctx: Context, include_holdout_in_training: bool, rd:
         fails = [r for r in rd.records if rd.category(r.id) == "fixable"]
     else:
         fails = [by_id[i] for i in rd.splits["held_out_failures"]]
-    ratchet = None
     registry = registry_for(state, ctx)
-    cur = registry.current()
-    if cur:
-        rows = registry.eval_set(cur)
-        ratchet = {"version": cur, "texts": [r["input"] for r in rows], "truth": [r["label"] for r in rows],
-                   "before": [r["prediction"] for r in rows]}
+    ratchet = ratchet_set(registry, registry.current())
     slice_name = "fixable_failures_trained_on" if include_holdout_in_training else "held_out_failures"
     return {"reg": reg, "fails": fails, "ratchet": ratchet, "failures_slice": slice_name}
+
+
+def ratchet_set(registry, version: str | None) -> dict | None:
+    """A registered version's evaluation set, with that version's own answers (`before`)."""
+    if not version:
+        return None
+    rows = registry.eval_set(version)
+    return {"version": version, "texts": [r["input"] for r in rows], "truth": [r["label"] for r in rows],
+            "before": [r["prediction"] for r in rows]}
+
+
+def recheck_ratchet(model_dir: str, registry, gated_against: str | None, ctx: Context) -> tuple[dict | None, str | None]:
+    """At promotion, under the registry's lock: when another run promoted since this candidate was gated,
+    the ratchet on the version that is current now, as (slice, reason it fails or None); (None, None) when
+    the gate already saw the current version."""
+    from tools.gate import ratchet_rule
+
+    cur = registry.current()
+    rat = ratchet_set(registry, cur) if cur != gated_against else None
+    if not rat or not rat["truth"]:
+        return None, None
+    return ratchet_rule({**rat, "after": predict_any(model_dir, rat["texts"])}, GateConfig(max_flips=ctx.max_flips))
 
 
 def score_candidate(model_dir: str, sets: dict, ctx: Context, task: str = "classification") -> dict:

@@ -42,7 +42,7 @@ def test_first_promotion_keeps_the_deployed_model_to_roll_back_to(tmp_path):
 
 def test_leftover_partial_copy_is_not_a_version(tmp_path):
     reg = Registry("intent", tmp_path / "registry")
-    (reg.root / "versions" / "v0001.123.tmp").mkdir()  # a crash in the middle of a copy
+    (reg.root / "versions" / "v0001.123.tmp").mkdir(parents=True)  # a crash in the middle of a copy
     assert reg.versions() == [] and reg.current() is None
     assert reg.promote(model_dir(tmp_path, "m1"), {}, []) == "v0001"
 

@@ -65,10 +65,17 @@ def evaluate_gate(
         "label_drops": drops,
     }
     if ratchet and ratchet.get("truth"):
-        rflips = negative_flips(ratchet["truth"], ratchet["before"], ratchet["after"])
-        slices["previous_version"] = {"version": ratchet.get("version"), "n": len(ratchet["truth"]), "negative_flips": len(rflips)}
-        if len(rflips) > cfg.max_flips:
-            reasons.append(f"{len(rflips)} negative flips on {ratchet.get('version')}'s evaluation set (limit {cfg.max_flips})")
+        slices["previous_version"], reason = ratchet_rule(ratchet, cfg)
+        reasons += [reason] if reason else []
     examples = [{"input": texts[i], "label": reg_truth[i], "now": reg_after[i]} for i in flips[:5]] if texts else []
     return {"negative_flips": len(flips), "max_flips": cfg.max_flips, "fixed": fixed, "passed": not reasons,
             "reasons": reasons, "slices": slices, "flip_examples": examples}
+
+
+def ratchet_rule(ratchet: dict, cfg: GateConfig) -> tuple[dict, str | None]:
+    """The flip limit on a previous version's evaluation set: (its slice, the reason it fails or None)."""
+    rflips = negative_flips(ratchet["truth"], ratchet["before"], ratchet["after"])
+    sl = {"version": ratchet.get("version"), "n": len(ratchet["truth"]), "negative_flips": len(rflips)}
+    if len(rflips) > cfg.max_flips:
+        return sl, f"{len(rflips)} negative flips on {ratchet.get('version')}'s evaluation set (limit {cfg.max_flips})"
+    return sl, None

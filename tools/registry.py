@@ -3,16 +3,26 @@
 Layout under `<home>/registry/<name>/`: `versions/vNNNN/` (a plain transformers model folder plus
 `pioneer.json` and the version's evaluation set), `current` (the promoted version's name) and
 `history.jsonl`. Every write goes to a temporary path first and is renamed into place, so a crash
-leaves either the old state or the new one, never half of a model.
+leaves either the old state or the new one, never half of a model. Writers hold the entry's lock
+(`lock()`), so two runs promoting into one name take turns; a promotion carries the id of the run that
+made it, so a run resumed after a crash finds its version instead of adding a second one.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable, Iterator
+
+from tools.locks import file_lock
+from tools.paths import BadName, check_name
+
+VERSION = re.compile(r"v\d{4,}")
 
 
 class RegistryError(RuntimeError):
@@ -25,25 +35,44 @@ def home() -> Path:
 
 class Registry:
     def __init__(self, name: str, root: str | Path | None = None):
-        self.name = name
-        self.root = Path(root or home() / "registry") / name
-        (self.root / "versions").mkdir(parents=True, exist_ok=True)
+        try:
+            self.name = check_name(name, "registry name")
+        except BadName as e:
+            raise RegistryError(str(e)) from None
+        self.root = Path(root or home() / "registry") / name  # made on the first write, not by reading
+
+    @contextmanager
+    def lock(self, on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+        """The entry's write lock: promotions, baselines and rollbacks into one name happen one at a time."""
+        with file_lock(self.root / ".lock", on_wait=on_wait):
+            yield
 
     def versions(self) -> list[str]:
-        return sorted(p.name for p in (self.root / "versions").iterdir() if p.is_dir() and p.name.startswith("v") and not p.name.endswith(".tmp"))
+        d = self.root / "versions"
+        return sorted(p.name for p in d.iterdir() if p.is_dir() and VERSION.fullmatch(p.name)) if d.is_dir() else []
+
+    def promoted_by(self, promotion_id: str) -> str | None:
+        """The version that the promotion `promotion_id` made, if it was made (a resumed run's own)."""
+        for v in self.versions():
+            if self.meta(v).get("promotion_id") == promotion_id:
+                return v
+        return None
 
     def current(self) -> str | None:
         p = self.root / "current"
         return p.read_text().strip() or None if p.exists() else None
 
     def path(self, version: str) -> Path:
+        if not isinstance(version, str) or not VERSION.fullmatch(version):
+            raise RegistryError(f"{version!r} is not a version name (v0000, v0001, ...)")
         p = self.root / "versions" / version
-        if not p.exists():
+        if not p.is_dir():
             raise RegistryError(f"{self.name} has no version {version} (have: {', '.join(self.versions()) or 'none'})")
         return p
 
     def meta(self, version: str) -> dict:
-        return json.loads((self.path(version) / "pioneer.json").read_text())
+        p = self.path(version) / "pioneer.json"
+        return json.loads(p.read_text()) if p.exists() else {}
 
     def eval_set(self, version: str) -> list[dict]:
         p = self.path(version) / "eval_set.jsonl"
@@ -51,16 +80,18 @@ class Registry:
 
     def register_baseline(self, model_dir: str | Path, meta: dict) -> str | None:
         """Keep the model deployed before the first promotion as v0000, so a rollback can return to it.
-        Does nothing once the entry has any version."""
+        Does nothing once the entry has any version. Call it holding `lock()`, as `promote`."""
         if self.versions():
             return None
+        (self.root / "versions").mkdir(parents=True, exist_ok=True)
         self._copy_in(model_dir, "v0000", {**meta, "baseline": True})
         self._set_current("v0000", "baseline")
         return "v0000"
 
     def promote(self, model_dir: str | Path, meta: dict, eval_rows: list[dict]) -> str:
         """Copy `model_dir` in as a new version and point `current` at it; returns the version name."""
-        nums = [int(v[1:]) for v in self.versions() if v[1:].isdigit()]
+        (self.root / "versions").mkdir(parents=True, exist_ok=True)
+        nums = [int(v[1:]) for v in self.versions()]
         version = f"v{(max(nums) + 1) if nums else 1:04d}"
         self._copy_in(model_dir, version, meta, eval_rows)
         self._set_current(version, "promote")
@@ -69,15 +100,19 @@ class Registry:
     def _copy_in(self, model_dir: str | Path, version: str, meta: dict, eval_rows: list[dict] = ()) -> None:
         final = self.root / "versions" / version
         tmp = self.root / "versions" / f"{version}.{os.getpid()}.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.copytree(model_dir, tmp, ignore=shutil.ignore_patterns("eval_set.jsonl"))
-        info = {**meta, "name": self.name, "version": version, "parent_version": self.current(),
-                "promoted_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        (tmp / "pioneer.json").write_text(json.dumps(info, indent=2, default=str))
-        with (tmp / "eval_set.jsonl").open("w") as fh:
-            for row in eval_rows:
-                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-        tmp.rename(final)  # atomic; fails rather than overwrite if `final` somehow exists
+        for old in (self.root / "versions").glob("*.tmp"):  # a crashed copy's leftovers (we hold the lock)
+            shutil.rmtree(old, ignore_errors=True)
+        try:
+            shutil.copytree(model_dir, tmp, ignore=shutil.ignore_patterns("eval_set.jsonl"))
+            info = {**meta, "name": self.name, "version": version, "parent_version": self.current(),
+                    "promoted_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+            (tmp / "pioneer.json").write_text(json.dumps(info, indent=2, default=str))
+            with (tmp / "eval_set.jsonl").open("w") as fh:
+                for row in eval_rows:
+                    fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            tmp.rename(final)  # atomic; fails rather than overwrite if `final` somehow exists
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
     def export(self, version: str, dest: str | Path) -> Path:
         """Copy a version's model to `dest` (a run folder's `model/`), whole or not at all."""
@@ -91,6 +126,12 @@ class Registry:
 
     def rollback(self, to: str | None = None) -> str:
         """Point `current` at `to`, or at the version promoted before the current one."""
+        if not self.versions():
+            raise RegistryError(f"no registry entry {self.name!r} with versions under {self.root.parent}")
+        with self.lock():
+            return self._rollback(to)
+
+    def _rollback(self, to: str | None) -> str:
         cur = self.current()
         if to is None:
             if cur is None:
@@ -99,7 +140,7 @@ class Registry:
             if not parent:
                 raise RegistryError(f"{self.name} {cur} is the first version; nothing earlier to roll back to")
             to = parent
-        self.path(to)
+        self.path(to)  # a version name of this entry, never a path
         self._set_current(to, "rollback")
         return to
 
