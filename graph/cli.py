@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 import time
-from dataclasses import fields
+from contextlib import contextmanager
 from pathlib import Path
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_AWAITING_APPROVAL = 0, 1, 2, 3
@@ -48,9 +48,23 @@ NEW_OPTIONS = {k: v for k, v in ALL_OPTIONS.items()
 
 
 def _default(opt: str):
-    from graph.context import Context
+    from graph.context import FIELDS
 
-    return {f.name: f.default for f in fields(Context)}[ALL_OPTIONS[opt][0]]
+    return FIELDS[ALL_OPTIONS[opt][0]].default
+
+
+def _setting_type(opt: str):
+    """An argparse type that parses and checks the option's Context field (type, range, name)."""
+    from graph.context import SettingError, parse_value
+
+    def parse(raw: str):
+        try:
+            return parse_value(ALL_OPTIONS[opt][0], raw)
+        except SettingError as e:
+            raise argparse.ArgumentTypeError(str(e).replace("setting ", "", 1)) from None
+
+    parse.__name__ = opt  # argparse names the option's type in its message
+    return parse
 
 
 def _setup_env() -> None:
@@ -78,44 +92,60 @@ def _add_run_options(p: argparse.ArgumentParser, options: dict = RUN_OPTIONS) ->
         if isinstance(default, bool):
             p.add_argument("--" + opt.replace("_", "-"), action="store_const", const=True, default=None, help=f"{help_} (default: off)")
             continue
-        typ = type(default) if default is not None else str
         said = "(default:" in help_
-        p.add_argument("--" + opt.replace("_", "-"), type=typ, default=None, help=help_ if said else f"{help_} (default: {default})")
+        p.add_argument("--" + opt.replace("_", "-"), type=_setting_type(opt), default=None, help=help_ if said else f"{help_} (default: {default})")
     p.add_argument("--database-url", help="checkpoint database: a postgres:// URL (default: $PIONEER_DATABASE_URL, "
                                           "else checkpoints.sqlite in the run folder)")
     p.add_argument("--config", help="JSON file of settings (keys as the long options, with underscores)")
     p.add_argument("--quiet", action="store_true", help="print only the result")
 
 
+def _int_in(lo: int, hi: int):
+    def parse(raw: str) -> int:
+        try:
+            v = int(raw)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, not {raw!r}") from None
+        if not lo <= v <= hi:
+            raise argparse.ArgumentTypeError(f"{v} is out of range (allowed: from {lo} to {hi})")
+        return v
+
+    parse.__name__ = "integer"
+    return parse
+
+
 def resolve(args: argparse.Namespace, options: dict) -> dict:
-    """Command line, then PIONEER_* environment, then --config file, then defaults."""
+    """Command line, then PIONEER_* environment, then --config file, then defaults; every value checked
+    against its Context field, and a --config key that is no option of this command is an error."""
+    from graph.context import SettingError, check_value, parse_value
+
     cfg = {}
     if getattr(args, "config", None):
         try:
-            cfg = json.loads(Path(args.config).read_text())
-        except (OSError, json.JSONDecodeError) as e:
+            cfg = json.loads(Path(args.config).read_text(encoding="utf-8-sig"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
             raise BadInput(f"{args.config}: cannot read settings ({e})") from None
+        if not isinstance(cfg, dict):
+            raise BadInput(f"{args.config}: settings must be a JSON object of option: value")
+        by_field = {f: o for o, (f, _) in options.items()}
+        cfg = {by_field.get(k, k): v for k, v in cfg.items()}  # Context field names work as keys too
+        unknown = sorted(set(cfg) - set(options))
+        if unknown:
+            raise BadInput(f"{args.config}: unknown setting(s) {', '.join(map(repr, unknown))} for pioneer {args.cmd} "
+                           f"(known: {', '.join(sorted(options))})")
     out = {}
-    for opt in options:
-        default = _default(opt)
-        v = getattr(args, opt, None)
-        if v is None and f"PIONEER_{opt.upper()}" in os.environ:
-            v = _coerce(os.environ[f"PIONEER_{opt.upper()}"], default, f"PIONEER_{opt.upper()}")
-        if v is None:
-            v = cfg.get(opt, default)
-        out[opt] = v
-    return out
-
-
-def _coerce(raw: str, default, where: str):
-    if isinstance(default, bool):
-        if raw.strip().lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off", ""):
-            raise BadInput(f"{where}: expected true or false, not {raw!r}")
-        return raw.strip().lower() in ("1", "true", "yes", "on")
     try:
-        return type(default)(raw) if default is not None else raw
-    except ValueError:
-        raise BadInput(f"{where}: expected a {type(default).__name__}, not {raw!r}") from None
+        for opt in options:
+            field_name, v = options[opt][0], getattr(args, opt, None)
+            env = f"PIONEER_{opt.upper()}"
+            if v is None and os.environ.get(env, "") != "":
+                v = parse_value(field_name, os.environ[env], f"{env}: ")
+            if v is None and opt in cfg:
+                v = check_value(field_name, cfg[opt], f"{args.config}: ")
+            out[opt] = _default(opt) if v is None else v
+    except SettingError as e:
+        raise BadInput(str(e)) from None
+    return out
 
 
 class BadInput(Exception):
@@ -156,14 +186,14 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("serve", help="the HTTP endpoint: LangServe routes under /pioneer, background runs, approvals")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    p.add_argument("--port", type=_int_in(1, 65535), default=8000, help="port (default: 8000)")
     p.add_argument("--data-root", action="append", help="a folder whose files requests may name (repeat; default: "
                                                         "$PIONEER_DATA_ROOTS, separated by ':', else the current folder)")
     p.add_argument("--state-dir", default="runs/server", help="run folders and checkpoints (default: runs/server)")
     p.add_argument("--database-url", help="Postgres URL for checkpoints (default: $PIONEER_DATABASE_URL, else SQLite in --state-dir)")
     p.add_argument("--home", help="pioneer home for the registry and memory (default: $PIONEER_HOME or ~/.pioneer)")
-    p.add_argument("--workers", type=int, default=2, help="runs trained at the same time (default: 2)")
-    p.add_argument("--max-body-bytes", type=int, default=1_000_000, help="largest request body (default: 1000000)")
+    p.add_argument("--workers", type=_int_in(1, 64), default=2, help="runs trained at the same time (default: 2)")
+    p.add_argument("--max-body-bytes", type=_int_in(1024, 1 << 30), default=1_000_000, help="largest request body (default: 1000000)")
     p.add_argument("--no-auth", action="store_true", help="serve without an API key; only on a loopback address")
 
     p = sub.add_parser("bench", help="benchmarks: `pioneer bench adaptft --help`, `pioneer bench coldstart --help`, "
@@ -193,14 +223,20 @@ def main(argv: list[str] | None = None) -> int:
     _setup_env()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     try:
-        return {"improve": cmd_improve, "new": cmd_new, "demo": cmd_demo, "approve": cmd_approve, "serve": cmd_serve, "bench": cmd_bench, "predict": cmd_predict, "eval": cmd_eval,
+        code = {"improve": cmd_improve, "new": cmd_new, "demo": cmd_demo, "approve": cmd_approve, "serve": cmd_serve, "bench": cmd_bench, "predict": cmd_predict, "eval": cmd_eval,
                 "rollback": cmd_rollback, "registry": cmd_registry}[args.cmd](args)
+        sys.stdout.flush()  # here, so that a closed pipe is met below and not at the interpreter's exit
+        return code
     except BadInput as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted; run the same command again to resume", file=sys.stderr)
         return EXIT_INTERNAL
+    except BrokenPipeError:  # `pioneer eval ... | head`: the reader has gone; stop quietly, as Unix tools do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so that the interpreter's final flush does not fail again
+        return EXIT_OK
     except Exception as e:  # noqa: BLE001 - an internal error: say so, keep the run folder for a resume
         from tools.data import DataError
         from tools.taskspec import TaskError
@@ -279,11 +315,35 @@ def run_production(inputs: dict, settings: dict, out: str | None, quiet: bool = 
         if meta.get("status") == "finished":
             print(f"{run_dir} already finished; see {run_dir / 'report.md'}", file=sys.stderr)
             return EXIT_OK, run_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(meta_file, {**meta, "status": "running"})
-    if not quiet:
-        print(f"{'resuming' if resumed else 'run folder'}: {run_dir}", file=sys.stderr)
-    return _drive(run_dir, meta, None if resumed else {"mode": mode, **inputs}, quiet, database_url), run_dir
+    fresh = not run_dir.exists()
+    with _holding(run_dir):
+        try:
+            write_json(meta_file, {**meta, "status": "running"})
+            if not quiet:
+                print(f"{'resuming' if resumed else 'run folder'}: {run_dir}", file=sys.stderr)
+            return _drive(run_dir, meta, None if resumed else {"mode": mode, **inputs}, quiet, database_url), run_dir
+        except Exception as e:
+            from tools.data import DataError
+            from tools.taskspec import TaskError
+
+            if fresh and isinstance(e, (BadInput, DataError, TaskError)):  # bad input found inside the run: leave nothing
+                import shutil
+
+                shutil.rmtree(run_dir, ignore_errors=True)
+            raise
+
+
+@contextmanager
+def _holding(run_dir: Path):
+    """The run folder's lock for this process: a second process on the same folder is refused (exit 2)."""
+    from tools.locks import Busy, file_lock
+
+    try:
+        with file_lock(run_dir / ".lock", wait=False):
+            yield
+    except Busy as e:
+        raise BadInput(f"{run_dir} is in use by {e.holder or 'another process'}: that run is going; "
+                       "wait for it to end (then the same command reports or resumes it), or choose another --out") from None
 
 
 def _database(meta: dict, run_dir: Path, database_url: str | None) -> str:
@@ -502,11 +562,12 @@ def cmd_approve(args) -> int:
     meta_file = run_dir / "run.json"
     if not meta_file.exists():
         raise BadInput(f"{run_dir}: not a run folder (no run.json)")
-    meta = json.loads(meta_file.read_text())
-    if meta.get("status") != "awaiting_approval":
-        raise BadInput(f"{run_dir}: no approval pending (the run is {meta.get('status')})")
-    answer = {"decision": "reject" if args.reject else "approve", "note": args.note or "", "by": args.by or _user()}
-    code = _drive(run_dir, meta, Command(resume=answer), args.quiet, _database_url(args))
+    with _holding(run_dir):
+        meta = json.loads(meta_file.read_text())
+        if meta.get("status") != "awaiting_approval":
+            raise BadInput(f"{run_dir}: no approval pending (the run is {meta.get('status')})")
+        answer = {"decision": "reject" if args.reject else "approve", "note": args.note or "", "by": args.by or _user()}
+        code = _drive(run_dir, meta, Command(resume=answer), args.quiet, _database_url(args))
     if code == EXIT_OK:
         _print_result(run_dir)
     return code
@@ -567,10 +628,17 @@ def cmd_predict(args) -> int:
     except DataError as e:
         raise BadInput(str(e)) from None
     rows = _read_inputs(args.input)
+    out = Path(args.output) if args.output else None
+    if out and not out.parent.is_dir():
+        raise BadInput(f"--output {out}: no folder {out.parent} to write into")
+    if out and out.is_dir():
+        raise BadInput(f"--output {out}: is a folder, expected a file name")
     preds = predict(args.model, [r["input"] for r in rows])
     lines = [json.dumps({**r, "prediction": p}, ensure_ascii=False) for r, p in zip(rows, preds)]
-    if args.output:
-        Path(args.output).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    if out:
+        from tools.data import write_jsonl
+
+        write_jsonl(out, [{**r, "prediction": p} for r, p in zip(rows, preds)])  # whole or not at all
     else:
         print("\n".join(lines))
     return EXIT_OK
@@ -605,9 +673,12 @@ def cmd_rollback(args) -> int:
 
 
 def cmd_registry(args) -> int:
-    from tools.registry import Registry
+    from tools.registry import Registry, RegistryError
 
-    reg = Registry(args.name, Path(args.home) / "registry" if args.home else None)
+    try:
+        reg = Registry(args.name, Path(args.home) / "registry" if args.home else None)
+    except RegistryError as e:
+        raise BadInput(str(e)) from None
     cur = reg.current()
     for v in reg.versions():
         m = reg.meta(v)

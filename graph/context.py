@@ -1,31 +1,126 @@
-"""Run settings: one typed dataclass, passed to the graph as `context=` (Studio renders it as a form)."""
+"""Run settings: one typed dataclass, passed to the graph as `context=` (Studio renders it as a form).
+
+Every field says its type by its default and its limits in its metadata (`min`, `max`, `name`); a Context is
+checked when it is made, whichever way it came in (Python, Studio, the CLI's flags, `PIONEER_*` variables,
+`--config`, the HTTP server's settings), so a bad value stops a run before it starts, naming the setting.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Annotated
+import math
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Annotated, Any
+
+
+class SettingError(ValueError):
+    pass
+
+
+def _f(default, description: str, **limits) -> Any:
+    return field(default=default, metadata={"description": description, **limits})
 
 
 @dataclass(kw_only=True)
 class Context:
-    run_dir: str = field(default="", metadata={"description": "Run folder: work files, candidates, report. Empty: runs/<thread id>."})
-    base_model: str = field(default="minilm", metadata={"description": "Model every retrain starts from (never the deployed checkpoint). 'minilm' is the embedded all-MiniLM-L6-v2."})
-    chat_model: Annotated[str | None, {"__template_metadata__": {"kind": "llm"}}] = field(
-        default=None, metadata={"description": "Chat model for the agents, e.g. 'openai:gpt-4.1-mini'. None: deterministic methods only."})
-    chat_base_url: str | None = field(default=None, metadata={"description": "OpenAI-compatible endpoint serving `chat_model`."})
-    max_flips: int = field(default=2, metadata={"description": "Regression gate: most negative flips allowed (absolute count)."})
-    min_fixed: float = field(default=0.5, metadata={"description": "Regression gate: least share of held-out failures fixed."})
-    label_tolerance: float = field(default=0.15, metadata={"description": "Regression gate: largest per-label recall drop allowed."})
-    max_iterations: int = field(default=3, metadata={"description": "Training iterations at most (two or more configurations each)."})
-    budget_minutes: float = field(default=15.0, metadata={"description": "Stop iterating when this much time has passed."})
-    regression_size: int = field(default=600, metadata={"description": "Passed logs held out as the regression set (at most)."})
-    holdout_failures: float = field(default=0.15, metadata={"description": "Share of fixable failures held out to measure generalisation."})
-    epochs: int = field(default=6, metadata={"description": "Training epochs of the first configuration."})
-    learning_rate: float = field(default=2e-4, metadata={"description": "Learning rate of the first configuration."})
-    registry_name: str | None = field(default=None, metadata={"description": "Registry entry to promote into (default: from the deployed model)."})
-    home: str | None = field(default=None, metadata={"description": "Pioneer home (registry, memory). Default $PIONEER_HOME or ~/.pioneer."})
-    require_approval: bool = field(default=False, metadata={"description": "Pause before promotion until a person approves (interrupt; resume with 'approve' or 'reject')."})
-    use_memory: bool = field(default=True, metadata={"description": "Look up and record failure patterns in the long-term memory."})
-    target: float = field(default=0.96, metadata={"description": "Cold start: stop searching at this development score."})
-    catalog: str | None = field(default=None, metadata={"description": "Cold start: a folder of datasets (one sub-folder each, with a card) the data scout may use."})
-    seed: int = 0
+    run_dir: str = _f("", "Run folder: work files, candidates, report. Empty: runs/<thread id>.")
+    base_model: str = _f("minilm", "Model every retrain starts from (never the deployed checkpoint). 'minilm' is the embedded all-MiniLM-L6-v2.", nonempty=True)
+    chat_model: Annotated[str | None, {"__template_metadata__": {"kind": "llm"}}] = _f(
+        None, "Chat model for the agents, e.g. 'openai:gpt-4.1-mini'. None: deterministic methods only.")
+    chat_base_url: str | None = _f(None, "OpenAI-compatible endpoint serving `chat_model`.", url=True)
+    max_flips: int = _f(2, "Regression gate: most negative flips allowed (absolute count).", min=0)
+    min_fixed: float = _f(0.5, "Regression gate: least share of held-out failures fixed.", min=0.0, max=1.0)
+    label_tolerance: float = _f(0.15, "Regression gate: largest per-label recall drop allowed.", min=0.0, max=1.0)
+    max_iterations: int = _f(3, "Training iterations at most (two or more configurations each).", min=1, max=100)
+    budget_minutes: float = _f(15.0, "Stop iterating when this much time has passed.", min=0.1, max=7 * 24 * 60)
+    regression_size: int = _f(600, "Passed logs held out as the regression set (at most).", min=1)
+    holdout_failures: float = _f(0.15, "Share of fixable failures held out to measure generalisation.", min=0.0, max=0.9)
+    epochs: int = _f(6, "Training epochs of the first configuration.", min=1, max=1000)
+    learning_rate: float = _f(2e-4, "Learning rate of the first configuration.", min=1e-8, max=1.0)
+    registry_name: str | None = _f(None, "Registry entry to promote into (default: from the deployed model).", name=True)
+    home: str | None = _f(None, "Pioneer home (registry, memory). Default $PIONEER_HOME or ~/.pioneer.")
+    require_approval: bool = _f(False, "Pause before promotion until a person approves (interrupt; resume with 'approve' or 'reject').")
+    use_memory: bool = _f(True, "Look up and record failure patterns in the long-term memory.")
+    target: float = _f(0.96, "Cold start: stop searching at this development score.", min=0.0, max=1.0)
+    catalog: str | None = _f(None, "Cold start: a folder of datasets (one sub-folder each, with a card) the data scout may use.")
+    seed: int = _f(0, "Random seed.", min=0, max=2**32 - 1)
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            check_value(f.name, getattr(self, f.name))
+
+
+FIELDS = {f.name: f for f in fields(Context)}
+
+
+def kind_of(name: str) -> type:
+    """The Python type a setting takes: its default's, or str where the default is None."""
+    d = FIELDS[name].default
+    return str if d is None or d is MISSING else type(d)
+
+
+def check_value(name: str, value: Any, where: str = "") -> Any:
+    """`value` when it is a valid `name` setting, else SettingError naming it, its limits and `where` it came from."""
+    from tools.paths import BadName, check_name
+
+    if name not in FIELDS:
+        raise SettingError(f"{where}unknown setting {name!r} (known: {', '.join(FIELDS)})")
+    f, typ, label = FIELDS[name], kind_of(name), f"{where}setting {name!r}"
+    meta = f.metadata
+    if value is None:
+        if f.default is None:
+            return None
+        raise SettingError(f"{label}: expected {typ.__name__}, got None")
+    if typ is bool:
+        ok = isinstance(value, bool)
+    elif typ is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif typ is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    else:
+        ok = isinstance(value, str) and "\x00" not in value
+    if not ok:
+        raise SettingError(f"{label}: expected {'a finite number' if typ is float else typ.__name__}, got {value!r}")
+    if "min" in meta and value < meta["min"] or "max" in meta and value > meta["max"]:
+        lo, hi = meta.get("min"), meta.get("max")
+        span = f"from {lo} to {hi}" if lo is not None and hi is not None else f"at least {lo}" if lo is not None else f"at most {hi}"
+        raise SettingError(f"{label}: {value!r} is out of range (allowed: {span})")
+    if meta.get("nonempty") and not value.strip():
+        raise SettingError(f"{label}: must not be empty")
+    if meta.get("url") and not value.startswith(("http://", "https://")):
+        raise SettingError(f"{label}: {value!r} is not an http(s) URL")
+    if meta.get("name"):
+        try:
+            check_name(value, "registry name")
+        except BadName as e:
+            raise SettingError(f"{label}: {e}") from None
+    return value
+
+
+def parse_value(name: str, raw: str, where: str = "") -> Any:
+    """A setting from text (a flag, an environment variable), typed and checked."""
+    typ = kind_of(name)
+    if typ is bool:
+        low = raw.strip().lower()
+        if low not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+            raise SettingError(f"{where}setting {name!r}: expected true or false, not {raw!r}")
+        return check_value(name, low in ("1", "true", "yes", "on"), where)
+    if typ in (int, float):
+        try:
+            value = typ(raw.strip())
+        except ValueError:
+            raise SettingError(f"{where}setting {name!r}: expected {'an integer' if typ is int else 'a number'}, not {raw!r}") from None
+        return check_value(name, value, where)
+    return check_value(name, raw, where)
+
+
+def check_settings(raw: Any, allowed: set[str] | None = None, where: str = "") -> dict:
+    """A mapping of settings, every key a Context field (within `allowed` when given) and every value valid."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise SettingError(f"{where}settings must be an object of name: value, not {type(raw).__name__}")
+    for k, v in raw.items():
+        if allowed is not None and k not in allowed and k in FIELDS:
+            raise SettingError(f"{where}setting {k!r} is not accepted here: the server chooses it")
+        check_value(k, v, where)
+    return dict(raw)

@@ -8,7 +8,6 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
-from dataclasses import fields
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -78,38 +77,30 @@ def drive(g, payload, config: dict, ctx, on_event: Callable[[dict], None] | None
         st = g.get_state(config)
         if not st.values and start is not None:
             payload = start
-        elif not st.next:
-            return run_status(g, config)
-    for chunk in g.stream(payload, config, context=ctx, stream_mode="custom"):
+        elif run_status(g, config) == FINISHED:
+            return FINISHED
+        # else continue from the last checkpoint, even when it shows no next step: a process killed right
+        # after a step leaves that step's writes pending on the checkpoint before it (next is then empty)
+    for chunk in g.stream(payload, config, context=ctx, stream_mode="custom", durability="sync"):
         if on_event:
             on_event(chunk)
-    return run_status(g, config)
+    status = run_status(g, config)
+    if status == RUNNING:
+        raise RuntimeError(f"the run stopped before its end at {list(g.get_state(config).next) or 'no next step'} "
+                           "without an error; its checkpoint is kept")
+    return status
 
 
 OWNED_BY_SERVER = ("run_dir", "home")
 
 
-def check_settings(settings: dict) -> dict:
-    """Run settings from a request: Context fields (not run_dir or home, which the server owns), typed as
-    the Context's defaults; ValueError naming the setting otherwise."""
-    from graph.context import Context
+def check_settings(settings) -> dict:
+    """Run settings from a request: Context fields (not run_dir or home, which the server owns), each of its
+    type and within its limits; SettingError (a ValueError) naming the setting otherwise."""
+    from graph.context import FIELDS
+    from graph.context import check_settings as check
 
-    defaults = {f.name: f.default for f in fields(Context) if f.name not in OWNED_BY_SERVER}
-    for k, v in (settings or {}).items():
-        if k not in defaults:
-            raise ValueError(f"unknown setting {k!r} (known: {', '.join(sorted(defaults))})")
-        d = defaults[k]
-        if isinstance(d, bool):
-            ok = isinstance(v, bool)
-        elif isinstance(d, int):
-            ok = isinstance(v, int) and not isinstance(v, bool)
-        elif isinstance(d, float):
-            ok = isinstance(v, (int, float)) and not isinstance(v, bool)
-        else:
-            ok = v is None or isinstance(v, str)
-        if not ok:
-            raise ValueError(f"setting {k!r}: expected {type(d).__name__ if d is not None else 'a string'}, got {v!r}")
-    return dict(settings or {})
+    return check(settings, allowed=set(FIELDS) - set(OWNED_BY_SERVER))
 
 
 class RunManager:
@@ -192,6 +183,7 @@ class RunManager:
 
     def _work(self, run_id: str, payload) -> None:
         from graph.context import Context
+        from tools.locks import file_lock
 
         try:
             with self._slots:
@@ -204,7 +196,8 @@ class RunManager:
                     with events.open("a", encoding="utf-8") as f:
                         f.write(json.dumps({"t": time.time(), **chunk}, default=str) + "\n")
 
-                status = drive(self.g, payload, config, ctx, log, start={"mode": "production", **rec["inputs"]})
+                with file_lock(Path(rec["run_dir"]) / ".lock", wait=False):  # Busy: another server has this run
+                    status = drive(self.g, payload, config, ctx, log, start={"mode": "production", **rec["inputs"]})
                 rec = {**self.record(run_id), "status": status, "error": None}
         except Exception as e:  # noqa: BLE001 - recorded; the run keeps its checkpoint
             rec = {**self.record(run_id), "status": FAILED, "error": f"{type(e).__name__}: {e}"}

@@ -17,7 +17,7 @@ import asyncio
 import hmac
 import ipaddress
 import json
-from contextlib import ExitStack, asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -26,9 +26,11 @@ from fastapi import Depends, FastAPI, HTTPException, Request  # at module level:
 from langchain_core.runnables import Runnable
 
 from graph.runs import RunManager, check_settings, checkpointer, compiled
-from tools.paths import PathNotAllowed, under_roots
+from tools.paths import BadName, PathNotAllowed, child, under_roots
 
-PATH_FIELDS = ("model", "logs", "train_data")
+PATH_FIELDS = ("model", "logs", "train_data")  # production inputs that name a file or folder
+LIST_PATH_FIELDS = ("data",)  # cold start: the user's data files or folders
+PATH_SETTINGS = ("catalog",)  # settings that name a folder
 
 
 @dataclass
@@ -40,6 +42,14 @@ class ServerSettings:
     max_body_bytes: int = 1_000_000
     workers: int = 2
     home: str | None = None  # pioneer home (registry, memory)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.workers, int) or self.workers < 1:
+            raise ValueError(f"workers must be a whole number of at least 1, not {self.workers!r}")
+        if not isinstance(self.max_body_bytes, int) or self.max_body_bytes < 1024:
+            raise ValueError(f"max_body_bytes must be at least 1024, not {self.max_body_bytes!r}")
+        if not self.data_roots:
+            raise ValueError("at least one data root is needed")
 
 
 def is_loopback(host: str) -> bool:
@@ -75,23 +85,40 @@ class GraphWithContext(Runnable):
     def get_output_schema(self, config=None):
         return self.graph.get_output_schema(config)
 
+    def run_dir(self, thread: str) -> Path:
+        """A thread's run folder, always inside the state folder (the thread id is a plain name)."""
+        return child(self.settings.state_dir / "threads", thread, "thread id")
+
     def context(self, config: dict | None):
         from graph.context import Context
 
         conf = (config or {}).get("configurable") or {}
-        thread = conf.get("thread_id") or "default"
-        run_dir = (self.settings.state_dir / "threads" / thread).resolve()
+        run_dir = self.run_dir(conf.get("thread_id") or "default")
         return Context(run_dir=str(run_dir), home=self.settings.home, **conf.get("pioneer_settings", {}))
 
+    @contextmanager
+    def _thread(self, config: dict | None):
+        """One request at a time on a thread: a second one while the first runs gets 409."""
+        from tools.locks import Busy, file_lock
+
+        ctx = self.context(config)
+        try:
+            with file_lock(Path(ctx.run_dir) / ".lock", wait=False):
+                yield ctx
+        except Busy:
+            raise HTTPException(409, f"thread {Path(ctx.run_dir).name} is running another request; wait for it") from None
+
     def invoke(self, input, config=None, **kwargs):
-        return self.graph.invoke(input, config, context=self.context(config))
+        with self._thread(config) as ctx:
+            return self.graph.invoke(input, config, context=ctx, durability="sync")
 
     async def ainvoke(self, input, config=None, **kwargs):
         return await asyncio.to_thread(self.invoke, input, config)
 
     def stream(self, input, config=None, **kwargs) -> Iterator[dict]:
-        for mode, chunk in self.graph.stream(input, config, context=self.context(config), stream_mode=["custom", "updates"]):
-            yield {"progress" if mode == "custom" else "update": chunk}
+        with self._thread(config) as ctx:
+            for mode, chunk in self.graph.stream(input, config, context=ctx, stream_mode=["custom", "updates"], durability="sync"):
+                yield {"progress" if mode == "custom" else "update": chunk}
 
     async def astream(self, input, config=None, **kwargs):
         loop, queue, done = asyncio.get_running_loop(), asyncio.Queue(), object()
@@ -145,11 +172,18 @@ class Guard:
                 return await _reply(send, 413, f"request body over {limit} bytes")
         if path.startswith("/pioneer/") and body:
             try:
-                self._check_paths(json.loads(body))
-            except PathNotAllowed as e:
-                return await _reply(send, 403, str(e))
+                payload = json.loads(body)
             except (json.JSONDecodeError, UnicodeDecodeError):
-                pass  # LangServe answers malformed bodies itself
+                payload = None  # LangServe answers malformed bodies itself
+            if payload is not None:
+                try:
+                    resolved = self._resolve_paths(payload)
+                except PathNotAllowed as e:
+                    return await _reply(send, 403, str(e))
+                # what runs opens exactly what was checked: the paths resolved, relative ones under the first root
+                body = json.dumps(resolved).encode()
+                scope = {**scope, "headers": [(k, v) for k, v in scope.get("headers", []) if k.lower() != b"content-length"]
+                         + [(b"content-length", str(len(body)).encode())]}
 
         sent = False
 
@@ -162,15 +196,30 @@ class Guard:
 
         return await self.app(scope, replay, send)
 
-    def _check_paths(self, payload) -> None:
-        inputs = []
-        if isinstance(payload, dict):
-            inputs += [payload.get("input")] + list(payload.get("inputs") or [])
-        for item in inputs:
-            if isinstance(item, dict):
-                for k in PATH_FIELDS:
-                    if item.get(k) is not None:
-                        under_roots(item[k], self.settings.data_roots)
+    def _resolve_paths(self, payload):
+        """The body with every path of its graph inputs resolved under the data roots (PathNotAllowed if not)."""
+        if not isinstance(payload, dict):
+            return payload
+        out = dict(payload)
+        if isinstance(out.get("input"), dict):
+            out["input"] = resolve_input_paths(out["input"], self.settings.data_roots)
+        if isinstance(out.get("inputs"), list):
+            out["inputs"] = [resolve_input_paths(i, self.settings.data_roots) if isinstance(i, dict) else i for i in out["inputs"]]
+        return out
+
+
+def resolve_input_paths(inputs: dict, roots: list[Path]) -> dict:
+    """Graph inputs with their paths (`model`, `logs`, `train_data`, each of `data`) resolved under `roots`."""
+    out = dict(inputs)
+    for k in PATH_FIELDS:
+        if out.get(k) is not None:
+            out[k] = str(under_roots(out[k], roots))
+    for k in LIST_PATH_FIELDS:
+        if out.get(k) is not None:
+            if not isinstance(out[k], list):
+                raise PathNotAllowed(f"{k}: expected a list of paths, not {type(out[k]).__name__}")
+            out[k] = [str(under_roots(v, roots)) for v in out[k]]
+    return out
 
 
 async def _reply(send, status: int, detail: str) -> None:
@@ -196,6 +245,9 @@ def create_app(settings: ServerSettings):
         base = out.get("base_model")
         if base and base != "minilm":
             out["base_model"] = str(under_roots(base, settings.data_roots))  # PathNotAllowed is a ValueError
+        for k in PATH_SETTINGS:
+            if out.get(k):
+                out[k] = str(under_roots(out[k], settings.data_roots))
         return out
 
     settings.state_dir = Path(settings.state_dir).resolve()
@@ -217,8 +269,12 @@ def create_app(settings: ServerSettings):
     app.state.runs = runs
 
     def thread_and_settings(config: dict, request: Request) -> dict:
-        conf = dict(config.get("configurable") or {})
-        conf["thread_id"] = request.headers.get("x-thread-id") or "default"
+        conf = {}  # nothing of the body's `configurable` is taken: the thread and the settings come from checked headers
+        thread = request.headers.get("x-thread-id") or "default"
+        try:
+            conf["thread_id"] = check_thread(thread)
+        except BadName as e:
+            raise HTTPException(400, f"X-Thread-Id: {e}") from None
         raw = request.headers.get("x-pioneer-settings")
         if raw:
             try:
@@ -229,7 +285,13 @@ def create_app(settings: ServerSettings):
                 raise HTTPException(400, f"X-Pioneer-Settings: {e}") from None
         return {**config, "configurable": conf}
 
-    add_routes(app, GraphWithContext(graph, settings), path="/pioneer", per_req_config_modifier=thread_and_settings)
+    adapter = GraphWithContext(graph, settings)
+
+    def check_thread(thread: str) -> str:
+        adapter.run_dir(thread)  # BadName unless a plain name inside the state folder
+        return thread
+
+    add_routes(app, adapter, path="/pioneer", per_req_config_modifier=thread_and_settings)
 
     async def json_object(request: Request) -> dict:
         """The body as a JSON object, whatever content type the client sent (curl -d sends a form type)."""

@@ -94,6 +94,8 @@ def _read_lines(path: Path) -> list[tuple[int, str]]:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as e:
                 raise DataError(path, n, f"not UTF-8 text (byte {e.start}: {raw[e.start:e.start + 1]!r})") from None
+            if n == 1:
+                text = text.removeprefix("\ufeff")  # a byte-order mark, as some editors write it, is not data
             out.append((n, text.rstrip("\r\n")))
     return out
 

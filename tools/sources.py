@@ -145,7 +145,7 @@ def _read_folder(root: Path):
 
 
 def _text(f: Path) -> tuple[list[str], list[str]]:
-    raw = f.read_bytes()
+    raw = f.read_bytes().removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark is not data
     try:
         return raw.decode("utf-8").splitlines(), []
     except UnicodeDecodeError as e:
