@@ -150,7 +150,7 @@ def promote(state: State, runtime: Runtime[Context]) -> dict:
                                                       "promotion_id": promotion_id, "ratchet_at_promotion": again}, rows)
     model_out = reg.export(version, Path(ctx.run_dir) / "model")
     info = {"registry": name, "version": version, "registry_dir": str(reg.path(version)), "model_dir": str(model_out.resolve()),
-            "strategy": cand["strategy"]}
+            "strategy": cand["strategy"], "ratchet_at_promotion": reg.meta(version).get("ratchet_at_promotion")}
     ws.save_json(done_file, info)
     emit("promote", f"promoted {name} {version} ({cand['strategy']})")
     return {"promotion": info}

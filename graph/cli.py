@@ -633,14 +633,13 @@ def cmd_predict(args) -> int:
         raise BadInput(f"--output {out}: no folder {out.parent} to write into")
     if out and out.is_dir():
         raise BadInput(f"--output {out}: is a folder, expected a file name")
-    preds = predict(args.model, [r["input"] for r in rows])
-    lines = [json.dumps({**r, "prediction": p}, ensure_ascii=False) for r, p in zip(rows, preds)]
+    preds = [{**r, "prediction": p} for r, p in zip(rows, predict(args.model, [r["input"] for r in rows]))]
     if out:
         from tools.data import write_jsonl
 
-        write_jsonl(out, [{**r, "prediction": p} for r, p in zip(rows, preds)])  # whole or not at all
+        write_jsonl(out, preds)  # whole or not at all
     else:
-        print("\n".join(lines))
+        print("\n".join(json.dumps(r, ensure_ascii=False) for r in preds))
     return EXIT_OK
 
 

@@ -270,6 +270,19 @@ def test_a_candidate_gated_before_another_promotion_faces_the_ratchet_of_the_new
     rep = json.loads((run / "report.json").read_text())
     assert not rep["promoted"] and "fails its ratchet" in rep["outcome"] and "v0001" in rep["outcome"]
     assert reg.versions() == ["v0001"] and reg.current() == "v0001"
+    # the same, where the candidate passes the new version's ratchet: promoted, and the report says it was checked
+    run2 = tmp_path / "run2"
+    assert main([*improve_args(deployment, tiny_base, run2, "--max-flips", "1000", "--min-fixed", "0", "--label-tolerance", "1"),
+                 "--require-approval", "--name", "intent2", "--home", str(home)]) == 3
+    reg2 = Registry("intent2", home / "registry")
+    with reg2.lock():
+        reg2.promote(other, {"strategy": "run B"}, [{"input": f"zz {i}", "label": "never-predicted", "prediction": "never-predicted"}
+                                                    for i in range(5)])
+    assert main(["approve", str(run2), "--quiet"]) == 0
+    rep = json.loads((run2 / "report.json").read_text())
+    assert rep["promoted"] and reg2.versions() == ["v0001", "v0002"]
+    assert rep["registry"]["ratchet_at_promotion"] == {"version": "v0001", "n": 5, "negative_flips": 5}
+    assert "Ratchet at promotion" in (run2 / "report.md").read_text()
 
 
 # ---------------------------------------------------------------- a run killed at every step

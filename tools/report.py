@@ -64,6 +64,10 @@ def render_markdown(r: dict, plots: list[str]) -> str:
         for s, v in (g.get("slices") or {}).items():
             lines.append(f"- {s}: {v}")
         lines.append("")
+    again = (r.get("registry") or {}).get("ratchet_at_promotion")
+    if again:
+        lines += [f"**Ratchet at promotion:** another run promoted {again['version']} after this gate; checked against it before "
+                  f"promoting: {again['negative_flips']} negative flips on its {again['n']} evaluation items.", ""]
     if r.get("memory", {}).get("used"):
         m = r["memory"]
         lines += [f"**Memory:** started from `{m['strategy']}`, found on {m['matches']} similar past patterns "
