@@ -23,8 +23,10 @@ def settings(runtime: Runtime[Context]) -> Context:
     if not ctx.run_dir:
         from langgraph.config import get_config
 
+        from tools.paths import folder_name
+
         thread = (get_config().get("configurable") or {}).get("thread_id") or "default"
-        ctx = replace(ctx, run_dir=str(Path("runs") / str(thread)))
+        ctx = replace(ctx, run_dir=str(Path("runs") / folder_name(str(thread))))
     return ctx
 
 

@@ -155,6 +155,14 @@ def test_a_busy_thread_refuses_a_second_request(server, deployment, passes_only)
 # ---------------------------------------------------------------- CLI: names, folders, files
 
 
+def test_folder_names_from_any_key_stay_inside_and_apart():
+    from tools.paths import check_name, folder_name
+
+    keys = ["py-1", "../../x", "/etc/passwd", "a/b", "a_b", "..", "", "über thread", "a b", "a-b"]
+    names = [folder_name(k) for k in keys]
+    assert names[0] == "py-1" and len(set(names)) == len(keys) and all(check_name(n, "folder") for n in names)
+
+
 def test_registry_and_rollback_take_names_not_paths(tmp_path, capsys):
     from tools.registry import Registry
 

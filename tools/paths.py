@@ -33,6 +33,17 @@ def as_name(text: str, fallback: str = "model") -> str:
     return out or fallback
 
 
+def folder_name(key: str) -> str:
+    """A folder name for any key (a thread id, say): the key itself when it is a valid name, else a valid name
+    made from it plus a short hash of it, so that two keys never share a folder and none leads out of it."""
+    import hashlib
+
+    try:
+        return check_name(key, "key")
+    except BadName:
+        return f"{as_name(key, 'thread')[:80]}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
+
+
 def under_roots(path: str, roots: list[Path]) -> Path:
     """`path` resolved (symlinks followed, `..` removed), or PathNotAllowed when it lies outside every root.
     A relative path is taken relative to the first root."""
