@@ -27,18 +27,19 @@ def synthesize(state: State, runtime: Runtime[Context]) -> dict:
     plan = state["plan"]
     final = plan["stage"] == "final"
     reg = set(splits["regression"])
-    held = set() if final else set(splits["held_out_failures"])
+    tuning = set(splits.get("tuning", []))  # kept out of training: interpolation weights are chosen on it
+    held = (set() if final else set(splits["held_out_failures"])) | tuning
     idx = {r.id: i for i, r in enumerate(records)}
     log_emb = np.load(ws.path("log_emb.npy"))
     parent_emb = np.load(ws.path("parent_emb.npy"))
 
     gold_ids = [r.id for r in records if tri[r.id]["category"] == "fixable" and r.id not in held]
     gold = [Item(records[idx[i]].input, records[idx[i]].correction, "gold", i) for i in gold_ids]
-    trusted_ids = [r.id for r in records if tri[r.id]["category"] == "trusted" and r.id not in reg]
+    trusted_ids = [r.id for r in records if tri[r.id]["category"] == "trusted" and r.id not in reg and r.id not in tuning]
     trusted = [Item(records[idx[i]].input, records[idx[i]].prediction, "retained", i) for i in trusted_ids]
     trusted += [Item(e.input, e.output, "replay", f"parent:{e.line}") for e in parent]
     trusted_emb = np.concatenate([log_emb[[idx[i] for i in trusted_ids]].reshape(-1, log_emb.shape[1]), parent_emb])
-    eval_ids = list(reg) + list(splits["held_out_failures"] if not final else [])
+    eval_ids = list(reg) + list(tuning) + list(splits["held_out_failures"] if not final else [])
     eval_emb = log_emb[[idx[i] for i in eval_ids]] if eval_ids else np.zeros((0, log_emb.shape[1]), np.float32)
     extra = _paraphrases(ctx, ws, records, tri, held)
 

@@ -89,7 +89,25 @@ def ingest(state: State, runtime: Runtime[Context]) -> dict:
     emit("ingest", f"{info['logs']} logs ({info['failed']} failed), {len(parent)} parent examples, {len(labels)} {what}"
          + (f", {len(loaded.skipped)} bad lines skipped" if loaded.skipped else ""))
     info["parent_from_lineage"] = bool(lineage)
+    info["registry"] = _registry_entry(state, runtime)
     return {"task": task, "labels": labels, "ingest": info, "train_data": train_data}
+
+
+def _registry_entry(state: State, runtime: Runtime[Context]) -> dict:
+    """The registry entry this run promotes into, and which of its versions the deployed model is (by the
+    weights' content hash). An entry that has versions, none of them the deployed model, belongs to another
+    deployment: its ratchet would compare two different models' worlds, so the run refuses (exit 2)."""
+    from agents.run_data import registry_for, settings
+
+    reg = registry_for(state, settings(runtime))
+    versions = reg.versions()
+    match = reg.version_of(state["model"]) if versions else None
+    if versions and match is None:
+        raise DataError(state["model"], 0, f"this model is none of the versions of registry entry '{reg.name}' "
+                                           f"({', '.join(versions)}; compared by the weights' content hash): that entry belongs to "
+                                           "another deployment. Promote into a new entry with --name NAME")
+    emit("ingest", f"registry entry {reg.name}: " + (f"the deployed model is its {match}" if match else "new"))
+    return {"name": reg.name, "deployed_version": match}
 
 
 def scout(state: State, runtime: Runtime[Context]) -> dict:

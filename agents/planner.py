@@ -122,7 +122,7 @@ def promote(state: State, runtime: Runtime[Context]) -> dict:
     if ws.has(done_file):  # resumed after the registry write: do not promote twice
         return {"promotion": ws.load_json(done_file)}
     from agents.run_data import run_data
-    from agents.verifier import eval_sets, recheck_ratchet
+    from agents.verifier import answer_churn, eval_sets, recheck_ratchet
     from tools.data import write_jsonl
     from tools.lineage import PARENT_FILE, curated_examples
     from tools.predict import predict
@@ -139,14 +139,20 @@ def promote(state: State, runtime: Runtime[Context]) -> dict:
                 return {"promotion": None, "plan": {**state["plan"], "action": "stop", "why": why, "ratchet_at_promotion": again}}
             rd = run_data(state, ctx)
             sets = eval_sets(state, ctx, include_holdout_in_training=True, rd=rd)
-            rows = [{"input": r.input, "label": r.prediction} for r in sets["reg"]] + [{"input": r.input, "label": r.correction} for r in sets["fails"]]
+            # the version's evaluation set, for the next run's ratchet: which items it was trained on (a refit trains on
+            # the held-out failures), its answers and their churn
+            held = set() if cand.get("stage") == "final" else set(rd.splits["held_out_failures"])
+            rows = ([{"input": r.input, "label": r.prediction, "trained": False} for r in sets["reg"]]
+                    + [{"input": r.input, "label": r.correction, "trained": r.id not in held} for r in sets["fails"]])
             for row, p in zip(rows, predict(cand["model_dir"], [r["input"] for r in rows])):
                 row["prediction"] = p
+            for row, c in zip(rows, answer_churn(cand["model_dir"], [r["input"] for r in rows], state.get("task", "classification")) or []):
+                row["churn"] = c
             # the lineage: what the next retrain of this model replays
             write_jsonl(Path(cand["model_dir"]) / PARENT_FILE, curated_examples(rd.parent, rd.records, {k: v["category"] for k, v in rd.triage.items()}))
             reg.register_baseline(state["model"], {"strategy": "deployed before pioneer", "source": state["model"]})
             version = reg.promote(cand["model_dir"], {"strategy": cand["strategy"], "run_dir": str(Path(ctx.run_dir).resolve()),
-                                                      "gate": cand["gate"], "base_model": ctx.base_model,
+                                                      "gate": cand["gate"], "base_model": ctx.base_model, **_lineage(state, cand),
                                                       "promotion_id": promotion_id, "ratchet_at_promotion": again}, rows)
     model_out = reg.export(version, Path(ctx.run_dir) / "model")
     info = {"registry": name, "version": version, "registry_dir": str(reg.path(version)), "model_dir": str(model_out.resolve()),
@@ -154,6 +160,20 @@ def promote(state: State, runtime: Runtime[Context]) -> dict:
     ws.save_json(done_file, info)
     emit("promote", f"promoted {name} {version} ({cand['strategy']})")
     return {"promotion": info}
+
+
+def _lineage(state: State, cand: dict) -> dict:
+    """Where a promoted version started (the base model, or the deployed model: its registry version when it
+    has one) and the share of the deployed weights interpolated into it."""
+    import json
+
+    tr = cand.get("training") or {}
+    start = "base"
+    if tr.get("start") == "deployed":
+        meta = Path(state["model"]) / "pioneer.json"
+        version = json.loads(meta.read_text()).get("version") if meta.exists() else None
+        start = f"deployed ({version})" if version else f"deployed ({state['model']})"
+    return {"start": start, "interpolation_alpha": (tr.get("interpolation") or {}).get("alpha")}
 
 
 # ---------------------------------------------------------------- cold start

@@ -19,13 +19,16 @@ from tools.workspace import Workspace
 def settings(runtime: Runtime[Context]) -> Context:
     """The run's settings. No context (a bare Studio run) means the defaults; an empty `run_dir` means
     runs/<thread id>, so that threads run side by side (Studio, the server) never share a folder."""
-    ctx = runtime.context or Context()
+    ctx = (runtime.context if runtime is not None else None) or Context()
     if not ctx.run_dir:
         from langgraph.config import get_config
 
         from tools.paths import folder_name
 
-        thread = (get_config().get("configurable") or {}).get("thread_id") or "default"
+        try:
+            thread = (get_config().get("configurable") or {}).get("thread_id") or "default"
+        except RuntimeError:  # called outside a graph run (a node called as a plain function)
+            thread = "default"
         ctx = replace(ctx, run_dir=str(Path("runs") / folder_name(str(thread))))
     return ctx
 

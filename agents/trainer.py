@@ -1,7 +1,9 @@
-"""Trainer: one model per planned configuration, always from the base model.
+"""Trainer: one model per planned configuration, from the base model or (a warm start) from the deployed one.
 
-The deployed model is a teacher only (its soft labels on examples it got right; for a tagger, on the words
-whose tag it got right). A candidate that was already trained (a resumed run) is not trained again.
+The deployed model is also a teacher (its soft labels on examples it got right; for a tagger, on the words
+whose tag it got right). A warm-started configuration that asks for interpolation ends as a * deployed +
+(1 - a) * fine-tuned, a chosen on the tuning split (tools/warm.py). A candidate that was already trained
+(a resumed run) is not trained again.
 """
 
 from __future__ import annotations
@@ -28,25 +30,56 @@ def train(state: State, runtime: Runtime[Context]) -> dict:
     out = []
     for cand in plan["configs"]:
         model_dir = Path(ctx.run_dir) / "candidates" / f"{plan['iteration']}-{cand['name']}"
-        summary_file = model_dir / "training_summary.json"
+        alphas = cand["config"].get("interpolate")
+        trained_dir = model_dir.with_name(model_dir.name + "-finetuned") if alphas else model_dir
+        summary_file = trained_dir / "training_summary.json"
+        start = state["model"] if cand["config"].get("warm_start") else None
         if summary_file.exists():
-            emit("train", f"{cand['name']}: already trained, reusing {model_dir}")
+            emit("train", f"{cand['name']}: already trained, reusing {trained_dir}")
             summary = json.loads(summary_file.read_text())
         else:
             rows = read_jsonl(cand["mix_file"])
             texts, targets = [r["input"] for r in rows], [r["output"] for r in rows]
             cfg = TrainConfig(**cand["config"]["train"], seed=ctx.seed)
-            emit("train", f"{cand['name']}: {len(texts)} examples, {cfg.epochs} epochs, lr {cfg.learning_rate}")
+            emit("train", f"{cand['name']}: {len(texts)} examples, {cfg.epochs} epochs, lr {cfg.learning_rate}, "
+                          f"from {'the deployed model' if start else 'the base model'}")
             name = cand["name"]
             progress = lambda e, name=name: emit("train", f"{name} step {e['step']}/{e['total']} loss {e['loss']}", candidate=name, **e)  # noqa: E731
             if state.get("task") == "ner":
                 teacher = teacher_probs(state["model"], texts, targets, tag_set(labels)) if cfg.distill_weight > 0 else None
-                summary = train_tagger(ctx.base_model, texts, targets, labels, model_dir, cfg, progress=progress, teacher=teacher)
+                summary = train_tagger(ctx.base_model, texts, targets, labels, trained_dir, cfg, progress=progress, teacher=teacher)
             else:
                 teacher = _teacher(state["model"], texts, targets, labels) if cfg.distill_weight > 0 else None
-                summary = train_classifier(ctx.base_model, texts, targets, labels, model_dir, cfg, teacher, progress=progress)
-        out.append({**cand, "model_dir": str(model_dir), "training": {k: summary[k] for k in ("examples", "curve", "seconds")}})
+                summary = train_classifier(ctx.base_model, texts, targets, labels, trained_dir, cfg, teacher, progress=progress, start=start)
+        training = {k: summary[k] for k in ("examples", "curve", "seconds")} | {"start": "deployed" if start else "base"}
+        if alphas:
+            training["interpolation"] = _interpolated(state, ctx, cand["name"], trained_dir, model_dir, alphas)
+        out.append({**cand, "model_dir": str(model_dir), "training": training})
     return {"plan": {**plan, "configs": out}}
+
+
+def _interpolated(state: State, ctx: Context, name: str, trained_dir: Path, model_dir: Path, alphas: list[float]) -> dict:
+    """a * deployed + (1 - a) * fine-tuned into `model_dir`, a the best on the tuning split (once: a resumed run
+    reads the choice back)."""
+    from agents.run_data import run_data
+    from tools.warm import choose_alpha, interpolate
+
+    done = model_dir / "interpolation.json"
+    if done.exists():
+        return json.loads(done.read_text())
+    rd = run_data(state, ctx)
+    by_id = rd.by_id
+    rows = [by_id[i] for i in rd.splits.get("tuning", [])]
+    if rows:
+        best, scores = choose_alpha(state["model"], trained_dir, alphas, [r.input for r in rows], [r.label for r in rows])
+    else:  # no tuning split (few logs): the middle of the grid, untested
+        best, scores = sorted(alphas)[len(alphas) // 2], {}
+    interpolate(state["model"], trained_dir, best, model_dir)
+    info = {"alpha": best, "tuning_accuracy_by_alpha": {str(a): v for a, v in scores.items()}, "tuning_n": len(rows)}
+    done.write_text(json.dumps(info))
+    emit("train", f"{name}: interpolated with the deployed model at a = {best} (tuning accuracy "
+                  + ", ".join(f"{a}: {v}" for a, v in scores.items()) + ")")
+    return info
 
 
 def _label_set(state: State, plan: dict) -> list[str]:

@@ -135,16 +135,41 @@ def eval_sets(state: State, ctx: Context, include_holdout_in_training: bool, rd:
     registry = registry_for(state, ctx)
     ratchet = ratchet_set(registry, registry.current())
     slice_name = "fixable_failures_trained_on" if include_holdout_in_training else "held_out_failures"
-    return {"reg": reg, "fails": fails, "ratchet": ratchet, "failures_slice": slice_name}
+    return {"reg": reg, "fails": fails, "ratchet": ratchet, "failures_slice": slice_name, "reg_churn": _churn(rd, reg)}
+
+
+def _churn(rd: RunData, rows) -> list[float] | None:
+    """Each row's churn: the chance a retrain flips the deployed model's answer, from its top-2 margin on the
+    deployed probabilities the diagnosis saved (None where there are none: entity runs)."""
+    from tools.gate import churn_of_probs
+
+    if not rd.ws.has("deployed_probs.npy"):
+        return None
+    probs = np.load(rd.ws.path("deployed_probs.npy"))
+    pos = {r.id: i for i, r in enumerate(rd.records)}
+    return churn_of_probs(probs[[pos[r.id] for r in rows]])
+
+
+def answer_churn(model_dir: str, texts: list[str], task: str) -> list[float] | None:
+    """The churn of a model's own answers (from its top-2 margins); None for entity models."""
+    from tools.gate import churn_of_probs
+
+    if task == "ner" or not texts:
+        return None
+    return churn_of_probs(predict_proba(model_dir, texts)[0])
 
 
 def ratchet_set(registry, version: str | None) -> dict | None:
-    """A registered version's evaluation set, with that version's own answers (`before`)."""
+    """A registered version's evaluation set, with that version's own answers (`before`), the churn of each
+    (when it was recorded) and whether that version was trained on it."""
     if not version:
         return None
     rows = registry.eval_set(version)
-    return {"version": version, "texts": [r["input"] for r in rows], "truth": [r["label"] for r in rows],
-            "before": [r["prediction"] for r in rows]}
+    out = {"version": version, "texts": [r["input"] for r in rows], "truth": [r["label"] for r in rows],
+           "before": [r["prediction"] for r in rows], "trained": [bool(r.get("trained")) for r in rows]}
+    if rows and all("churn" in r for r in rows):
+        out["churn"] = [r["churn"] for r in rows]
+    return out
 
 
 def recheck_ratchet(model_dir: str, registry, gated_against: str | None, ctx: Context) -> tuple[dict | None, str | None]:
@@ -157,7 +182,8 @@ def recheck_ratchet(model_dir: str, registry, gated_against: str | None, ctx: Co
     rat = ratchet_set(registry, cur) if cur != gated_against else None
     if not rat or not rat["truth"]:
         return None, None
-    return ratchet_rule({**rat, "after": predict_any(model_dir, rat["texts"])}, GateConfig(max_flips=ctx.max_flips))
+    sl, reasons = ratchet_rule({**rat, "after": predict_any(model_dir, rat["texts"])}, gate_config(ctx))
+    return sl, "; ".join(reasons) or None
 
 
 def score_candidate(model_dir: str, sets: dict, ctx: Context, task: str = "classification") -> dict:
@@ -166,10 +192,14 @@ def score_candidate(model_dir: str, sets: dict, ctx: Context, task: str = "class
     preds = predict_any(model_dir, texts)
     reg_after, fail_after = preds[: len(reg)], preds[len(reg) : len(reg) + len(fails)]
     rat = {**ratchet, "after": preds[len(reg) + len(fails):]} if ratchet else None
-    cfg = GateConfig(max_flips=ctx.max_flips, min_fixed=ctx.min_fixed, label_tolerance=ctx.label_tolerance)
     return evaluate_gate([r.prediction for r in reg], [r.prediction for r in reg], reg_after,
-                         [r.correction for r in fails], [r.prediction for r in fails], fail_after, cfg, rat, texts=[r.input for r in reg],
-                         failures_slice=sets["failures_slice"], task=task)
+                         [r.correction for r in fails], [r.prediction for r in fails], fail_after, gate_config(ctx), rat,
+                         texts=[r.input for r in reg], failures_slice=sets["failures_slice"], task=task, reg_churn=sets.get("reg_churn"))
+
+
+def gate_config(ctx: Context) -> GateConfig:
+    return GateConfig(max_flips=ctx.max_flips, min_fixed=ctx.min_fixed, label_tolerance=ctx.label_tolerance, mode=ctx.gate,
+                      alpha=ctx.gate_alpha)
 
 
 def gate(state: State, runtime: Runtime[Context]) -> dict:

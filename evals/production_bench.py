@@ -60,7 +60,11 @@ def run_condition(name: str, root: Path, data_dir: str | None, seed: int) -> lis
     settings = {"home": str(root / name / "home"), "seed": seed}
     _code, run_dir = run_production(inputs, settings, str(root / name / "pioneer"), quiet=True)
     rep = json.loads((run_dir / "report.json").read_text())
-    row = {"condition": name, "system": "pioneer", "promoted": rep["promoted"], "gate_flips": (rep.get("gate") or {}).get("negative_flips"),
+    gate = rep.get("gate") or {}
+    chosen = next((it for it in rep["iterations"] if it.get("decision") == "promoted"), {})
+    row = {"condition": name, "system": "pioneer", "promoted": rep["promoted"], "gate_flips": gate.get("negative_flips"),
+           "gate_stable_flips": gate.get("stable_flips"), "strategy": chosen.get("strategy"),
+           "alpha": ((chosen.get("training") or {}).get("interpolation") or {}).get("alpha"),
            "wall_s": round(time.time() - t, 1), **triage_scores(key, {e["id"] for e in rep["excluded"] if e["category"] in ("noise", "poison")})}
     if rep["promoted"]:
         p_pred = dict(zip([l["id"] for l in logs], predict(rep["model_dir"], [l["input"] for l in logs])))
@@ -72,7 +76,8 @@ def run_condition(name: str, root: Path, data_dir: str | None, seed: int) -> lis
 
 
 def print_table(rows: list[dict]) -> None:
-    cols = ["condition", "system", "test_accuracy", "test_flips", "fixable_fixed", "gate_flips", "triage_precision", "triage_recall", "wall_s"]
+    cols = ["condition", "system", "test_accuracy", "test_flips", "fixable_fixed", "gate_flips", "gate_stable_flips", "strategy", "alpha",
+            "triage_precision", "triage_recall", "wall_s"]
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
     for r in rows:

@@ -22,8 +22,11 @@ EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_AWAITING_APPROVAL = 0, 1, 2, 3
 # option -> (Context field, help); shared by `improve` and `demo`. Defaults are the Context's own.
 RUN_OPTIONS = {
     "base": ("base_model", "model every retrain starts from"),
-    "max_flips": ("max_flips", "regression gate: most negative flips allowed"),
-    "min_fixed": ("min_fixed", "regression gate: least share of held-out failures fixed"),
+    "gate": ("gate", "regression gate: 'churn' (max-flips on stable passes, flips not above expected churn, fixes "
+                     "significantly above flips) or 'absolute' (max-flips on all passes, min-fixed)"),
+    "gate_alpha": ("gate_alpha", "level of the churn gate's one-sided tests"),
+    "max_flips": ("max_flips", "regression gate: most negative flips allowed (churn gate: on stable passes)"),
+    "min_fixed": ("min_fixed", "regression gate ('absolute'): least share of held-out failures fixed"),
     "label_tolerance": ("label_tolerance", "regression gate: largest per-label recall drop allowed"),
     "max_iterations": ("max_iterations", "training iterations at most"),
     "budget_minutes": ("budget_minutes", "stop iterating after this many minutes"),
@@ -44,7 +47,7 @@ COLD_OPTIONS = {
 ALL_OPTIONS = {**RUN_OPTIONS, **COLD_OPTIONS}
 # what `pioneer new` takes: the gate, the first configuration's epochs and learning rate, and approval are production's
 NEW_OPTIONS = {k: v for k, v in ALL_OPTIONS.items()
-               if k not in ("max_flips", "min_fixed", "label_tolerance", "epochs", "learning_rate", "require_approval")}
+               if k not in ("gate", "gate_alpha", "max_flips", "min_fixed", "label_tolerance", "epochs", "learning_rate", "require_approval")}
 
 
 def _default(opt: str):
@@ -398,8 +401,9 @@ def _progress_printer():
 def _print_request(req: dict, run_dir: Path) -> None:
     g = req["gate"]
     print(f"\n{run_dir}: {req['candidate']} passed the gate and waits for approval", file=sys.stderr)
-    print(f"  {g['negative_flips']} negative flips on the regression set (limit {g['max_flips']}), "
-          f"held-out failures fixed {g['fixed']}", file=sys.stderr)
+    from tools.gate import describe
+
+    print(f"  {describe(g)}; held-out failures fixed {g['fixed']}", file=sys.stderr)
     for name, sl in (g.get("slices") or {}).items():
         print(f"  {name}: " + ", ".join(f"{k} {v}" for k, v in sl.items() if not isinstance(v, (dict, list))), file=sys.stderr)
     for ex in req.get("flip_examples", []):
@@ -438,8 +442,9 @@ def _print_result(run_dir: Path) -> None:
         print(f"{label:34} {b:>10} {f:>10}")
     g = rep.get("gate") or {}
     if g:
-        print(f"gate: {g.get('negative_flips')} negative flips on the regression set (limit {g.get('max_flips')}), "
-              f"{'passed' if g.get('passed') else 'failed'}")
+        from tools.gate import describe
+
+        print(f"gate: {describe(g)}")
     ex = rep.get("excluded") or []
     if ex:
         from collections import Counter

@@ -27,8 +27,12 @@ class Context:
     chat_model: Annotated[str | None, {"__template_metadata__": {"kind": "llm"}}] = _f(
         None, "Chat model for the agents, e.g. 'openai:gpt-4.1-mini'. None: deterministic methods only.")
     chat_base_url: str | None = _f(None, "OpenAI-compatible endpoint serving `chat_model`.", url=True)
-    max_flips: int = _f(2, "Regression gate: most negative flips allowed (absolute count).", min=0)
-    min_fixed: float = _f(0.5, "Regression gate: least share of held-out failures fixed.", min=0.0, max=1.0)
+    gate: str = _f("churn", "Regression gate: 'churn' tells churn from regression (max_flips on stable passes, flips not above "
+                             "expected churn, fixes significantly above flips); 'absolute' counts every flip against max_flips.",
+                   choices=("churn", "absolute"))
+    gate_alpha: float = _f(0.05, "Regression gate ('churn'): level of its one-sided tests.", min=0.0001, max=0.5)
+    max_flips: int = _f(2, "Regression gate: most negative flips allowed (on stable passes; 'absolute': on all).", min=0)
+    min_fixed: float = _f(0.5, "Regression gate ('absolute'): least share of held-out failures fixed.", min=0.0, max=1.0)
     label_tolerance: float = _f(0.15, "Regression gate: largest per-label recall drop allowed.", min=0.0, max=1.0)
     max_iterations: int = _f(3, "Training iterations at most (two or more configurations each).", min=1, max=100)
     budget_minutes: float = _f(15.0, "Stop iterating when this much time has passed.", min=0.1, max=7 * 24 * 60)
@@ -84,6 +88,8 @@ def check_value(name: str, value: Any, where: str = "") -> Any:
         lo, hi = meta.get("min"), meta.get("max")
         span = f"from {lo} to {hi}" if lo is not None and hi is not None else f"at least {lo}" if lo is not None else f"at most {hi}"
         raise SettingError(f"{label}: {value!r} is out of range (allowed: {span})")
+    if "choices" in meta and value not in meta["choices"]:
+        raise SettingError(f"{label}: {value!r} is not one of {', '.join(meta['choices'])}")
     if meta.get("nonempty") and not value.strip():
         raise SettingError(f"{label}: must not be empty")
     if meta.get("url") and not value.startswith(("http://", "https://")):

@@ -14,7 +14,7 @@ import pytest
 from graph.cli import main
 from tests.procs import kill_at_first_training_step
 
-TINY = ["--learning-rate", "3e-3", "--epochs", "4", "--max-iterations", "1"]
+TINY = ["--learning-rate", "3e-3", "--epochs", "4", "--max-iterations", "1", "--gate", "absolute"]  # a tiny model: count every flip
 
 
 def improve_args(deployment, tiny_base, out, *extra):
@@ -184,3 +184,21 @@ def test_approval_pauses_before_promotion_and_resumes_from_the_cli(deployment, t
     rep2 = json.loads((run2 / "report.json").read_text())
     assert rep2["promoted"] is True and (run2 / "model" / "config.json").exists()
     assert rep2["approval"]["decision"] == "approve"
+
+
+def test_a_registry_entry_of_another_deployment_is_refused_by_content_hash(deployment, tiny_base, tmp_path, capsys):
+    from tools.registry import Registry
+
+    home = tmp_path / "home"
+    other = tmp_path / "deployed"  # another deployment's model, in a folder of the same name
+    other.mkdir()
+    (other / "config.json").write_text("{}")
+    (other / "model.safetensors").write_bytes(b"not the same weights")
+    reg = Registry("deployed", home / "registry")
+    with reg.lock():
+        reg.register_baseline(other, {})
+    run = tmp_path / "run"
+    assert main(improve_args(deployment, tiny_base, run, "--home", str(home))) == 2
+    err = capsys.readouterr().err
+    assert "none of the versions of registry entry 'deployed'" in err and "--name" in err and not run.exists()
+    assert reg.version_of(deployment / "deployed") is None and reg.version_of(other) == "v0000"

@@ -14,7 +14,7 @@ def test_readme_python_example_compiles_runs_pauses_and_resumes(deployment, tiny
     # the same code, pointed at the test deployment and the tiny model with a loose gate
     code = code.replace("runs/demo/deployment", str(deployment)).replace(
         "require_approval=True)", f"require_approval=True, base_model={tiny_base!r}, learning_rate=3e-3, epochs=4, "
-                                  "max_iterations=1, max_flips=1000, min_fixed=0.0, label_tolerance=1.0)")
+                                  "max_iterations=1, gate='absolute', max_flips=1000, min_fixed=0.0, label_tolerance=1.0)")
     monkeypatch.chdir(tmp_path)
     exec(compile(code, "README.md", "exec"), {})
     out = capsys.readouterr().out

@@ -289,7 +289,7 @@ def test_a_candidate_gated_before_another_promotion_faces_the_ratchet_of_the_new
     assert main(["approve", str(run2), "--quiet"]) == 0
     rep = json.loads((run2 / "report.json").read_text())
     assert rep["promoted"] and reg2.versions() == ["v0001", "v0002"]
-    assert rep["registry"]["ratchet_at_promotion"] == {"version": "v0001", "n": 5, "negative_flips": 5}
+    assert rep["registry"]["ratchet_at_promotion"].items() >= {"version": "v0001", "n": 5, "negative_flips": 5}.items()
     assert "Ratchet at promotion" in (run2 / "report.md").read_text()
 
 

@@ -20,7 +20,7 @@ KEY = {"X-API-Key": "secret"}
 
 
 def tiny_settings(tiny_base, **extra) -> dict:
-    return {"base_model": tiny_base, "learning_rate": 3e-3, "epochs": 4, "max_iterations": 1, "max_flips": 1000,
+    return {"base_model": tiny_base, "learning_rate": 3e-3, "epochs": 4, "max_iterations": 1, "gate": "absolute", "max_flips": 1000,
             "min_fixed": 0.0, "label_tolerance": 1.0, **extra}
 
 

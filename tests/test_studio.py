@@ -41,7 +41,7 @@ def test_langgraph_dev_runs_the_graph_with_a_context_and_an_approval(deployment,
 
         thread = client.threads.create()
         context = {"base_model": tiny_base, "run_dir": str(tmp_path / "run"), "learning_rate": 3e-3, "epochs": 4,
-                   "max_iterations": 1, "max_flips": 1000, "min_fixed": 0.0, "label_tolerance": 1.0,
+                   "max_iterations": 1, "gate": "absolute", "max_flips": 1000, "min_fixed": 0.0, "label_tolerance": 1.0,
                    "require_approval": True, "chat_model": "fake-model", "chat_base_url": fake.url}
         inputs = {"mode": "production", "model": str(deployment / "deployed"), "logs": str(deployment / "logs.jsonl"),
                   "train_data": str(deployment / "parent.jsonl")}

@@ -115,14 +115,14 @@ def test_mix_has_gold_hard_negatives_replay_balance_and_no_eval_copies():
     assert label_ratio(mix.items) <= 3.0
 
 
-def test_gate_counts_flips_fix_rate_and_ratchet():
-    cfg = GateConfig(max_flips=2, min_fixed=0.5)
+def test_absolute_gate_counts_flips_fix_rate_and_ratchet():
+    cfg = GateConfig(max_flips=2, min_fixed=0.5, mode="absolute")
     reg = ["a"] * 20
     ok = evaluate_gate(reg, reg, ["a"] * 18 + ["b"] * 2, ["b", "c"], ["a", "a"], ["b", "c"], cfg)
     assert ok["passed"] and ok["negative_flips"] == 2 and ok["fixed"] == 1.0
     bad = evaluate_gate(reg, reg, ["a"] * 17 + ["b"] * 3, ["b", "c"], ["a", "a"], ["a", "c"], cfg)
     assert not bad["passed"] and "3 negative flips" in bad["reasons"][0]
-    drop = evaluate_gate(reg, reg, ["a"] * 16 + ["b"] * 4, ["b"], ["a"], ["b"], GateConfig(max_flips=10))
+    drop = evaluate_gate(reg, reg, ["a"] * 16 + ["b"] * 4, ["b"], ["a"], ["b"], GateConfig(max_flips=10, mode="absolute"))
     assert not drop["passed"] and drop["reasons"] == ["label recall dropped: a -20%"]
     low = evaluate_gate(reg, reg, reg, ["b", "c", "c"], ["a", "a", "a"], ["a", "a", "c"], cfg)
     assert not low["passed"] and "held-out failures" in low["reasons"][0]
@@ -139,10 +139,10 @@ def test_entity_gate_counts_the_mistakes_mended_in_failed_sentences():
     before = [sp((0, "LOC"))] * 3  # a type confusion and a missed entity
     half = [sp((0, "PER"))] * 3  # the type mended, the entity still missed: no sentence right yet
     reg = [sp((0, "PER"))] * 4
-    g = evaluate_gate(reg, reg, reg, truth, before, half, GateConfig(min_fixed=0.5), task="ner")
+    g = evaluate_gate(reg, reg, reg, truth, before, half, GateConfig(min_fixed=0.5, mode="absolute"), task="ner")
     assert g["fixed"] == 0.5 and g["passed"]
     worse = [sp((0, "PER"), (5, "ORG"))] * 3  # one mended, one new false positive: nothing mended net
-    g = evaluate_gate(reg, reg, reg, truth, before, worse, GateConfig(min_fixed=0.5), task="ner")
+    g = evaluate_gate(reg, reg, reg, truth, before, worse, GateConfig(min_fixed=0.5, mode="absolute"), task="ner")
     assert g["fixed"] == 0.0 and not g["passed"] and "entity mistakes in held-out failures" in g["reasons"][0]
 
 
@@ -150,10 +150,10 @@ def test_strategy_revisions_follow_what_failed():
     from tools import strategies
 
     base = strategies.strategy("s", distill_weight=0.5)
-    flips = {"negative_flips": 9, "slices": {}, "fixed": 0.9, "passed": False}
+    flips = {"negative_flips": 9, "slices": {}, "fixed": 0.9, "passed": False, "reasons": ["9 negative flips on stable passes of the regression set (limit 2)"]}
     (a, b), why = strategies.revise(base, flips, max_flips=2, iteration=2)
     assert "flips" in why and a["train"]["distill_weight"] > 0.5 and b["train"]["learning_rate"] < base["train"]["learning_rate"]
-    low = {"negative_flips": 0, "slices": {}, "fixed": 0.2, "passed": False}
+    low = {"negative_flips": 0, "slices": {}, "fixed": 0.2, "passed": False, "reasons": ["fixes (2) do not significantly exceed flips (0)"]}
     (a, b), why = strategies.revise(base, low, max_flips=2, iteration=2)
     assert "fixed" in why and a["mix"]["gold_repeat"] == base["mix"]["gold_repeat"] + 1 and b["train"]["epochs"] > base["train"]["epochs"]
     assert a["name"] != b["name"] and base["mix"]["gold_repeat"] == 1  # the base is not modified

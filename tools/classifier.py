@@ -1,9 +1,11 @@
-"""Sequence-classification backend: train from the base model, predict label probabilities.
+"""Sequence-classification backend: train from the base model or warm-start from a checkpoint, predict
+label probabilities.
 
-Training always starts from the base model (never from a deployed checkpoint). The deployed model
-may still act as a teacher: on examples it got right, its soft labels are distilled into the new
-model (focal distillation, Yan et al. 2021, "Positive-congruent training"), which keeps what the
-deployed model did right without copying its mistakes.
+Training starts from the base model, or (`start`) from the deployed or a promoted checkpoint, its output
+layer re-indexed to the new label set (tools/warm.py). The deployed model may also act as a teacher: on
+examples it got right, its soft labels are distilled into the new model (focal distillation, Yan et al.
+2021, "Positive-congruent training"), which keeps what the deployed model did right without copying its
+mistakes.
 
 Runs on CPU with plain PyTorch; uses CUDA (bf16 autocast) when present.
 """
@@ -82,8 +84,10 @@ def train_classifier(
     config: TrainConfig,
     teacher: np.ndarray | None = None,
     progress: Progress | None = None,
+    start: str | Path | None = None,
 ) -> dict:
-    """Fine-tune `base` on (texts, targets) and save a plain transformers model to `out_dir`.
+    """Fine-tune `base` (or the checkpoint `start`, a warm start) on (texts, targets) and save a plain
+    transformers model to `out_dir`.
 
     `teacher` is an optional (n, len(labels)) array of soft labels; rows that are all zero are not
     distilled. Returns the training summary (loss curve, seconds). The model is written to a
@@ -96,13 +100,19 @@ def train_classifier(
         raise ValueError("texts and targets differ in length")
     seed_all(config.seed)
     device = _device()
-    base_path = resolve_model(base)
     label2id = {l: i for i, l in enumerate(labels)}
-    tok = AutoTokenizer.from_pretrained(base_path)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        base_path, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id=label2id,
-        ignore_mismatched_sizes=True,
-    ).to(device)
+    if start is not None:
+        from tools.warm import load_start
+
+        tok = AutoTokenizer.from_pretrained(str(start))
+        model = load_start(AutoModelForSequenceClassification, start, labels).to(device)
+    else:
+        base_path = resolve_model(base)
+        tok = AutoTokenizer.from_pretrained(base_path)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            base_path, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id=label2id,
+            ignore_mismatched_sizes=True,
+        ).to(device)
     if config.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
     y = torch.tensor([label2id[t] for t in targets])
@@ -126,7 +136,8 @@ def train_classifier(
             step += 1
             running += update(loss, model, opt, sched, progress, {"step": step, "total": total, "epoch": epoch + 1})
         curve.append({"epoch": epoch + 1, "loss": round(running / steps_per_epoch, 4)})
-    summary = {"config": asdict(config), "examples": len(texts), "curve": curve, "seconds": round(time.time() - t0, 1)}
+    summary = {"config": asdict(config), "examples": len(texts), "curve": curve, "seconds": round(time.time() - t0, 1),
+               "start": str(start) if start is not None else "base"}
     save(model, tok, out_dir, summary)
     return summary
 

@@ -85,8 +85,11 @@ def triage(
     return out
 
 
-def split_eval(records: list[LogRecord], tri: list[dict], regression_size: int, holdout_failures: float, seed: int = 0) -> dict:
-    """Hold out a regression set (trusted passes) and a share of fixable failures, stratified by label."""
+def split_eval(records: list[LogRecord], tri: list[dict], regression_size: int, holdout_failures: float, seed: int = 0,
+               tuning: float = 0.1) -> dict:
+    """Hold out a regression set (trusted passes) and a share of fixable failures, stratified by label, and a
+    tuning split (`tuning` of the remaining trusted passes and fixable failures, when there are 50 or more)
+    that is kept out of training and out of the gate: interpolation weights are chosen on it."""
     rng = random.Random(seed)
     trusted = [i for i, t in enumerate(tri) if t["category"] == "trusted"]
     n_reg = min(regression_size, len(trusted) // 4)
@@ -94,7 +97,15 @@ def split_eval(records: list[LogRecord], tri: list[dict], regression_size: int, 
     fixable = [i for i, t in enumerate(tri) if t["category"] == "fixable"]
     n_hold = int(round(holdout_failures * len(fixable))) if len(fixable) >= 5 else 0
     hold = _stratified(fixable, [records[i].correction for i in fixable], n_hold, rng)
-    return {"regression": [records[i].id for i in sorted(reg)], "held_out_failures": [records[i].id for i in sorted(hold)]}
+    taken = set(reg) | set(hold)
+    rest_t = [i for i in trusted if i not in taken]
+    rest_f = [i for i in fixable if i not in taken]
+    tune = []
+    if len(rest_t) + len(rest_f) >= 50 and tuning > 0:
+        tune = (_stratified(rest_t, [records[i].prediction for i in rest_t], int(tuning * len(rest_t)), rng)
+                + _stratified(rest_f, [records[i].correction for i in rest_f], int(tuning * len(rest_f)), rng))
+    ids = lambda xs: [records[i].id for i in sorted(xs)]  # noqa: E731
+    return {"regression": ids(reg), "held_out_failures": ids(hold), "tuning": ids(tune)}
 
 
 def _stratified(idx: list[int], labels: list[str], n: int, rng: random.Random) -> list[int]:

@@ -1,40 +1,164 @@
 """The regression gate: a candidate is promotable only if it breaks (almost) nothing that worked.
 
-- negative flips on the regression set (passed logs held out from training): at most `max_flips`,
-  an absolute count, not a rate;
-- the share of held-out fixable failures it fixes: at least `min_fixed` (for entities, the share of those
-  failures' entity mistakes it mends, net of new ones: a sentence may hold several);
-- no label's recall (for entities: no entity type's F1) dropping by more than `label_tolerance`;
-- the same flip limit on the previously promoted version's evaluation set (the ratchet).
+Two modes (`GateConfig.mode`):
+
+- "churn" (default) tells churn from regression. The deployed model is unsure of many of its right answers,
+  and any retrain flips some of those by chance; counting them like confident ones measures luck. Each
+  regression item carries a churn estimate (the chance a retrain flips it, from the deployed model's top-2
+  margin: `churn_from_margin`), and the rules are
+  - stable: on passes whose churn is low (margin at least `stable_margin`), at most `max_flips` negative
+    flips, an absolute count: the paper's rule where the old answer was not luck;
+  - churn: the flips on all passes not significantly above the expected churn (one-sided exact test of the
+    Poisson-binomial count, level `alpha`);
+  - net gain: on the held-out logs (regression passes and held-out failures) fixes significantly exceed
+    flips (exact one-sided McNemar test on the discordant pairs, level `alpha`);
+  - systematic: no label (entity type) with `systematic_flips` or more flips where its flips outnumber its fixes;
+  - label drops: no label's recall (entity type's F1) dropping by more than `label_tolerance`;
+  - ratchet: the stable, churn and systematic rules on the previous version's evaluation items that it was
+    not trained on.
+- "absolute" keeps the first rule set: at most `max_flips` negative flips on all passes, at least `min_fixed`
+  of the held-out failures fixed, label drops, and the flip limit on the previous version's items.
+
+Every rule is a plain function returning (its figures, the reason it fails or None); `evaluate_gate`
+composes them, so the report's figures are the rules' own.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
 
 from tools.metrics import classification_metrics, fix_rate, label_drops, negative_flips
+
+MODES = ("churn", "absolute")
 
 
 @dataclass
 class GateConfig:
     max_flips: int = 2
-    min_fixed: float = 0.5
+    min_fixed: float = 0.5  # "absolute" mode only
     label_tolerance: float = 0.15
+    mode: str = "churn"
+    alpha: float = 0.05  # level of the churn and net-gain tests
+    stable_margin: float = 0.2  # a pass whose deployed top-2 margin is at least this is stable
+    systematic_flips: int = 3
+
+
+# ---------------------------------------------------------------- churn estimates
+
+# The chance that a retrain flips a right answer, by the deployed model's top-2 margin on it: (upper bound of
+# the margin bin, flip rate). Measured with `python -m evals.churn_study` (README, "How the gate tells churn from
+# regression"); answers at or above the last bound are taken as stable.
+CHURN_BY_MARGIN = ((0.05, 0.25), (0.1, 0.15), (0.2, 0.08), (0.3, 0.03), (0.5, 0.01), (1.01, 0.002))
+
+
+def churn_from_margin(margin: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Per-item flip probabilities from top-2 margins (a step function of CHURN_BY_MARGIN)."""
+    m = np.asarray(margin, dtype=float)
+    out = np.full(m.shape, CHURN_BY_MARGIN[-1][1])
+    for hi, rate in reversed(CHURN_BY_MARGIN):
+        out[m < hi] = rate
+    return out
+
+
+def churn_of_probs(probs: np.ndarray) -> list[float]:
+    """Per-row churn of a classifier's answers, from its (n, labels) probabilities' top-2 margins."""
+    if len(probs) == 0:
+        return []
+    top = np.sort(np.asarray(probs), 1)
+    margin = top[:, -1] - (top[:, -2] if top.shape[1] > 1 else 0.0)
+    return churn_from_margin(margin).round(4).tolist()
+
+
+def poisson_binomial_sf(p: Sequence[float], k: int) -> float:
+    """P(X >= k) for X the number of successes of independent trials with probabilities `p` (exact)."""
+    if k <= 0:
+        return 1.0
+    p = np.clip(np.asarray(p, dtype=float), 0.0, 1.0)
+    if k > len(p):
+        return 0.0
+    dist = np.zeros(k + 1)  # P(X = j) for j < k; dist[k] collects P(X >= k)
+    dist[0] = 1.0
+    for q in p:
+        tail = dist[k] + dist[k - 1] * q
+        dist[1:k] = dist[1:k] * (1 - q) + dist[:k - 1] * q
+        dist[0] *= 1 - q
+        dist[k] = tail
+    return float(min(1.0, max(0.0, dist[k])))
+
+
+def mcnemar_greater(fixes: int, flips: int) -> float:
+    """One-sided exact McNemar p-value that fixes exceed flips (binomial test on the discordant pairs)."""
+    from scipy.stats import binomtest
+
+    n = fixes + flips
+    return 1.0 if n == 0 else float(binomtest(fixes, n, 0.5, alternative="greater").pvalue)
+
+
+# ---------------------------------------------------------------- rules: (figures, reason or None)
+
+
+def stable_rule(flipped: Sequence[bool], stable: Sequence[bool], max_flips: int, where: str = "the regression set") -> tuple[dict, str | None]:
+    n = sum(1 for f, s in zip(flipped, stable) if f and s)
+    fig = {"n": int(sum(stable)), "negative_flips": n, "max_flips": max_flips}
+    return fig, (f"{n} negative flips on stable passes of {where} (limit {max_flips})" if n > max_flips else None)
+
+
+def churn_rule(flipped: Sequence[bool], churn: Sequence[float], alpha: float, where: str = "the regression set") -> tuple[dict, str | None]:
+    observed = int(sum(flipped))
+    p_value = poisson_binomial_sf(churn, observed)
+    fig = {"n": len(churn), "negative_flips": observed, "expected_churn": round(float(np.sum(churn)), 2), "p_value": round(p_value, 4)}
+    bad = p_value < alpha
+    return fig, (f"{observed} negative flips on {where}, significantly above the {fig['expected_churn']} that churn explains "
+                 f"(p = {fig['p_value']} < {alpha})" if bad else None)
+
+
+def net_gain_rule(fixes: int, flips: int, alpha: float) -> tuple[dict, str | None]:
+    p_value = mcnemar_greater(fixes, flips)
+    fig = {"fixes": fixes, "flips": flips, "p_value": round(p_value, 4)}
+    return fig, (f"fixes ({fixes}) do not significantly exceed flips ({flips}) on the held-out logs (p = {fig['p_value']}, needs < {alpha})"
+                 if p_value >= alpha else None)
+
+
+def systematic_rule(flip_labels: Sequence[str], fix_labels: Sequence[str], min_flips: int) -> tuple[dict, str | None]:
+    flips, fixes = Counter(flip_labels), Counter(fix_labels)
+    bad = {l: {"flips": n, "fixes": fixes.get(l, 0)} for l, n in flips.items() if n >= min_flips and n > fixes.get(l, 0)}
+    return bad, ("flips outnumber fixes for " + ", ".join(f"{l} ({v['flips']} flips, {v['fixes']} fixes)" for l, v in sorted(bad.items()))
+                 if bad else None)
+
+
+# ---------------------------------------------------------------- the gate
+
+
+def _label_of(answer, task: str) -> list[str]:
+    """The labels an answer is about: the label, or (entities) the types of its spans ('none' when empty)."""
+    if task == "ner":
+        return sorted({s["label"] for s in answer}) or ["none"]
+    return [str(answer)]
 
 
 def evaluate_gate(
-    reg_truth: list[str], reg_before: list[str], reg_after: list[str],
-    fail_truth: list[str], fail_before: list[str], fail_after: list[str],
+    reg_truth: list, reg_before: list, reg_after: list,
+    fail_truth: list, fail_before: list, fail_after: list,
     cfg: GateConfig,
-    ratchet: dict | None = None,  # {"truth", "before", "after", "version"} on the previous version's eval set
+    ratchet: dict | None = None,  # {"truth", "before", "after", "version", "churn"?, "trained"?} on the previous version's items
     texts: list[str] | None = None,
     failures_slice: str = "held_out_failures",
     task: str = "classification",
+    reg_churn: Sequence[float] | None = None,  # per regression item: the chance a retrain flips it (churn mode)
 ) -> dict:
     """Answers are labels, or (task "ner") span lists in canonical form: an answer is right when it equals the
     truth, so a flipped sentence is one whose entities were all right before and are not after. Label drops
     are recall drops per label, or F1 drops per entity type."""
+    if cfg.mode not in MODES:
+        raise ValueError(f"gate mode {cfg.mode!r} is not one of {', '.join(MODES)}")
     flips = negative_flips(reg_truth, reg_before, reg_after)
+    flipped = [False] * len(reg_truth)
+    for i in flips:
+        flipped[i] = True
     truth = reg_truth + fail_truth
     if task == "ner":
         from tools.entities import mistakes_fixed, type_drops
@@ -49,33 +173,81 @@ def evaluate_gate(
         after = classification_metrics(truth, reg_after + fail_after)
         drops = label_drops(before, after, cfg.label_tolerance)
         reg_accuracy = classification_metrics(reg_truth, reg_after)["accuracy"]
+    what = {"held_out_failures": "held-out failures"}.get(failures_slice, failures_slice.replace("_", " "))
     reasons = []
-    if len(flips) > cfg.max_flips:
-        reasons.append(f"{len(flips)} negative flips on the regression set (limit {cfg.max_flips})")
-    if fixed is not None and fixed < cfg.min_fixed:
-        what = {"held_out_failures": "held-out failures"}.get(failures_slice, failures_slice.replace("_", " "))
-        what = f"the entity mistakes in {what}" if task == "ner" else what
-        reasons.append(f"fixes {fixed:.0%} of {what} (needs {cfg.min_fixed:.0%})")
-    if drops:
-        what = "entity type F1 dropped" if task == "ner" else "label recall dropped"
-        reasons.append(f"{what}: " + ", ".join(f"{k} -{v:.0%}" for k, v in drops.items()))
     slices = {
         "regression": {"n": len(reg_truth), "negative_flips": len(flips), "accuracy_after": reg_accuracy},
         failures_slice: {"n": len(fail_truth), "fixed": fixed},
         "label_drops": drops,
     }
+    if drops:
+        reasons.append(("entity type F1 dropped" if task == "ner" else "label recall dropped") + ": "
+                       + ", ".join(f"{k} -{v:.0%}" for k, v in drops.items()))
+    stable_flips = len(flips)
+    if cfg.mode == "absolute":
+        if len(flips) > cfg.max_flips:
+            reasons.append(f"{len(flips)} negative flips on the regression set (limit {cfg.max_flips})")
+        if fixed is not None and fixed < cfg.min_fixed:
+            reasons.append(f"fixes {fixed:.0%} of {f'the entity mistakes in {what}' if task == 'ner' else what} (needs {cfg.min_fixed:.0%})")
+    else:
+        churn = np.zeros(len(reg_truth)) if reg_churn is None else np.asarray(reg_churn, dtype=float)
+        stable = churn <= float(churn_from_margin([cfg.stable_margin])[0])
+        slices["stable"], r1 = stable_rule(flipped, stable, cfg.max_flips)
+        stable_flips = slices["stable"]["negative_flips"]
+        slices["churn"], r2 = churn_rule(flipped, churn, cfg.alpha) if reg_churn is not None else ({}, None)
+        fail_fixed = [a == t and b != t for t, b, a in zip(fail_truth, fail_before, fail_after)]
+        slices["net_gain"], r3 = net_gain_rule(sum(fail_fixed), len(flips), cfg.alpha)
+        flip_labels = [l for i in flips for l in _label_of(reg_truth[i], task)]
+        fix_labels = [l for t, ok in zip(fail_truth, fail_fixed) if ok for l in _label_of(t, task)]
+        slices["systematic"], r4 = systematic_rule(flip_labels, fix_labels, cfg.systematic_flips)
+        reasons += [r for r in (r1, r2, r3, r4) if r]
     if ratchet and ratchet.get("truth"):
-        slices["previous_version"], reason = ratchet_rule(ratchet, cfg)
-        reasons += [reason] if reason else []
-    examples = [{"input": texts[i], "label": reg_truth[i], "now": reg_after[i]} for i in flips[:5]] if texts else []
-    return {"negative_flips": len(flips), "max_flips": cfg.max_flips, "fixed": fixed, "passed": not reasons,
-            "reasons": reasons, "slices": slices, "flip_examples": examples}
+        slices["previous_version"], rr = ratchet_rule(ratchet, cfg)
+        reasons += rr
+    examples = [{"input": texts[i], "label": reg_truth[i], "now": reg_after[i],
+                 **({"churn": round(float(reg_churn[i]), 4)} if reg_churn is not None else {})} for i in flips[:5]] if texts else []
+    return {"mode": cfg.mode, "negative_flips": len(flips), "stable_flips": stable_flips, "max_flips": cfg.max_flips, "fixed": fixed,
+            "passed": not reasons, "reasons": reasons, "slices": slices, "flip_examples": examples}
 
 
-def ratchet_rule(ratchet: dict, cfg: GateConfig) -> tuple[dict, str | None]:
-    """The flip limit on a previous version's evaluation set: (its slice, the reason it fails or None)."""
-    rflips = negative_flips(ratchet["truth"], ratchet["before"], ratchet["after"])
-    sl = {"version": ratchet.get("version"), "n": len(ratchet["truth"]), "negative_flips": len(rflips)}
-    if len(rflips) > cfg.max_flips:
-        return sl, f"{len(rflips)} negative flips on {ratchet.get('version')}'s evaluation set (limit {cfg.max_flips})"
-    return sl, None
+def ratchet_rule(ratchet: dict, cfg: GateConfig) -> tuple[dict, list[str]]:
+    """The previous version's evaluation items it was not trained on: the flip limit ("absolute"), or the
+    stable, churn and systematic rules ("churn"). Returns its figures and the reasons it fails."""
+    keep = [i for i, trained in enumerate(ratchet.get("trained") or [False] * len(ratchet["truth"])) if not trained]
+    truth = [ratchet["truth"][i] for i in keep]
+    before, after = [ratchet["before"][i] for i in keep], [ratchet["after"][i] for i in keep]
+    version = ratchet.get("version")
+    flips = negative_flips(truth, before, after)
+    fig = {"version": version, "n": len(truth), "negative_flips": len(flips), "trained_on_left_out": len(ratchet["truth"]) - len(keep)}
+    where = f"{version}'s evaluation set"
+    if cfg.mode == "absolute":
+        return fig, ([f"{len(flips)} negative flips on {where} (limit {cfg.max_flips})"] if len(flips) > cfg.max_flips else [])
+    flipped = [False] * len(truth)
+    for i in flips:
+        flipped[i] = True
+    churn_all = ratchet.get("churn")
+    churn = np.zeros(len(truth)) if churn_all is None else np.asarray([churn_all[i] for i in keep], dtype=float)
+    stable = churn <= float(churn_from_margin([cfg.stable_margin])[0])
+    fig["stable"], r1 = stable_rule(flipped, stable, cfg.max_flips, where)
+    fig["churn"], r2 = churn_rule(flipped, churn, cfg.alpha, where) if churn_all is not None else ({}, None)
+    task = "ner" if any(isinstance(t, list) for t in truth) else "classification"
+    fixed = [i for i, (t, b, a) in enumerate(zip(truth, before, after)) if b != t and a == t]
+    fig["systematic"], r3 = systematic_rule([l for i in flips for l in _label_of(truth[i], task)],
+                                            [l for i in fixed for l in _label_of(truth[i], task)], cfg.systematic_flips)
+    return fig, [r for r in (r1, r2, r3) if r]
+
+
+def describe(g: dict) -> str:
+    """The gate's result in one line, for a person."""
+    verdict = "passed" if g.get("passed") else "failed"
+    if g.get("mode", "absolute") == "absolute":
+        return f"{g.get('negative_flips')} negative flips on the regression set (limit {g.get('max_flips')}), {verdict}"
+    sl = g.get("slices") or {}
+    churn, gain = sl.get("churn") or {}, sl.get("net_gain") or {}
+    parts = [f"{g.get('negative_flips')} negative flips on the regression set, {g.get('stable_flips')} of them on stable passes "
+             f"(limit {g.get('max_flips')})"]
+    if churn:
+        parts.append(f"churn explains {churn['expected_churn']} (p = {churn['p_value']})")
+    if gain:
+        parts.append(f"{gain['fixes']} fixes against {gain['flips']} flips (p = {gain['p_value']})")
+    return "; ".join(parts) + f", {verdict}"

@@ -29,6 +29,24 @@ class RegistryError(RuntimeError):
     pass
 
 
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "adapter_model.safetensors")
+
+
+def weights_hash(model_dir: str | Path) -> str | None:
+    """SHA-256 of a model folder's weight files (None when it has none)."""
+    import hashlib
+
+    h, found = hashlib.sha256(), False
+    for name in WEIGHT_FILES:
+        f = Path(model_dir) / name
+        if f.is_file():
+            found = True
+            with f.open("rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+    return h.hexdigest() if found else None
+
+
 def home() -> Path:
     return Path(os.environ.get("PIONEER_HOME") or Path.home() / ".pioneer")
 
@@ -50,6 +68,16 @@ class Registry:
     def versions(self) -> list[str]:
         d = self.root / "versions"
         return sorted(p.name for p in d.iterdir() if p.is_dir() and VERSION.fullmatch(p.name)) if d.is_dir() else []
+
+    def version_of(self, model_dir: str | Path) -> str | None:
+        """The version whose weights are byte for byte those of `model_dir`, if any (so a run knows whether
+        the model it improves is a version of this entry, whatever its folder is called)."""
+        h = weights_hash(model_dir)
+        for v in self.versions():
+            stored = self.meta(v).get("weights_sha256") or weights_hash(self.path(v))
+            if h is not None and stored == h:
+                return v
+        return None
 
     def promoted_by(self, promotion_id: str) -> str | None:
         """The version that the promotion `promotion_id` made, if it was made (a resumed run's own)."""
@@ -105,7 +133,7 @@ class Registry:
         try:
             shutil.copytree(model_dir, tmp, ignore=shutil.ignore_patterns("eval_set.jsonl"))
             info = {**meta, "name": self.name, "version": version, "parent_version": self.current(),
-                    "promoted_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+                    "promoted_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "weights_sha256": weights_hash(tmp)}
             (tmp / "pioneer.json").write_text(json.dumps(info, indent=2, default=str))
             with (tmp / "eval_set.jsonl").open("w") as fh:
                 for row in eval_rows:

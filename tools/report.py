@@ -59,8 +59,9 @@ def render_markdown(r: dict, plots: list[str]) -> str:
              f"Task: {r['task']} · base model: `{r['base_model']}` · deployed: `{r.get('deployed_model')}`", ""]
     lines += ["| | deployed | promoted |", "| --- | --- | --- |"] + [f"| {a} | {b} | {c} |" for a, b, c in summary_table(r)] + [""]
     if g:
-        lines += [f"**Gate:** {g.get('negative_flips')} negative flips (limit {g.get('max_flips')}), "
-                  f"{'passed' if g.get('passed') else 'failed'}" + (f" — {'; '.join(g.get('reasons', []))}" if g.get("reasons") else ""), ""]
+        from tools.gate import describe
+
+        lines += [f"**Gate ({g.get('mode', 'absolute')}):** {describe(g)}" + (f" — {'; '.join(g.get('reasons', []))}" if g.get("reasons") else ""), ""]
         for s, v in (g.get("slices") or {}).items():
             lines.append(f"- {s}: {v}")
         lines.append("")

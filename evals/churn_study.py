@@ -1,0 +1,95 @@
+"""Which churn estimate predicts the deployed model's right answers that a retrain flips?
+
+    python -m evals.churn_study --deployment bench_out/production/clean/deployment --models M1 M2 ... [--out F]
+
+On the deployment's test set (no log came from it), for each answer the deployed model gets right: its top-2
+margin, and the share of MC-dropout passes (dropout left on, T passes) that answer otherwise. Each retrained
+model's flips are the outcome. Prints the AUC of each estimate, the flip rate by margin bin (the basis of
+`tools.gate.churn_from_margin`), and the expected against the observed flip count per model; writes the
+figures as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+BINS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.01)
+
+
+def mc_dropout(model_dir: str | Path, texts: list[str], passes: int = 10, seed: int = 0) -> np.ndarray:
+    """(passes, n) predicted label ids with dropout on."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    torch.manual_seed(seed)
+    tok = AutoTokenizer.from_pretrained(str(model_dir))
+    model = AutoModelForSequenceClassification.from_pretrained(str(model_dir)).train()
+    out = []
+    with torch.no_grad():
+        enc = tok(texts, padding=True, truncation=True, max_length=64, return_tensors="pt")
+        for _ in range(passes):
+            preds = []
+            for i in range(0, len(texts), 128):
+                preds.append(model(**{k: v[i:i + 128] for k, v in enc.items()}).logits.argmax(-1).numpy())
+            out.append(np.concatenate(preds))
+    return np.stack(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from sklearn.metrics import roc_auc_score
+
+    from tools.classifier import predict, predict_proba
+    from tools.data import read_jsonl, write_json
+    from tools.gate import churn_from_margin
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--deployment", required=True)
+    ap.add_argument("--models", nargs="+", required=True, help="retrained model folders")
+    ap.add_argument("--out", default="bench_out/churn_study.json")
+    a = ap.parse_args(argv)
+    dep = Path(a.deployment)
+    test = read_jsonl(dep / "test.jsonl")
+    texts, truth = [r["input"] for r in test], [r["output"] for r in test]
+    probs, labels = predict_proba(dep / "deployed", texts)
+    top = np.sort(probs, 1)
+    margin = top[:, -1] - top[:, -2]
+    before = [labels[i] for i in probs.argmax(1)]
+    right = np.array([b == t for b, t in zip(before, truth)])
+    mc = mc_dropout(dep / "deployed", texts)
+    mc_p = (mc != probs.argmax(1)[None, :]).mean(0)
+    rows, pooled = [], []
+    for m in a.models:
+        after = predict(m, texts)
+        flip = np.array([r and x != t for r, x, t in zip(right, after, truth)])[right]
+        pooled.append(flip)
+        rows.append({"model": str(m), "right_before": int(right.sum()), "flips": int(flip.sum()),
+                     "expected_from_margin": round(float(churn_from_margin(margin[right]).sum()), 2),
+                     "expected_from_mc_dropout": round(float(mc_p[right].sum()), 2),
+                     "auc_margin": round(float(roc_auc_score(flip, -margin[right])), 3) if 0 < flip.sum() < len(flip) else None,
+                     "auc_mc_dropout": round(float(roc_auc_score(flip, mc_p[right])), 3) if 0 < flip.sum() < len(flip) else None})
+    flips = np.stack(pooled)  # (models, right answers)
+    m_right = margin[right]
+    bins = []
+    for lo, hi in zip(BINS, BINS[1:]):
+        sel = (m_right >= lo) & (m_right < hi)
+        bins.append({"margin": f"[{lo}, {min(hi, 1.0)})", "answers": int(sel.sum()),
+                     "flip_rate": round(float(flips[:, sel].mean()), 4) if sel.any() else None})
+    print("| model | right before | flips | expected (margin) | expected (MC dropout) | AUC margin | AUC MC dropout |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {Path(r['model']).name} | {r['right_before']} | {r['flips']} | {r['expected_from_margin']} | "
+              f"{r['expected_from_mc_dropout']} | {r['auc_margin']} | {r['auc_mc_dropout']} |")
+    print("\n| deployed top-2 margin | right answers | flip rate (all models) |\n|---|---|---|")
+    for b in bins:
+        print(f"| {b['margin']} | {b['answers']} | {b['flip_rate']} |")
+    write_json(a.out, {"deployment": str(dep), "models": rows, "bins": bins})
+    print(f"\nresults in {a.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,122 @@
+"""The churn gate, property-tested: over 1,000 random cases it never passes a candidate that breaks one of its
+rules, and every figure it reports equals an independent recount."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from tools.gate import CHURN_BY_MARGIN, GateConfig, churn_from_margin, evaluate_gate, poisson_binomial_sf
+
+LABELS = ["a", "b", "c", "d"]
+RATES = [r for _, r in CHURN_BY_MARGIN]
+
+
+def _tail_by_convolution(p: list[float], k: int) -> float:
+    """P(X >= k), the whole distribution built by convolving one trial at a time (not the gate's tail DP)."""
+    dist = np.array([1.0])
+    for q in p:
+        dist = np.convolve(dist, [1 - q, q])
+    return float(dist[k:].sum())
+
+
+def _mcnemar(fixes: int, flips: int) -> float:
+    n = fixes + flips
+    return 1.0 if n == 0 else sum(math.comb(n, j) for j in range(fixes, n + 1)) / 2 ** n
+
+
+def _recall_drops(truth, before, after, tol):
+    out = {}
+    for label in set(truth):
+        idx = [i for i, t in enumerate(truth) if t == label]
+        if len(idx) < 5:
+            continue
+        rb = sum(before[i] == label for i in idx) / len(idx)
+        ra = sum(after[i] == label for i in idx) / len(idx)
+        if round(rb - ra, 6) > tol:
+            out[label] = round(rb - ra, 4)
+    return out
+
+
+def _case(rng: random.Random):
+    n_reg, n_fail = rng.randint(0, 60), rng.randint(0, 30)
+    flip_rate, fix_rate = rng.choice([0.0, 0.02, 0.1, 0.3]), rng.choice([0.0, 0.3, 0.7, 1.0])
+    reg = [rng.choice(LABELS) for _ in range(n_reg)]
+    churn = [rng.choice(RATES) for _ in range(n_reg)]
+    after = [rng.choice([l for l in LABELS if l != t]) if rng.random() < flip_rate + c else t for t, c in zip(reg, churn)]
+    ft = [rng.choice(LABELS) for _ in range(n_fail)]
+    fb = [rng.choice([l for l in LABELS if l != t]) for t in ft]
+    fa = [t if rng.random() < fix_rate else rng.choice(LABELS) for t in ft]
+    cfg = GateConfig(max_flips=rng.randint(0, 4), alpha=rng.choice([0.01, 0.05, 0.2]), label_tolerance=rng.choice([0.1, 0.3, 1.0]),
+                     systematic_flips=rng.choice([2, 3]))
+    return reg, after, ft, fb, fa, churn, cfg
+
+
+def test_the_churn_gate_passes_only_candidates_that_keep_every_rule():
+    rng = random.Random(0)
+    outcomes = Counter()
+    stable_cut = float(churn_from_margin([GateConfig.stable_margin])[0])
+    for _ in range(1000):
+        reg, after, ft, fb, fa, churn, cfg = _case(rng)
+        g = evaluate_gate(reg, reg, after, ft, fb, fa, cfg, reg_churn=churn)
+        flips = [i for i, (t, a) in enumerate(zip(reg, after)) if a != t]
+        stable = [i for i in flips if churn[i] <= stable_cut]
+        fixes = [i for i, (t, b, a) in enumerate(zip(ft, fb, fa)) if a == t and b != t]
+        p_churn = _tail_by_convolution(churn, len(flips))
+        p_gain = _mcnemar(len(fixes), len(flips))
+        flip_l, fix_l = Counter(reg[i] for i in flips), Counter(ft[i] for i in fixes)
+        systematic = {l for l, n in flip_l.items() if n >= cfg.systematic_flips and n > fix_l.get(l, 0)}
+        drops = _recall_drops(reg + ft, reg + fb, after + fa, cfg.label_tolerance)
+        rules = {"stable": len(stable) <= cfg.max_flips, "churn": p_churn >= cfg.alpha, "net_gain": p_gain < cfg.alpha,
+                 "systematic": not systematic, "label_drops": not drops}
+        # the figures are the recount's
+        assert g["negative_flips"] == len(flips) and g["stable_flips"] == len(stable)
+        assert g["slices"]["churn"]["expected_churn"] == round(sum(churn), 2)
+        assert g["slices"]["churn"]["p_value"] == pytest.approx(round(p_churn, 4), abs=1e-4)
+        assert (g["slices"]["net_gain"]["fixes"], g["slices"]["net_gain"]["flips"]) == (len(fixes), len(flips))
+        assert g["slices"]["net_gain"]["p_value"] == pytest.approx(round(p_gain, 4), abs=1e-4)
+        assert set(g["slices"]["systematic"]) == systematic and g["slices"]["label_drops"] == pytest.approx(drops, abs=1e-3)
+        # it passes exactly when every rule holds; a failed rule is named among the reasons
+        borderline = any(abs(p - cfg.alpha) < 1e-9 for p in (p_churn, p_gain))
+        if not borderline:
+            assert g["passed"] == all(rules.values()), (rules, g["reasons"])
+        assert len(g["reasons"]) == sum(not ok for ok in rules.values()) or borderline
+        outcomes[g["passed"]] += 1
+    assert outcomes[True] > 50 and outcomes[False] > 50  # both outcomes were exercised
+
+
+def test_poisson_binomial_tail_matches_its_definition():
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        p = rng.uniform(0, 0.5, rng.integers(0, 40)).tolist()
+        for k in (0, 1, 3, 10, len(p), len(p) + 1):
+            assert poisson_binomial_sf(p, k) == pytest.approx(_tail_by_convolution(p, k) if k <= len(p) else 0.0, abs=1e-12)
+
+
+def test_churn_rules_tell_luck_from_regression_and_the_ratchet_skips_what_the_version_trained_on():
+    reg = ["a", "b", "c", "d"] * 25
+    unsure = [0.25] * 20 + [0.002] * 80  # 20 answers the deployed model was unsure of
+    other = {"a": "b", "b": "c", "c": "d", "d": "a"}
+    lucky = [other[l] for l in reg[:5]] + reg[5:]  # 5 flips, all on unsure answers, no label twice but one: churn
+    fails_t, fails_b, fails_a = ["c"] * 20, ["a"] * 20, ["c"] * 20
+    g = evaluate_gate(reg, reg, lucky, fails_t, fails_b, fails_a, GateConfig(), reg_churn=unsure)
+    assert g["passed"] and g["stable_flips"] == 0 and g["negative_flips"] == 5, g["reasons"]
+    broken = reg[:20] + [other[l] for l in reg[20:23]] + reg[23:]  # 3 flips on stable answers
+    g = evaluate_gate(reg, reg, broken, fails_t, fails_b, fails_a, GateConfig(), reg_churn=unsure)
+    assert not g["passed"] and "stable passes" in g["reasons"][0]
+    same = reg[:40] + ["b" if l == "a" else l for l in reg[40:60]] + reg[60:]  # 5 flips, all of label a, on stable answers
+    g = evaluate_gate(reg, reg, same, fails_t, fails_b, fails_a, GateConfig(max_flips=10), reg_churn=unsure)
+    assert not g["passed"] and g["slices"]["systematic"] == {"a": {"flips": 5, "fixes": 0}}
+    g = evaluate_gate(reg, reg, reg, fails_t, fails_b, fails_b, GateConfig(), reg_churn=unsure)  # fixes nothing
+    assert not g["passed"] and any("significantly exceed" in r for r in g["reasons"])
+    ratchet = {"truth": ["x"] * 6, "before": ["x"] * 6, "after": ["y"] * 4 + ["x"] * 2, "version": "v0001",
+               "trained": [True] * 3 + [False] * 3}
+    g = evaluate_gate(reg, reg, reg, fails_t, fails_b, fails_a, GateConfig(), ratchet=ratchet, reg_churn=unsure)
+    prev = g["slices"]["previous_version"]
+    assert prev["n"] == 3 and prev["negative_flips"] == 1 and prev["trained_on_left_out"] == 3 and g["passed"]
+    g = evaluate_gate(reg, reg, reg, fails_t, fails_b, fails_a, GateConfig(mode="absolute", max_flips=0), ratchet=ratchet)
+    assert not g["passed"] and "v0001" in g["reasons"][0]

@@ -1,0 +1,73 @@
+"""Warm starts from a deployed checkpoint and weight interpolation with it (tools/warm.py), on a tiny BERT."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+
+def _logits(model_dir, texts):
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(model_dir))
+    model = AutoModelForSequenceClassification.from_pretrained(str(model_dir)).eval()
+    with torch.inference_mode():
+        return model(**tok(texts, padding=True, return_tensors="pt")).logits.numpy(), [model.config.id2label[i] for i in range(model.config.num_labels)]
+
+
+def test_a_warm_start_keeps_the_deployed_rows_of_every_known_label(deployment, task_rows):
+    from transformers import AutoModelForSequenceClassification
+
+    from tools.warm import load_start
+
+    texts = [text for text, _ in task_rows[2][:8]]
+    before, labels = _logits(deployment / "deployed", texts)
+    new_labels = ["brand_new"] + labels[::-1]
+    model = load_start(AutoModelForSequenceClassification, deployment / "deployed", new_labels).eval()
+    import torch
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(deployment / "deployed"))
+    with torch.inference_mode():
+        after = model(**tok(texts, padding=True, return_tensors="pt")).logits.numpy()
+    assert after.shape == (len(texts), len(labels) + 1) and model.config.id2label[0] == "brand_new"
+    np.testing.assert_allclose(after[:, 1:], before[:, ::-1], rtol=1e-5, atol=1e-5)  # same answers, re-indexed
+
+
+def test_interpolation_runs_from_the_old_model_to_the_new_and_refuses_other_architectures(deployment, tiny_base, task_rows, tmp_path):
+    from tools.classifier import TrainConfig, load_labels, train_classifier
+    from tools.warm import choose_alpha, interpolate
+
+    _, traffic, _ = task_rows
+    texts, truth = [t for t, _ in traffic[:64]], [y for _, y in traffic[:64]]
+    labels = load_labels(deployment / "deployed")
+    new = tmp_path / "new"
+    summary = train_classifier(None, texts, truth, labels, new, TrainConfig(epochs=2, learning_rate=3e-3, batch_size=16),
+                               start=deployment / "deployed")
+    assert summary["start"] == str(deployment / "deployed")
+    old_logits, _ = _logits(deployment / "deployed", texts)
+    new_logits, _ = _logits(new, texts)
+    assert not np.allclose(old_logits, new_logits, atol=1e-3)  # the warm start learned something
+    for a, expect in ((1.0, old_logits), (0.0, new_logits)):
+        got, _ = _logits(interpolate(deployment / "deployed", new, a, tmp_path / f"a{a}"), texts)
+        np.testing.assert_allclose(got, expect, rtol=1e-4, atol=1e-4)
+    best, scores = choose_alpha(deployment / "deployed", new, [0.0, 0.5, 1.0], texts, truth)
+    assert set(scores) == {0.0, 0.5, 1.0} and scores[best] == max(scores.values())
+    assert json.loads((tmp_path / "a0.0" / "config.json").read_text())["id2label"]["0"] == labels[0]
+
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    other = tmp_path / "other"
+    cfg = BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+                     num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
+    torch.manual_seed(0)
+    BertForSequenceClassification(cfg).save_pretrained(other)
+    from transformers import AutoTokenizer
+
+    AutoTokenizer.from_pretrained(str(deployment / "deployed")).save_pretrained(other)
+    with pytest.raises(ValueError, match="not the same architecture"):
+        interpolate(deployment / "deployed", other, 0.5, tmp_path / "bad")
