@@ -59,7 +59,7 @@ def train(state: State, runtime: Runtime[Context]) -> dict:
 
 
 def _interpolated(state: State, ctx: Context, name: str, trained_dir: Path, model_dir: Path, alphas: list[float]) -> dict:
-    """a * deployed + (1 - a) * fine-tuned into `model_dir`, a the best on the tuning split (once: a resumed run
+    """a * deployed + (1 - a) * fine-tuned into `model_dir`, a chosen on the tuning split (once: a resumed run
     reads the choice back)."""
     from agents.run_data import run_data
     from tools.warm import choose_alpha, interpolate
@@ -70,11 +70,19 @@ def _interpolated(state: State, ctx: Context, name: str, trained_dir: Path, mode
     rd = run_data(state, ctx)
     by_id = rd.by_id
     rows = [by_id[i] for i in rd.splits.get("tuning", [])]
-    if rows:
-        best, scores = choose_alpha(state["model"], trained_dir, alphas, [r.input for r in rows], [r.label for r in rows])
-    else:  # no tuning split (few logs): the middle of the grid, untested
-        best, scores = sorted(alphas)[len(alphas) // 2], {}
-    interpolate(state["model"], trained_dir, best, model_dir)
+    try:
+        if rows:
+            best, scores = choose_alpha(state["model"], trained_dir, alphas, [r.input for r in rows], [r.label for r in rows])
+        else:  # no tuning split (few logs): the middle of the grid, untested
+            best, scores = sorted(alphas)[len(alphas) // 2], {}
+        interpolate(state["model"], trained_dir, best, model_dir)
+    except ValueError as e:  # another architecture than the deployed model's (a --base of another family)
+        import shutil
+
+        emit("train", f"{name}: not interpolated ({e})")
+        shutil.rmtree(model_dir, ignore_errors=True)
+        shutil.copytree(trained_dir, model_dir)
+        best, scores = 0.0, {}
     info = {"alpha": best, "tuning_accuracy_by_alpha": {str(a): v for a, v in scores.items()}, "tuning_n": len(rows)}
     done.write_text(json.dumps(info))
     emit("train", f"{name}: interpolated with the deployed model at a = {best} (tuning accuracy "

@@ -55,7 +55,9 @@ def test_interpolation_runs_from_the_old_model_to_the_new_and_refuses_other_arch
         got, _ = _logits(interpolate(deployment / "deployed", new, a, tmp_path / f"a{a}"), texts)
         np.testing.assert_allclose(got, expect, rtol=1e-4, atol=1e-4)
     best, scores = choose_alpha(deployment / "deployed", new, [0.0, 0.5, 1.0], texts, truth)
-    assert set(scores) == {0.0, 0.5, 1.0} and scores[best] == max(scores.values())
+    top = max(scores.values())
+    se = (top * (1 - top) / len(truth)) ** 0.5
+    assert set(scores) == {0.0, 0.5, 1.0} and best == max(a for a, v in scores.items() if v >= top - se - 1e-12)
     assert json.loads((tmp_path / "a0.0" / "config.json").read_text())["id2label"]["0"] == labels[0]
 
     import torch
@@ -71,3 +73,11 @@ def test_interpolation_runs_from_the_old_model_to_the_new_and_refuses_other_arch
     AutoTokenizer.from_pretrained(str(deployment / "deployed")).save_pretrained(other)
     with pytest.raises(ValueError, match="not the same architecture"):
         interpolate(deployment / "deployed", other, 0.5, tmp_path / "bad")
+
+
+def test_the_interpolation_weight_is_the_largest_within_one_standard_error_of_the_best():
+    from tools.warm import one_se_choice
+
+    assert one_se_choice({0.0: 0.90, 0.2: 0.89, 0.5: 0.80}, 200) == 0.2  # se 0.021: 0.89 is within, 0.80 is not
+    assert one_se_choice({0.0: 0.90, 0.2: 0.89, 0.5: 0.80}, 20000) == 0.0  # se 0.002: only the best
+    assert one_se_choice({0.0: 0.5, 0.35: 0.6}, 100) == 0.35

@@ -50,9 +50,12 @@ class GateConfig:
 # ---------------------------------------------------------------- churn estimates
 
 # The chance that a retrain flips a right answer, by the deployed model's top-2 margin on it: (upper bound of
-# the margin bin, flip rate). Measured with `python -m evals.churn_study` (README, "How the gate tells churn from
-# regression"); answers at or above the last bound are taken as stable.
-CHURN_BY_MARGIN = ((0.05, 0.25), (0.1, 0.15), (0.2, 0.08), (0.3, 0.03), (0.5, 0.01), (1.01, 0.002))
+# the margin bin, flip rate). Measured with `python -m evals.churn_study` on the Banking77 deployment (749 right
+# test answers, three retrains: naive, retain-distill from the base, a warm start; evals/results/churn_study.json):
+# 6.7% below 0.05, 1.1% from 0.05 to 0.2 (0.55% and 1.3% pooled to keep the table monotone), 0.4% from 0.2 to
+# 0.3, none of 432 above (0.1% taken). It predicts 11.0 flips for retrains that flipped 10 and 11. The margin's
+# AUC for the flipped answers was 0.78-0.84, MC dropout's 0.73-0.87 (10 passes), at no extra cost.
+CHURN_BY_MARGIN = ((0.05, 0.067), (0.2, 0.011), (0.3, 0.004), (1.01, 0.001))
 
 
 def churn_from_margin(margin: Sequence[float] | np.ndarray) -> np.ndarray:
@@ -123,9 +126,15 @@ def net_gain_rule(fixes: int, flips: int, alpha: float) -> tuple[dict, str | Non
                  if p_value >= alpha else None)
 
 
-def systematic_rule(flip_labels: Sequence[str], fix_labels: Sequence[str], min_flips: int) -> tuple[dict, str | None]:
+def systematic_rule(flip_labels: Sequence[str], fix_labels: Sequence[str], min_flips: int,
+                    churn_by_label: dict[str, list[float]] | None = None, alpha: float = 0.05) -> tuple[dict, str | None]:
+    """A label regresses when it has `min_flips` or more flips, more than its fixes, and (given the churn of its
+    passes) more than its churn explains. Without that last condition every label with many passes and few
+    held-out failures fails on churn alone: measured on the Banking77 deployment, both candidates had no flip
+    on a stable pass and failed only here (transfer_timing: 3 and 4 flips, 1 fix)."""
     flips, fixes = Counter(flip_labels), Counter(fix_labels)
-    bad = {l: {"flips": n, "fixes": fixes.get(l, 0)} for l, n in flips.items() if n >= min_flips and n > fixes.get(l, 0)}
+    bad = {l: {"flips": n, "fixes": fixes.get(l, 0)} for l, n in flips.items() if n >= min_flips and n > fixes.get(l, 0)
+           and (churn_by_label is None or poisson_binomial_sf(churn_by_label.get(l, []), n) < alpha)}
     return bad, ("flips outnumber fixes for " + ", ".join(f"{l} ({v['flips']} flips, {v['fixes']} fixes)" for l, v in sorted(bad.items()))
                  if bad else None)
 
@@ -199,7 +208,12 @@ def evaluate_gate(
         slices["net_gain"], r3 = net_gain_rule(sum(fail_fixed), len(flips), cfg.alpha)
         flip_labels = [l for i in flips for l in _label_of(reg_truth[i], task)]
         fix_labels = [l for t, ok in zip(fail_truth, fail_fixed) if ok for l in _label_of(t, task)]
-        slices["systematic"], r4 = systematic_rule(flip_labels, fix_labels, cfg.systematic_flips)
+        by_label: dict[str, list[float]] = {}
+        for t, c in zip(reg_truth, churn):
+            for l in _label_of(t, task):
+                by_label.setdefault(l, []).append(float(c))
+        slices["systematic"], r4 = systematic_rule(flip_labels, fix_labels, cfg.systematic_flips,
+                                                   by_label if reg_churn is not None else None, cfg.alpha)
         reasons += [r for r in (r1, r2, r3, r4) if r]
     if ratchet and ratchet.get("truth"):
         slices["previous_version"], rr = ratchet_rule(ratchet, cfg)
@@ -232,8 +246,14 @@ def ratchet_rule(ratchet: dict, cfg: GateConfig) -> tuple[dict, list[str]]:
     fig["churn"], r2 = churn_rule(flipped, churn, cfg.alpha, where) if churn_all is not None else ({}, None)
     task = "ner" if any(isinstance(t, list) for t in truth) else "classification"
     fixed = [i for i, (t, b, a) in enumerate(zip(truth, before, after)) if b != t and a == t]
+    by_label: dict[str, list[float]] = {}
+    for t, b, c in zip(truth, before, churn):
+        if b == t:
+            for l in _label_of(t, task):
+                by_label.setdefault(l, []).append(float(c))
     fig["systematic"], r3 = systematic_rule([l for i in flips for l in _label_of(truth[i], task)],
-                                            [l for i in fixed for l in _label_of(truth[i], task)], cfg.systematic_flips)
+                                            [l for i in fixed for l in _label_of(truth[i], task)], cfg.systematic_flips,
+                                            by_label if churn_all is not None else None, cfg.alpha)
     return fig, [r for r in (r1, r2, r3) if r]
 
 

@@ -126,9 +126,10 @@ def interpolate(old_dir: str | Path, new_dir: str | Path, alpha: float, out_dir:
 
 def choose_alpha(old_dir: str | Path, new_dir: str | Path, alphas: list[float], texts: list[str], truth: list[str],
                  max_length: int = 64) -> tuple[float, dict[float, float]]:
-    """The interpolation weight with the best accuracy on (texts, truth), a labelled tuning split kept out of
-    training and out of the gate; ties go to the larger weight (closer to the old model, fewer flips).
-    Returns it and the accuracy at every weight. Sequence classifiers."""
+    """The interpolation weight for (texts, truth), a labelled tuning split kept out of training and out of the
+    gate: the largest weight (closest to the old model, so the fewest flips) whose accuracy lies within one
+    standard error of the best one's (the one-standard-error rule: differences smaller than that are the
+    split's noise). Returns it and the accuracy at every weight. Sequence classifiers."""
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -143,4 +144,11 @@ def choose_alpha(old_dir: str | Path, new_dir: str | Path, alphas: list[float], 
             for i in range(0, len(texts), 128):
                 preds += new(**{k: v[i:i + 128] for k, v in enc.items()}).logits.argmax(-1).tolist()
         scores[a] = round(sum(labels[p] == t for p, t in zip(preds, truth)) / max(1, len(truth)), 4)
-    return max(alphas, key=lambda a: (scores[a], a)), scores
+    return one_se_choice(scores, len(truth)), scores
+
+
+def one_se_choice(scores: dict[float, float], n: int) -> float:
+    """The largest weight whose accuracy is within one standard error (of the best accuracy, on n items) of the best."""
+    best = max(scores.values())
+    se = (best * (1 - best) / max(1, n)) ** 0.5
+    return max(a for a, v in scores.items() if v >= best - se - 1e-12)
