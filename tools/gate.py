@@ -165,9 +165,6 @@ def evaluate_gate(
     if cfg.mode not in MODES:
         raise ValueError(f"gate mode {cfg.mode!r} is not one of {', '.join(MODES)}")
     flips = negative_flips(reg_truth, reg_before, reg_after)
-    flipped = [False] * len(reg_truth)
-    for i in flips:
-        flipped[i] = True
     truth = reg_truth + fail_truth
     if task == "ner":
         from tools.entities import mistakes_fixed, type_drops
@@ -199,22 +196,13 @@ def evaluate_gate(
         if fixed is not None and fixed < cfg.min_fixed:
             reasons.append(f"fixes {fixed:.0%} of {f'the entity mistakes in {what}' if task == 'ner' else what} (needs {cfg.min_fixed:.0%})")
     else:
-        churn = np.zeros(len(reg_truth)) if reg_churn is None else np.asarray(reg_churn, dtype=float)
-        stable = churn <= float(churn_from_margin([cfg.stable_margin])[0])
-        slices["stable"], r1 = stable_rule(flipped, stable, cfg.max_flips)
-        stable_flips = slices["stable"]["negative_flips"]
-        slices["churn"], r2 = churn_rule(flipped, churn, cfg.alpha) if reg_churn is not None else ({}, None)
         fail_fixed = [a == t and b != t for t, b, a in zip(fail_truth, fail_before, fail_after)]
-        slices["net_gain"], r3 = net_gain_rule(sum(fail_fixed), len(flips), cfg.alpha)
-        flip_labels = [l for i in flips for l in _label_of(reg_truth[i], task)]
-        fix_labels = [l for t, ok in zip(fail_truth, fail_fixed) if ok for l in _label_of(t, task)]
-        by_label: dict[str, list[float]] = {}
-        for t, c in zip(reg_truth, churn):
-            for l in _label_of(t, task):
-                by_label.setdefault(l, []).append(float(c))
-        slices["systematic"], r4 = systematic_rule(flip_labels, fix_labels, cfg.systematic_flips,
-                                                   by_label if reg_churn is not None else None, cfg.alpha)
-        reasons += [r for r in (r1, r2, r3, r4) if r]
+        figs, flip_reasons = _flip_rules(reg_truth, reg_before, flips, reg_churn, [t for t, ok in zip(fail_truth, fail_fixed) if ok],
+                                         cfg, task, "the regression set")
+        slices.update(figs)
+        stable_flips = figs["stable"]["negative_flips"]
+        slices["net_gain"], gain_reason = net_gain_rule(sum(fail_fixed), len(flips), cfg.alpha)
+        reasons += [r for r in (flip_reasons["stable"], flip_reasons["churn"], gain_reason, flip_reasons["systematic"]) if r]
     if ratchet and ratchet.get("truth"):
         slices["previous_version"], rr = ratchet_rule(ratchet, cfg)
         reasons += rr
@@ -236,25 +224,35 @@ def ratchet_rule(ratchet: dict, cfg: GateConfig) -> tuple[dict, list[str]]:
     where = f"{version}'s evaluation set"
     if cfg.mode == "absolute":
         return fig, ([f"{len(flips)} negative flips on {where} (limit {cfg.max_flips})"] if len(flips) > cfg.max_flips else [])
+    churn_all = ratchet.get("churn")
+    task = "ner" if any(isinstance(t, list) for t in truth) else "classification"
+    fixed = [t for t, b, a in zip(truth, before, after) if b != t and a == t]
+    figs, reasons = _flip_rules(truth, before, flips, None if churn_all is None else [churn_all[i] for i in keep], fixed, cfg, task, where)
+    return {**fig, **figs}, [r for r in reasons.values() if r]
+
+
+def _flip_rules(truth: list, before: list, flips: list[int], churn: Sequence[float] | None, fixed_truths: list,
+                cfg: GateConfig, task: str, where: str) -> tuple[dict, dict[str, str | None]]:
+    """The stable, churn and systematic rules on one set of items (`flips` indexes the items flipped; `fixed_truths`
+    are the truths of the items fixed). Without churn estimates every item counts as stable and the churn test
+    is skipped. Returns the {"stable", "churn", "systematic"} figures and each rule's reason to fail (or None)."""
     flipped = [False] * len(truth)
     for i in flips:
         flipped[i] = True
-    churn_all = ratchet.get("churn")
-    churn = np.zeros(len(truth)) if churn_all is None else np.asarray([churn_all[i] for i in keep], dtype=float)
-    stable = churn <= float(churn_from_margin([cfg.stable_margin])[0])
-    fig["stable"], r1 = stable_rule(flipped, stable, cfg.max_flips, where)
-    fig["churn"], r2 = churn_rule(flipped, churn, cfg.alpha, where) if churn_all is not None else ({}, None)
-    task = "ner" if any(isinstance(t, list) for t in truth) else "classification"
-    fixed = [i for i, (t, b, a) in enumerate(zip(truth, before, after)) if b != t and a == t]
+    c = np.zeros(len(truth)) if churn is None else np.asarray(churn, dtype=float)
+    stable = c <= float(churn_from_margin([cfg.stable_margin])[0])
+    figs: dict = {}
+    figs["stable"], r1 = stable_rule(flipped, stable, cfg.max_flips, where)
+    figs["churn"], r2 = churn_rule(flipped, c, cfg.alpha, where) if churn is not None else ({}, None)
     by_label: dict[str, list[float]] = {}
-    for t, b, c in zip(truth, before, churn):
-        if b == t:
+    for t, b, p in zip(truth, before, c):
+        if b == t:  # the churn of the answers that could flip
             for l in _label_of(t, task):
-                by_label.setdefault(l, []).append(float(c))
-    fig["systematic"], r3 = systematic_rule([l for i in flips for l in _label_of(truth[i], task)],
-                                            [l for i in fixed for l in _label_of(truth[i], task)], cfg.systematic_flips,
-                                            by_label if churn_all is not None else None, cfg.alpha)
-    return fig, [r for r in (r1, r2, r3) if r]
+                by_label.setdefault(l, []).append(float(p))
+    figs["systematic"], r3 = systematic_rule([l for i in flips for l in _label_of(truth[i], task)],
+                                             [l for t in fixed_truths for l in _label_of(t, task)], cfg.systematic_flips,
+                                             by_label if churn is not None else None, cfg.alpha)
+    return figs, {"stable": r1, "churn": r2, "systematic": r3}
 
 
 def describe(g: dict) -> str:
