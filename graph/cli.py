@@ -339,10 +339,10 @@ def run_production(inputs: dict, settings: dict, out: str | None, quiet: bool = 
 @contextmanager
 def _holding(run_dir: Path):
     """The run folder's lock for this process: a second process on the same folder is refused (exit 2)."""
-    from tools.locks import Busy, file_lock
+    from tools.locks import Busy, hold_run_folder
 
     try:
-        with file_lock(run_dir / ".lock", wait=False):
+        with hold_run_folder(run_dir):
             yield
     except Busy as e:
         raise BadInput(f"{run_dir} is in use by {e.holder or 'another process'}: that run is going; "

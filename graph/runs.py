@@ -183,7 +183,7 @@ class RunManager:
 
     def _work(self, run_id: str, payload) -> None:
         from graph.context import Context
-        from tools.locks import file_lock
+        from tools.locks import hold_run_folder
 
         try:
             with self._slots:
@@ -196,7 +196,7 @@ class RunManager:
                     with events.open("a", encoding="utf-8") as f:
                         f.write(json.dumps({"t": time.time(), **chunk}, default=str) + "\n")
 
-                with file_lock(Path(rec["run_dir"]) / ".lock", wait=False):  # Busy: another server has this run
+                with hold_run_folder(rec["run_dir"]):  # Busy: another server has this run
                     status = drive(self.g, payload, config, ctx, log, start={"mode": "production", **rec["inputs"]})
                 rec = {**self.record(run_id), "status": status, "error": None}
         except Exception as e:  # noqa: BLE001 - recorded; the run keeps its checkpoint

@@ -99,11 +99,11 @@ class GraphWithContext(Runnable):
     @contextmanager
     def _thread(self, config: dict | None):
         """One request at a time on a thread: a second one while the first runs gets 409."""
-        from tools.locks import Busy, file_lock
+        from tools.locks import Busy, hold_run_folder
 
         ctx = self.context(config)
         try:
-            with file_lock(Path(ctx.run_dir) / ".lock", wait=False):
+            with hold_run_folder(ctx.run_dir):
                 yield ctx
         except Busy:
             raise HTTPException(409, f"thread {Path(ctx.run_dir).name} is running another request; wait for it") from None

@@ -44,6 +44,11 @@ def file_lock(path: str | Path, wait: bool = True, on_wait: Callable[[str], None
         os.close(fd)  # releases the lock
 
 
+def hold_run_folder(run_dir: str | Path):
+    """The lock that makes a run folder one process's (or one request's) at a time; Busy at once if taken."""
+    return file_lock(Path(run_dir) / ".lock", wait=False)
+
+
 def _holder(fd: int) -> str:
     try:
         return os.pread(fd, 200, 0).decode("utf-8", "replace").strip()

@@ -80,7 +80,9 @@ def _mixer(auto_class, old_dir: str | Path, new):
 
     labels = _labels(new)
     old_sd = load_start(auto_class, old_dir, labels).state_dict()  # old's head re-indexed to new's labels
-    known = set(_labels(auto_class.from_pretrained(str(old_dir))))  # rows of labels the old model really had
+    from tools.classifier import load_labels
+
+    known = set(load_labels(old_dir))  # rows of labels the old model really had (read from its config)
     new_sd = {k: v.clone() for k, v in new.state_dict().items()}
     if set(new_sd) != set(old_sd) or any(new_sd[k].shape != old_sd[k].shape for k in new_sd):
         raise ValueError(f"{old_dir} and the new model are not the same architecture: their weights cannot be interpolated")
