@@ -122,10 +122,9 @@ def promote(state: State, runtime: Runtime[Context]) -> dict:
     if ws.has(done_file):  # resumed after the registry write: do not promote twice
         return {"promotion": ws.load_json(done_file)}
     from agents.run_data import run_data
-    from agents.verifier import answer_churn, eval_sets, recheck_ratchet
+    from agents.verifier import answers_with_churn, eval_sets, recheck_ratchet
     from tools.data import write_jsonl
     from tools.lineage import PARENT_FILE, curated_examples
-    from tools.predict import predict
 
     promotion_id = f"{Path(ctx.run_dir).resolve()}:{cand['model_dir']}"
     with reg.lock(on_wait=lambda who: emit("promote", f"waiting for registry entry {name} (held by {who or 'another run'})")):
@@ -144,10 +143,11 @@ def promote(state: State, runtime: Runtime[Context]) -> dict:
             held = set() if cand.get("stage") == "final" else set(rd.splits["held_out_failures"])
             rows = ([{"input": r.input, "label": r.prediction, "trained": False} for r in sets["reg"]]
                     + [{"input": r.input, "label": r.correction, "trained": r.id not in held} for r in sets["fails"]])
-            for row, p in zip(rows, predict(cand["model_dir"], [r["input"] for r in rows])):
+            answers, churn = answers_with_churn(cand["model_dir"], [r["input"] for r in rows], state.get("task", "classification"))
+            for i, (row, p) in enumerate(zip(rows, answers)):
                 row["prediction"] = p
-            for row, c in zip(rows, answer_churn(cand["model_dir"], [r["input"] for r in rows], state.get("task", "classification")) or []):
-                row["churn"] = c
+                if churn is not None:
+                    row["churn"] = churn[i]
             # the lineage: what the next retrain of this model replays
             write_jsonl(Path(cand["model_dir"]) / PARENT_FILE, curated_examples(rd.parent, rd.records, {k: v["category"] for k, v in rd.triage.items()}))
             reg.register_baseline(state["model"], {"strategy": "deployed before pioneer", "source": state["model"]})

@@ -150,13 +150,15 @@ def _churn(rd: RunData, rows) -> list[float] | None:
     return churn_of_probs(probs[[pos[r.id] for r in rows]])
 
 
-def answer_churn(model_dir: str, texts: list[str], task: str) -> list[float] | None:
-    """The churn of a model's own answers (from its top-2 margins); None for entity models."""
+def answers_with_churn(model_dir: str, texts: list[str], task: str) -> tuple[list, list[float] | None]:
+    """A model's answers and their churn (from its top-2 margins), from one pass over `texts`; churn is None
+    for entity models."""
     from tools.gate import churn_of_probs
 
     if task == "ner" or not texts:
-        return None
-    return churn_of_probs(predict_proba(model_dir, texts)[0])
+        return predict_any(model_dir, texts), None
+    probs, labels = predict_proba(model_dir, texts)
+    return [labels[j] for j in probs.argmax(1)], churn_of_probs(probs)
 
 
 def ratchet_set(registry, version: str | None) -> dict | None:
