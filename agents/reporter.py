@@ -12,9 +12,9 @@ from graph.context import Context
 from graph.state import State
 from tools import strategies
 from tools.memory import Memory
-from tools.metrics import classification_metrics, fix_rate
+from tools.metrics import classification_metrics, fix_rate, traffic_estimate
 from tools.predict import predict
-from tools.report import write_report
+from tools.report import node_seconds, write_report
 
 
 def report(state: State, runtime: Runtime[Context]) -> dict:
@@ -35,12 +35,18 @@ def report(state: State, runtime: Runtime[Context]) -> dict:
     task = state.get("task", "classification")
     baseline = _metrics(usable, [r.prediction for r in usable], fixable, [r.prediction for r in fixable], regression,
                         [r.prediction for r in regression], task)
+    held = _untrained(usable, splits, plan.get("candidate") if promotion else None)
+    n_pass = sum(tri[r.id]["category"] == "trusted" for r in usable)
+    estimate = lambda preds: traffic_estimate([_same(preds[r.id], r.label) for r in held], [_key(r.label) for r in held],  # noqa: E731
+                                              [r.verdict == "pass" for r in held], n_pass, len(usable) - n_pass)
+    baseline["held_out"] = estimate({r.id: r.prediction for r in held})
     final, gate = None, None
     if promotion:
         cand = plan["candidate"]
         preds = dict(zip([r.id for r in usable], predict(promotion["model_dir"], [r.input for r in usable])))
         final = _metrics(usable, [preds[r.id] for r in usable], fixable, [preds[r.id] for r in fixable],
                          regression, [preds[r.id] for r in regression], task)
+        final["held_out"] = estimate(preds)
         passing = [e for e in iterations if e["stage"] == "select" and e["gate"]["passed"]]
         selected = max(passing, key=strategies.score) if passing else None  # the planner's choice
         final["held_out_failures_fixed"] = selected["gate"]["fixed"] if selected else None
@@ -67,13 +73,40 @@ def report(state: State, runtime: Runtime[Context]) -> dict:
         "iterations": iterations, "clusters": state["diagnosis"]["patterns"], "excluded": excluded,
         "triage": state["diagnosis"]["triage"], "ingest": state.get("ingest"), "memory": state.get("memory") or {},
         "approval": approval or None,
-        "splits": state["diagnosis"]["splits"],
+        "splits": state["diagnosis"]["splits"], "seconds_per_node": _seconds(state),
     }
     write_report(ctx.run_dir, rep)
     if ctx.use_memory and iterations:
         _remember(ctx, state, iterations)
     emit("report", outcome)
     return {"report": {k: rep[k] for k in ("outcome", "promoted", "model_dir", "baseline", "final", "gate")}}
+
+
+def _seconds(state: State) -> list[dict]:
+    """Wall seconds per node before the report (a rerun after a crash counts the node again)."""
+    return [{"node": k, "runs": n, "seconds": sec} for k, n, sec in node_seconds(state.get("timings") or [])]
+
+
+def _untrained(usable, splits: dict, cand: dict | None) -> list:
+    """The usable lines kept out of training (regression set, held-out failures, tuning split), less any the
+    promoted model did train on (a refit adds the held-out failures): what the headline figures rest on."""
+    held = set(splits.get("regression", [])) | set(splits.get("held_out_failures", [])) | set(splits.get("tuning", []))
+    if cand and cand.get("mix_file") and Path(cand["mix_file"]).exists():
+        from tools.data import read_jsonl
+
+        held -= {row.get("ref") for row in read_jsonl(cand["mix_file"])}
+    return [r for r in usable if r.id in held]
+
+
+def _same(a, b) -> bool:
+    """One answer equal to another (a label, or a span list in any order)."""
+    as_set = lambda x: {(s["start"], s["end"], s["label"]) for s in x} if isinstance(x, list) else x  # noqa: E731
+    return as_set(a) == as_set(b)
+
+
+def _key(label) -> str:
+    """What per-label recall is grouped by: the label, or one group for span answers."""
+    return label if isinstance(label, str) else "sentences"
 
 
 def _metrics(usable, usable_pred, fixable, fixable_pred, reg, reg_pred, task: str = "classification") -> dict:
@@ -149,6 +182,7 @@ def _cold_report(state: State, ctx: Context) -> dict:
            "model_dir": promotion["model_dir"] if promotion else None,
            "registry": {k: promotion[k] for k in ("registry", "version", "registry_dir")} if promotion else None,
            "gate": None, "iterations": iterations, "clusters": [], "excluded": [], "memory": state.get("memory") or {},
+           "seconds_per_node": _seconds(state),
            "outcome": outcome, "stopped_because": plan.get("why", "")}
     write_cold_report(ctx.run_dir, rep)
     emit("report", outcome)

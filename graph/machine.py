@@ -6,7 +6,11 @@ Cold start: scout -> frame (frozen evaluation set, baseline) -> search <-> (cold
 
 from __future__ import annotations
 
+import time
+from typing import Callable
+
 from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
 
 from agents import curriculum, data_scout, planner, reporter, reviewer, trainer, verifier
 from graph.context import Context
@@ -14,25 +18,39 @@ from graph.routing import after_approval, after_plan, after_search, after_train,
 from graph.state import Inputs, State
 
 
+def timed(name: str, node: Callable[[State, Runtime[Context]], dict]) -> Callable[[State, Runtime[Context]], dict]:
+    """`node`, its wall time appended to the state's `timings` (the report's seconds per node). A node that
+    pauses for an answer (approval) is timed on the call that finishes it."""
+    def run(state: State, runtime: Runtime[Context]) -> dict:
+        t = time.time()
+        update = node(state, runtime)
+        return {**update, "timings": [{"node": name, "seconds": round(time.time() - t, 2)}]}
+
+    run.__name__ = run.__qualname__ = name
+    run.__doc__ = node.__doc__
+    return run
+
+
 def build() -> StateGraph:
     """An uncompiled builder; compile it with your own checkpointer and store."""
     g = StateGraph(State, context_schema=Context, input_schema=Inputs)
-    g.add_node("ingest", data_scout.ingest)
-    g.add_node("diagnose", verifier.diagnose)
-    g.add_node("plan", planner.plan)
-    g.add_node("curriculum", curriculum.synthesize)
-    g.add_node("train", trainer.train)
-    g.add_node("gate", verifier.gate)
-    g.add_node("approve", reviewer.approve)
-    g.add_node("promote", planner.promote)
-    g.add_node("report", reporter.report)
+    node = lambda name, fn: g.add_node(name, timed(name, fn))  # noqa: E731
+    node("ingest", data_scout.ingest)
+    node("diagnose", verifier.diagnose)
+    node("plan", planner.plan)
+    node("curriculum", curriculum.synthesize)
+    node("train", trainer.train)
+    node("gate", verifier.gate)
+    node("approve", reviewer.approve)
+    node("promote", planner.promote)
+    node("report", reporter.report)
     # cold start: task and data, the frozen evaluation set, then search
-    g.add_node("scout", data_scout.scout)
-    g.add_node("frame", verifier.frame)
-    g.add_node("search", planner.search)
-    g.add_node("cold_mix", curriculum.cold_mix)
-    g.add_node("score", verifier.score)
-    g.add_node("finish", planner.finish)
+    node("scout", data_scout.scout)
+    node("frame", verifier.frame)
+    node("search", planner.search)
+    node("cold_mix", curriculum.cold_mix)
+    node("score", verifier.score)
+    node("finish", planner.finish)
 
     g.add_conditional_edges(START, by_mode, ["ingest", "scout"])
     g.add_edge("ingest", "diagnose")

@@ -34,3 +34,4 @@ class State(Inputs, total=False):
     approval: dict  # the reviewer's decision before promotion ({"required": False} when none was asked)
     promotion: dict | None  # registry version and model folder, when promoted
     report: dict  # the final report (also written to the run folder)
+    timings: Annotated[list[dict], operator.add]  # {"node", "seconds"} per node run, in order (graph/machine.py)

@@ -49,6 +49,14 @@ def test_improve_promotes_behind_the_gate_and_reports(deployment, tiny_base, tmp
     assert rep["registry"]["version"] == "v0001" and Path(rep["registry"]["registry_dir"]).exists()
     md = (run / "report.md").read_text()
     assert md.startswith("# Pioneer report") and "Parent data: " in md
+    # the headline rests on held-out lines only: the final refit trained on the held-out failures, so they drop out
+    trained = {m["ref"] for m in map(json.loads, Path(rep["iterations"][-1]["mix_file"]).read_text().splitlines())}
+    splits = json.loads((run / "work" / "splits.json").read_text())
+    held = (set(splits["regression"]) | set(splits["tuning"]) | set(splits["held_out_failures"])) - trained
+    assert rep["final"]["held_out"]["n"] == rep["baseline"]["held_out"]["n"] == len(held) > 0
+    assert md.splitlines()[8].startswith(f"| accuracy on the traffic, estimated from {len(held)} held-out log lines |")
+    assert [e["node"] for e in rep["seconds_per_node"]][:3] == ["ingest", "diagnose", "plan"]
+    assert {e["node"]: e["runs"] for e in rep["seconds_per_node"]}["train"] == 2 and "## Seconds per node" in md
     assert "| poison | prompt_injection |" in md and "instructions aimed at the model" in md  # each reason explained
     out = capsys.readouterr().out
     assert "promoted deployed v0001" in out and "negative flips" in out

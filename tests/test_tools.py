@@ -159,3 +159,19 @@ def test_strategy_revisions_follow_what_failed():
     assert a["name"] != b["name"] and base["mix"]["gold_repeat"] == 1  # the base is not modified
     ranked = sorted([{"gate": flips}, {"gate": {**low, "passed": True}}, {"gate": low}], key=strategies.score, reverse=True)
     assert ranked[0]["gate"]["passed"] and ranked[1]["gate"]["fixed"] == 0.9
+
+
+def test_the_traffic_estimate_weights_each_held_out_line_by_the_lines_it_stands_for():
+    from tools.metrics import traffic_estimate
+
+    # 4 held-out passes stand for 100 passes, 2 held-out failures for 20 failures
+    passed = [True, True, True, True, False, False]
+    truth = ["a", "a", "b", "b", "a", "b"]
+    deployed = traffic_estimate([True] * 4 + [False] * 2, truth, passed, 100, 20)
+    assert deployed["accuracy"] == round(100 / 120, 4)
+    # one pass flipped (25 lines' worth), both failures fixed (20)
+    new = traffic_estimate([False, True, True, True, True, True], truth, passed, 100, 20)
+    assert new["accuracy"] == round(95 / 120, 4)
+    assert new["per_label_recall"] == {"a": round(35 / 60, 4), "b": 1.0} and new["n"] == 6
+    assert traffic_estimate([], [], [], 10, 0)["accuracy"] is None
+    assert traffic_estimate([True], ["a"], [True], 10, 5)["accuracy"] is None  # no held-out failure to stand for 5

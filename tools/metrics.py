@@ -45,3 +45,24 @@ def label_drops(before: dict, after: dict, tolerance: float, min_support: int = 
         if round(b["recall"] - a["recall"], 6) > tolerance:
             drops[label] = round(b["recall"] - a["recall"], 4)
     return drops
+
+
+def traffic_estimate(right: Sequence[bool], truth: Sequence[str], passed: Sequence[bool], n_passes: int, n_failures: int) -> dict:
+    """A model's accuracy on the traffic the logs came from, estimated from held-out log lines only.
+
+    The held-out lines are drawn from the passes and the failures at different rates (a regression set of
+    passes, a share of the failures), so each is weighted by how many lines of its kind it stands for: a pass
+    by `n_passes` / held-out passes, a failure by `n_failures` / held-out failures. `right[i]` says whether the
+    model answers line i right (`truth[i]` its label; for spans, a hashable key). Returns the estimate, the
+    per-label recall estimated the same way, and the lines it rests on."""
+    held_p, held_f = sum(passed), len(passed) - sum(passed)
+    if not right or (held_p == 0 and n_passes) or (held_f == 0 and n_failures):
+        return {"accuracy": None, "per_label_recall": {}, "n": len(right)}
+    w = [(n_passes / held_p) if p else (n_failures / held_f) for p in passed]
+    per: dict[str, list[float]] = {}
+    for ok, t, wi in zip(right, truth, w):
+        acc = per.setdefault(t, [0.0, 0.0])
+        acc[0] += wi * ok
+        acc[1] += wi
+    return {"accuracy": round(sum(wi * ok for ok, wi in zip(right, w)) / sum(w), 4),
+            "per_label_recall": {t: round(a / b, 4) for t, (a, b) in sorted(per.items())}, "n": len(right)}

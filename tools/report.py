@@ -43,13 +43,31 @@ def _fmt(v) -> str:
 
 
 def summary_table(report: dict) -> list[tuple[str, str, str]]:
+    """The headline rows first: figures on log lines the promoted model never trained on. The figures on all
+    usable logs (most of which it trained on) come last, marked so."""
     b, f = report.get("baseline") or {}, report.get("final") or {}
-    keys = [("entity F1 on usable logs", "entity_f1_on_logs"), ("entity precision", "precision_on_logs"),
-            ("entity recall", "recall_on_logs")] if "entity_f1_on_logs" in b else []
-    keys += [("accuracy on usable logs" if not keys else "sentences exactly right on usable logs", "accuracy_on_logs"),
-             ("regression-set accuracy", "regression_accuracy"),
-            ("logged fixable failures fixed", "logged_fixable_fixed"), ("held-out failures fixed", "held_out_failures_fixed")]
-    return [(label, _fmt(b.get(k)), _fmt(f.get(k))) for label, k in keys]
+    n = (b.get("held_out") or {}).get("n")
+    entities = "entity_f1_on_logs" in b
+    rows = [(f"accuracy on the traffic, estimated from {n} held-out log lines" + (" (sentences exactly right)" if entities else ""),
+             (b.get("held_out") or {}).get("accuracy"), (f.get("held_out") or {}).get("accuracy"))]
+    keys = [("regression-set accuracy (held-out passes)", "regression_accuracy"), ("held-out failures fixed", "held_out_failures_fixed")]
+    if entities:
+        keys += [("entity F1 on usable logs (trained on)", "entity_f1_on_logs"), ("entity precision (trained on)", "precision_on_logs"),
+                 ("entity recall (trained on)", "recall_on_logs")]
+    keys += [("accuracy on usable logs (trained on)" if not entities else "sentences exactly right on usable logs (trained on)", "accuracy_on_logs"),
+             ("logged fixable failures fixed (trained on)", "logged_fixable_fixed")]
+    rows += [(label, b.get(k), f.get(k)) for label, k in keys]
+    return [(label, _fmt(x), _fmt(y)) for label, x, y in rows]
+
+
+def node_seconds(timings: list[dict]) -> list[tuple[str, int, float]]:
+    """(node, runs, seconds) in the order nodes first ran, from the state's timings."""
+    out: dict[str, list] = {}
+    for t in timings:
+        e = out.setdefault(t["node"], [0, 0.0])
+        e[0] += 1
+        e[1] += t["seconds"]
+    return [(k, n, round(sec, 1)) for k, (n, sec) in out.items()]
 
 
 def render_markdown(r: dict, plots: list[str]) -> str:
@@ -97,8 +115,17 @@ def render_markdown(r: dict, plots: list[str]) -> str:
         lines.append(f"| {e['id']} | {e.get('line')} | {e['category']} | {e['reason']} |")
     if len(ex) > 200:
         lines.append(f"| … | | | {len(ex) - 200} more in report.json |")
+    lines += seconds_table(r)
     lines += [""] + [f"![{p}]({p})" for p in plots]
     return "\n".join(lines) + "\n"
+
+
+def seconds_table(r: dict) -> list[str]:
+    rows = r.get("seconds_per_node") or []
+    if not rows:
+        return []
+    return (["", f"## Seconds per node ({sum(e['seconds'] for e in rows):.0f} s before the report)", "", "| node | runs | seconds |",
+             "| --- | --- | --- |"] + [f"| {e['node']} | {e['runs']} | {e['seconds']} |" for e in rows])
 
 
 def _error_kinds(r: dict) -> list[str]:
@@ -133,8 +160,8 @@ def _plots(run_dir: Path, r: dict) -> list[str]:
     except ImportError:
         return []
     out = []
-    before = (r.get("baseline") or {}).get("per_label_recall") or {}
-    after = (r.get("final") or {}).get("per_label_recall") or {}
+    before = ((r.get("baseline") or {}).get("held_out") or {}).get("per_label_recall") or {}
+    after = ((r.get("final") or {}).get("held_out") or {}).get("per_label_recall") or {}
     if before and after:
         labels = sorted(before)
         fig, ax = plt.subplots(figsize=(max(6, len(labels) * 0.35), 4))
@@ -142,7 +169,7 @@ def _plots(run_dir: Path, r: dict) -> list[str]:
         ax.bar([i - 0.2 for i in x], [before[l] for l in labels], 0.4, label="deployed")
         ax.bar([i + 0.2 for i in x], [after.get(l, 0) for l in labels], 0.4, label="promoted")
         ax.set_xticks(list(x), labels, rotation=75, ha="right", fontsize=7)
-        ax.set_ylabel("recall on usable logs")
+        ax.set_ylabel("recall on the traffic (held-out logs)")
         ax.legend()
         fig.tight_layout()
         fig.savefig(run_dir / "per_label.png", dpi=110)
@@ -210,5 +237,5 @@ def render_cold_markdown(r: dict) -> str:
         t = e["config"]["train"]
         lines.append(f"| {e['iteration']} | {e['strategy']} | {e['training']['examples']} | {t['epochs']} | {t['learning_rate']} | "
                      f"{e['score']:.4f} | {e['seconds']} | {e['decision']} |")
-    lines += ["", f"Stopped: {r['stopped_because']}", ""]
+    lines += ["", f"Stopped: {r['stopped_because']}", ""] + seconds_table(r)
     return "\n".join(lines)
