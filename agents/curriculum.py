@@ -27,7 +27,9 @@ def synthesize(state: State, runtime: Runtime[Context]) -> dict:
     plan = state["plan"]
     final = plan["stage"] == "final"
     reg = set(splits["regression"])
-    tuning = set(splits.get("tuning", []))  # kept out of training: interpolation weights are chosen on it
+    # the tuning split chooses interpolation weights, so it stays out of training until the final refit, which
+    # keeps the weight its selection candidate chose and trains on the tuning split and held-out failures too
+    tuning = set() if final else set(splits.get("tuning", []))
     held = (set() if final else set(splits["held_out_failures"])) | tuning
     idx = {r.id: i for i, r in enumerate(records)}
     log_emb = np.load(ws.path("log_emb.npy"))

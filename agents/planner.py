@@ -1,11 +1,13 @@
 """Planner: chooses what to try, reads the gate, rolls back, stops, and promotes through the registry.
 
-Production policy: each iteration trains at least two configurations from the base model on held-out-free data.
-When a candidate passes the gate, the winning configuration is refit with the held-out failures added
-(the final model) and gated again before promotion; if the refit fails the gate, the gated selection
-candidate is promoted instead. When none passes, the next configurations are edits of the best attempt
-so far (a worse attempt is rolled back, never built upon), chosen by what failed. Stop at the iteration
-limit or the time budget, promoting nothing.
+Production policy: the first iteration trains a warm start from the deployed model and a retrain from the base
+model, on data free of every held-out set. When a candidate passes the gate, the winning configuration is refit
+with the held-out failures and the tuning split added (the final model) and gated again before promotion; if
+the refit fails the gate, the gated selection candidate is promoted instead, and so it is when the budget leaves
+no room for the refit. When none passes, the next configurations are edits of the best attempt so far (a worse
+attempt is rolled back, never built upon), chosen by what failed, as many of them as the budget allows with a
+refit after them (each costed from the last iteration's seconds per example). Stop at the iteration limit or the
+time budget, promoting nothing.
 
 Cold start (`search`, `finish`): the search policy of tools/search.py on the development split, fitted to the
 time budget, then one refit of the chosen configuration (on the training and development splits when the budget
@@ -42,24 +44,35 @@ def plan(state: State, runtime: Runtime[Context]) -> dict:
             return _decide("promote", "final model passed the gate", candidate=last[0])
         chosen = _best_selection(done)
         return _decide("promote", "the refit failed the gate; promoting the gated selection candidate instead", candidate=chosen)
+    elapsed = (time.time() - started) / 60
+    cost = strategies.cost_model(last, state.get("timings") or [])
     passing = [e for e in done if e["stage"] == "select" and e["gate"]["passed"]]
     if passing:
         best = max(passing, key=strategies.score)
+        if elapsed + cost(best["config"]) > ctx.budget_minutes:
+            return _decide("promote", f"{best['strategy']} passed the gate; promoting it without the refit, which the time budget "
+                                      f"does not leave room for ({elapsed:.1f} of {ctx.budget_minutes} min used)", candidate=best)
         cfg = {**best["config"], "name": "final"}
+        chosen = ((best.get("training") or {}).get("interpolation") or {}).get("alpha")
+        if cfg.get("interpolate") and chosen is not None:  # the weight the selection chose: the refit trains on the tuning split
+            cfg["interpolate"] = [chosen]
         return {"plan": {"action": "train", "stage": "final", "iteration": last_it + 1,
                          "configs": [{"name": "final", "config": cfg, "selected": best["strategy"]}],
-                         "why": f"{best['strategy']} passed the gate; refit it with the held-out failures added"}}
-    elapsed = (time.time() - started) / 60
-    # another iteration, then a final refit, must fit in the budget: estimate both from the last iteration
-    per_config = max((e.get("training") or {}).get("seconds", 0) for e in last) / 60
-    needed = per_config * (len(last) + 1) * 1.15
-    if last_it >= ctx.max_iterations or elapsed + needed > ctx.budget_minutes:
-        limit = ("iteration limit" if last_it >= ctx.max_iterations else
-                 f"time budget ({elapsed:.1f} min used, another iteration and a refit need about {needed:.1f} of {ctx.budget_minutes})")
-        return _decide("stop", f"no candidate passed the gate before the {limit}; nothing promoted")
+                         "why": f"{best['strategy']} passed the gate; refit it with the held-out failures and the tuning split added"}}
     best = max(done, key=strategies.score)  # roll back: build on the best attempt, not the latest one
     rolled = best["iteration"] != last_it
     configs, why = strategies.revise(best["config"], best["gate"], ctx.max_flips, last_it + 1)
+    # another iteration, then a final refit, must fit in the budget: as many of the revisions as do
+    refit = cost(best["config"])
+    k = strategies.affordable(configs, cost, refit, ctx.budget_minutes - elapsed)
+    if last_it >= ctx.max_iterations or not k:
+        limit = ("iteration limit" if last_it >= ctx.max_iterations else
+                 f"time budget ({elapsed:.1f} min used, another configuration and a refit need about "
+                 f"{cost(configs[0]) + refit:.1f} of {ctx.budget_minutes})")
+        return _decide("stop", f"no candidate passed the gate before the {limit}; nothing promoted")
+    if k < len(configs):
+        why += f" (only {k} of {len(configs)} revisions: the time budget leaves room for no more and the refit)"
+        configs = configs[:k]
     if rolled:
         why = f"rolled back to {best['strategy']} (iteration {best['iteration']}), the best so far; " + why
     emit("plan", why)

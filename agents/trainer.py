@@ -2,8 +2,8 @@
 
 The deployed model is also a teacher (its soft labels on examples it got right; for a tagger, on the words
 whose tag it got right). A warm-started configuration that asks for interpolation ends as a * deployed +
-(1 - a) * fine-tuned, a chosen on the tuning split (tools/warm.py). A candidate that was already trained
-(a resumed run) is not trained again.
+(1 - a) * fine-tuned, a chosen on the tuning split (tools/warm.py; the final refit keeps its selection's a). A
+candidate that was already trained (a resumed run) is not trained again.
 """
 
 from __future__ import annotations
@@ -71,10 +71,14 @@ def _interpolated(state: State, ctx: Context, name: str, trained_dir: Path, mode
     by_id = rd.by_id
     rows = [by_id[i] for i in rd.splits.get("tuning", [])]
     try:
-        if rows:
+        if len(alphas) == 1:  # the final refit, which trained on the tuning split: the weight its selection chose
+            best, scores, how = alphas[0], {}, "the weight its selection chose"
+            rows = []
+        elif rows:
             best, scores = choose_alpha(state["model"], trained_dir, alphas, [r.input for r in rows], [r.label for r in rows])
+            how = "tuning accuracy " + ", ".join(f"{a}: {v}" for a, v in scores.items())
         else:  # no tuning split (few logs): the middle of the grid, untested
-            best, scores = sorted(alphas)[len(alphas) // 2], {}
+            best, scores, how = sorted(alphas)[len(alphas) // 2], {}, "no tuning split: the middle of the grid"
         interpolate(state["model"], trained_dir, best, model_dir)
     except ValueError as e:  # another architecture than the deployed model's (a --base of another family)
         import shutil
@@ -82,11 +86,11 @@ def _interpolated(state: State, ctx: Context, name: str, trained_dir: Path, mode
         emit("train", f"{name}: not interpolated ({e})")
         shutil.rmtree(model_dir, ignore_errors=True)
         shutil.copytree(trained_dir, model_dir)
-        best, scores = 0.0, {}
+        best, scores, how = 0.0, {}, "not interpolated"
     info = {"alpha": best, "tuning_accuracy_by_alpha": {str(a): v for a, v in scores.items()}, "tuning_n": len(rows)}
     done.write_text(json.dumps(info))
-    emit("train", f"{name}: interpolated with the deployed model at a = {best} (tuning accuracy "
-                  + ", ".join(f"{a}: {v}" for a, v in scores.items()) + ")")
+    if how != "not interpolated":
+        emit("train", f"{name}: interpolated with the deployed model at a = {best} ({how})")
     return info
 
 

@@ -113,6 +113,10 @@ def test_mix_has_gold_hard_negatives_replay_balance_and_no_eval_copies():
     assert not any(it.text == eval_texts[0] for it in mix.items)
     assert mix.dropped.get("near_duplicate_of_eval", 0) >= 0
     assert label_ratio(mix.items) <= 3.0
+    # a protected label's trusted passes come again (a label whose passes a candidate flipped)
+    guarded = build_mix(gold, embed(gold_texts), trusted, embed([t.text for t in trusted]), embed(eval_texts),
+                        MixSpec(gold_repeat=2, augment=1, hard_negatives=2, replay_fraction=0.5, protect=["card_lost"], protect_repeat=2), seed=0)
+    assert guarded.composition["protected"] == 8 and {it.label for it in guarded.items if it.source == "protected"} == {"card_lost"}
 
 
 def test_absolute_gate_counts_flips_fix_rate_and_ratchet():
@@ -157,6 +161,11 @@ def test_strategy_revisions_follow_what_failed():
     (a, b), why = strategies.revise(base, low, max_flips=2, iteration=2)
     assert "fixed" in why and a["mix"]["gold_repeat"] == base["mix"]["gold_repeat"] + 1 and b["train"]["epochs"] > base["train"]["epochs"]
     assert a["name"] != b["name"] and base["mix"]["gold_repeat"] == 1  # the base is not modified
+    label = {"negative_flips": 4, "slices": {"systematic": {"card_lost": {"flips": 3, "fixes": 0}}}, "fixed": 0.6, "passed": False,
+             "reasons": ["flips outnumber fixes for card_lost (3 flips, 0 fixes)"]}
+    (a, b), why = strategies.revise(base, label, max_flips=2, iteration=2)
+    assert "card_lost" in why and a["mix"]["protect"] == b["mix"]["protect"] == ["card_lost"]
+    assert a["train"]["distill_weight"] > 0.5 and base["mix"]["protect"] == []  # the base is not modified
     ranked = sorted([{"gate": flips}, {"gate": {**low, "passed": True}}, {"gate": low}], key=strategies.score, reverse=True)
     assert ranked[0]["gate"]["passed"] and ranked[1]["gate"]["fixed"] == 0.9
 
@@ -175,3 +184,44 @@ def test_the_traffic_estimate_weights_each_held_out_line_by_the_lines_it_stands_
     assert new["per_label_recall"] == {"a": round(35 / 60, 4), "b": 1.0} and new["n"] == 6
     assert traffic_estimate([], [], [], 10, 0)["accuracy"] is None
     assert traffic_estimate([True], ["a"], [True], 10, 5)["accuracy"] is None  # no held-out failure to stand for 5
+
+
+def test_an_unusual_failure_with_a_plausible_correction_is_kept_and_another_tasks_text_is_poison():
+    from tools.data import Example, LogRecord
+    from tools.diagnosis import triage
+
+    rng = np.random.default_rng(0)
+    unit = lambda v: v / np.linalg.norm(v, axis=-1, keepdims=True)  # noqa: E731
+    centres = unit(rng.normal(size=(4, 32)))
+    labels = list("abcd")
+    parent_emb = unit(np.concatenate([c + 0.15 * rng.normal(size=(30, 32)) for c in centres]))
+    parent = [Example(f"p{i}", l) for i, l in enumerate(l for l in labels for _ in range(30))]
+    passes = unit(np.concatenate([c + 0.15 * rng.normal(size=(10, 32)) for c in centres]))
+    unusual = unit(centres[0] + 0.35 * rng.normal(size=32))  # far from every trusted input, but on a's side
+    other = unit(rng.normal(size=32) - centres.sum(0))  # another task's text: far from everything
+    log_emb = np.concatenate([passes, unusual[None], other[None]]).astype(np.float32)
+    recs = [LogRecord(f"l{i}", f"pass {i}", labels[i // 10], "pass") for i in range(40)]
+    recs += [LogRecord("unusual", "an unusual request", "b", "fail", "a"), LogRecord("other", "another task", "a", "fail", "c")]
+    probs = np.full((len(recs), 4), 0.25, dtype=np.float32)
+    sims = domain_similarity(log_emb[40:], np.concatenate([parent_emb, passes]))
+    assert (sims < off_task_threshold(np.concatenate([parent_emb, passes]))).all()  # both below the similarity threshold
+    tri = {t["id"]: t for t in triage(recs, parent, labels, probs, log_emb, parent_emb.astype(np.float32), {"pass", "an", "unusual", "request", "another", "task"})}
+    assert tri["unusual"]["category"] == "fixable" and "off_task_overruled" in tri["unusual"]
+    assert (tri["other"]["category"], tri["other"]["reason"]) == ("poison", "off_task")
+
+
+def test_the_next_iteration_is_costed_from_the_last_and_cut_to_the_budget():
+    from tools import strategies
+
+    warm, base = strategies.warm("w", epochs=2), strategies.strategy("b", epochs=4)
+    last = [{"config": warm, "training": {"examples": 1000, "seconds": 60.0, "start": "deployed"}},   # 0.03 s per example-epoch
+            {"config": base, "training": {"examples": 1000, "seconds": 200.0, "start": "base"}}]    # 0.05
+    timings = [{"node": "curriculum", "seconds": 99.0}, {"node": "curriculum", "seconds": 10.0}, {"node": "train", "seconds": 290.0},
+               {"node": "gate", "seconds": 20.0}]  # the last iteration: 320 s, 260 of them training: 30 s a configuration
+    cost = strategies.cost_model(last, timings)
+    assert abs(cost(warm) - 1.1 * (60 + 30) / 60) < 1e-9 and abs(cost(base) - 1.1 * (200 + 30) / 60) < 1e-9
+    assert abs(cost(strategies.warm("w3", epochs=3)) - 1.1 * (90 + 30) / 60) < 1e-9  # more epochs cost more
+    refit = cost(warm)
+    assert strategies.affordable([warm, warm], cost, refit, 10.0) == 2
+    assert strategies.affordable([warm, warm], cost, refit, 3 * cost(warm) - 0.01) == 1
+    assert strategies.affordable([warm, warm], cost, refit, 2 * cost(warm) - 0.01) == 0

@@ -75,9 +75,10 @@ def test_interpolation_runs_from_the_old_model_to_the_new_and_refuses_other_arch
         interpolate(deployment / "deployed", other, 0.5, tmp_path / "bad")
 
 
-def test_the_interpolation_weight_is_the_largest_within_one_standard_error_of_the_best():
-    from tools.warm import one_se_choice
+def test_the_interpolation_weight_is_the_largest_within_one_item_of_the_best():
+    from tools.warm import weight_choice
 
-    assert one_se_choice({0.0: 0.90, 0.2: 0.89, 0.5: 0.80}, 200) == 0.2  # se 0.021: 0.89 is within, 0.80 is not
-    assert one_se_choice({0.0: 0.90, 0.2: 0.89, 0.5: 0.80}, 20000) == 0.0  # se 0.002: only the best
-    assert one_se_choice({0.0: 0.5, 0.35: 0.6}, 100) == 0.35
+    assert weight_choice({0.0: 0.900, 0.2: 0.895, 0.5: 0.890}, 200) == 0.2  # 0.895 is one item below, 0.890 two
+    assert weight_choice({0.0: 0.900, 0.2: 0.895, 0.5: 0.890}, 2000) == 0.0  # one item is 0.0005: only the best
+    assert weight_choice({0.0: 0.5, 0.35: 0.6}, 100) == 0.35
+    assert weight_choice({0.0: 0.9, 0.2: 0.9, 0.35: 0.9}, 10) == 0.35  # a tie goes to the old model's side

@@ -33,6 +33,9 @@ class MixSpec:
     retain_passed: bool = True
     max_label_ratio: float = 3.0
     near_duplicate: float = 0.95  # cosine similarity at which a training input counts as an evaluation input's copy
+    # labels whose trusted passes appear `protect_repeat` more times: where a candidate's flips concentrated
+    protect: list[str] = field(default_factory=list)
+    protect_repeat: int = 1
 
     def describe(self) -> dict:
         return asdict(self)
@@ -93,6 +96,8 @@ def build_mix(
         items.append(trusted[j])
     if spec.retain_passed:
         items += [t for j, t in enumerate(trusted) if t.source == "retained" and j not in chosen]
+    protected = set(spec.protect)
+    items += [Item(t.text, t.label, "protected", t.ref) for t in trusted if t.label in protected for _ in range(spec.protect_repeat)]
 
     # no duplicates (gold repeats are deliberate), no near-duplicates of evaluation inputs
     dropped = Counter()
@@ -100,7 +105,7 @@ def build_mix(
     unique = []
     for it in items:
         key = (_norm(it.text), it.label)
-        if it.source != "gold" and key in seen:
+        if it.source not in ("gold", "protected") and key in seen:
             dropped["duplicate"] += 1
             continue
         seen.add(key)

@@ -11,7 +11,8 @@ import numpy as np
 
 from tools.clustering import cluster_failures, confusion_pairs
 from tools.data import Example, LogRecord
-from tools.triage import fit_noise_model, has_negation, negation_rates, noisy_corrections, passes_and_failures, poison_verdicts
+from tools.triage import (fit_noise_model, has_negation, negation_rates, noisy_corrections, passes_and_failures, plausible_corrections,
+                          poison_verdicts)
 
 
 @dataclass
@@ -58,6 +59,19 @@ def triage(
 
     # passes that are not poison are trusted; failures need a correction
     fails = passes_and_failures(records, out)
+    trusted = [i for i in range(len(records)) if out[i].get("category") == "trusted"]
+    t_emb = np.concatenate([parent_emb, log_emb[trusted]])
+    t_y = [e.output for e in parent] + [records[i].prediction for i in trusted]
+    off = [i for i, r in enumerate(records) if out[i].get("reason") == "off_task" and r.verdict != "pass" and r.correction is not None]
+    nm = fit_noise_model(t_emb, t_y, seed) if (fails or off) and len(set(t_y)) > 1 else None
+
+    # an off-task failure whose correction the trusted data finds plausible is an unusual request, not another task's
+    if nm is not None and off:
+        for i, keep in zip(off, plausible_corrections(nm, log_emb[off], [records[i].correction for i in off])):
+            if keep:
+                out[i] = {"id": records[i].id, "off_task_overruled": out[i]["similarity"]}
+                fails.append(i)
+        fails.sort()
 
     # new labels: learnable only with enough examples
     new_counts = Counter(records[i].correction for i in fails if records[i].correction not in deployed_labels)
@@ -68,11 +82,7 @@ def triage(
 
     # noise: confident learning against a model of the trusted data, out of sample
     known = [i for i in fails if "category" not in out[i] and records[i].correction in deployed_labels]
-    trusted = [i for i in range(len(records)) if out[i].get("category") == "trusted"]
-    t_emb = np.concatenate([parent_emb, log_emb[trusted]])
-    t_y = [e.output for e in parent] + [records[i].prediction for i in trusted]
-    if known and len(set(t_y)) > 1:
-        nm = fit_noise_model(t_emb, t_y, seed)
+    if known and nm is not None:
         order = [deployed_labels.index(l) if l in deployed_labels else None for l in nm.labels]
         dep = np.stack([deployed_probs[known][:, j] if j is not None else np.zeros(len(known)) for j in order], 1)
         flags, p_corr = noisy_corrections(nm, log_emb[known], [records[i].correction for i in known], dep, settings.noise_ratio)

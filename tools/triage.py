@@ -1,7 +1,9 @@
 """Triage of judged logs: which failures are fixable, which corrections are noise, which lines are poison.
 
 - poison: instructions injected into the input, gibberish, or text far off the task's domain. Poison is
-  excluded whatever its verdict.
+  excluded whatever its verdict, except that a failure far off the domain whose correction a model of the
+  trusted data finds plausible is kept (`plausible_corrections`): the deployed model fails most on its most
+  unusual real requests, and those are still the task.
 - noise: a failure whose correction is likely wrong. Confident learning (Northcutt et al. 2021), adapted
   to failures: models of the trusted data only (the parent data and the passed logs) give out-of-sample
   probabilities, and per-label thresholds come from cross-validated probabilities on the trusted data.
@@ -182,6 +184,24 @@ def poison_verdicts(texts: list[str], passed: list[int], log_emb: np.ndarray, pa
             out[i] = {"category": "poison", "reason": "gibberish"}
         elif sim[i] < threshold:
             out[i] = {"category": "poison", "reason": "off_task", "similarity": round(float(sim[i]), 3), "threshold": round(threshold, 3)}
+    return out
+
+
+def plausible_corrections(model: NoiseModel, emb: np.ndarray, corrections: list[str], share: float = 0.2) -> np.ndarray:
+    """Whether the trusted data's own model finds each correction plausible: its probability at least `share` of
+    its label's confident-learning threshold and at least 2/K (a label at twice chance; never with two labels).
+
+    Used to take back an off-task verdict on a failure: the deployed model's failures are its hardest, most
+    unusual inputs, so more of them fall below a similarity threshold calibrated on its passes. On the clean
+    Banking77 deployment (452 real failures, 30 labels) the threshold set aside 11 (2.4%); this keeps 7 of them,
+    while of 300 TREC questions given a random label (the benchmark's off-domain poison) it keeps 1.7%."""
+    probs = model.probs_fn(emb)
+    k = len(model.labels)
+    out = np.zeros(len(corrections), dtype=bool)
+    for i, c in enumerate(corrections):
+        if c in model.labels and k > 2:
+            j = model.labels.index(c)
+            out[i] = probs[i, j] >= share * model.thresholds[j] and probs[i, j] >= 2.0 / k
     return out
 
 
