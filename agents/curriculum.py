@@ -27,10 +27,11 @@ def synthesize(state: State, runtime: Runtime[Context]) -> dict:
     plan = state["plan"]
     final = plan["stage"] == "final"
     reg = set(splits["regression"])
-    # the tuning split chooses interpolation weights, so it stays out of training until the final refit, which
-    # keeps the weight its selection candidate chose and trains on the tuning split and held-out failures too
+    # the tuning split chooses interpolation weights (and a tagger's threshold), so it stays out of training until
+    # the final refit, which keeps its selection's choice and trains on the tuning split too. The held-out failures
+    # never train: the gate's net-gain rule and the report's headline are measured on them.
     tuning = set() if final else set(splits.get("tuning", []))
-    held = (set() if final else set(splits["held_out_failures"])) | tuning
+    held = set(splits["held_out_failures"]) | tuning
     idx = {r.id: i for i, r in enumerate(records)}
     log_emb = np.load(ws.path("log_emb.npy"))
     parent_emb = np.load(ws.path("parent_emb.npy"))
@@ -41,7 +42,7 @@ def synthesize(state: State, runtime: Runtime[Context]) -> dict:
     trusted = [Item(records[idx[i]].input, records[idx[i]].prediction, "retained", i) for i in trusted_ids]
     trusted += [Item(e.input, e.output, "replay", f"parent:{e.line}") for e in parent]
     trusted_emb = np.concatenate([log_emb[[idx[i] for i in trusted_ids]].reshape(-1, log_emb.shape[1]), parent_emb])
-    eval_ids = list(reg) + list(tuning) + list(splits["held_out_failures"] if not final else [])
+    eval_ids = list(reg) + list(tuning) + list(splits["held_out_failures"])
     eval_emb = log_emb[[idx[i] for i in eval_ids]] if eval_ids else np.zeros((0, log_emb.shape[1]), np.float32)
     extra = _paraphrases(ctx, ws, records, tri, held)
 

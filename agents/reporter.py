@@ -10,7 +10,6 @@ from agents.progress import emit
 from agents.run_data import memory_path, run_data, settings
 from graph.context import Context
 from graph.state import State
-from tools import strategies
 from tools.memory import Memory
 from tools.metrics import classification_metrics, fix_rate, traffic_estimate
 from tools.predict import predict
@@ -47,9 +46,7 @@ def report(state: State, runtime: Runtime[Context]) -> dict:
         final = _metrics(usable, [preds[r.id] for r in usable], fixable, [preds[r.id] for r in fixable],
                          regression, [preds[r.id] for r in regression], task)
         final["held_out"] = estimate(preds)
-        passing = [e for e in iterations if e["stage"] == "select" and e["gate"]["passed"]]
-        selected = max(passing, key=strategies.score) if passing else None  # the planner's choice
-        final["held_out_failures_fixed"] = selected["gate"]["fixed"] if selected else None
+        final["held_out_failures_fixed"] = cand["gate"]["fixed"]  # the gate's figure, on failures no candidate trained on
         gate = cand["gate"]
     elif approval.get("decision") == "reject":
         gate = plan["candidate"]["gate"]
@@ -89,7 +86,7 @@ def _seconds(state: State) -> list[dict]:
 
 def _untrained(usable, splits: dict, cand: dict | None) -> list:
     """The usable lines kept out of training (regression set, held-out failures, tuning split), less any the
-    promoted model did train on (a refit adds the held-out failures): what the headline figures rest on."""
+    promoted model did train on (a refit adds the tuning split): what the headline figures rest on."""
     held = set(splits.get("regression", [])) | set(splits.get("held_out_failures", [])) | set(splits.get("tuning", []))
     if cand and cand.get("mix_file") and Path(cand["mix_file"]).exists():
         from tools.data import read_jsonl

@@ -47,7 +47,7 @@ def train(state: State, runtime: Runtime[Context]) -> dict:
             progress = lambda e, name=name: emit("train", f"{name} step {e['step']}/{e['total']} loss {e['loss']}", candidate=name, **e)  # noqa: E731
             if state.get("task") == "ner":
                 teacher = teacher_probs(state["model"], texts, targets, tag_set(labels)) if cfg.distill_weight > 0 else None
-                summary = train_tagger(ctx.base_model, texts, targets, labels, trained_dir, cfg, progress=progress, teacher=teacher)
+                summary = train_tagger(ctx.base_model, texts, targets, labels, trained_dir, cfg, progress=progress, teacher=teacher, start=start)
             else:
                 teacher = _teacher(state["model"], texts, targets, labels) if cfg.distill_weight > 0 else None
                 summary = train_classifier(ctx.base_model, texts, targets, labels, trained_dir, cfg, teacher, progress=progress, start=start)

@@ -135,28 +135,38 @@ def eval_sets(state: State, ctx: Context, include_holdout_in_training: bool, rd:
     registry = registry_for(state, ctx)
     ratchet = ratchet_set(registry, registry.current())
     slice_name = "fixable_failures_trained_on" if include_holdout_in_training else "held_out_failures"
-    return {"reg": reg, "fails": fails, "ratchet": ratchet, "failures_slice": slice_name, "reg_churn": _churn(rd, reg)}
+    return {"reg": reg, "fails": fails, "ratchet": ratchet, "failures_slice": slice_name, "reg_churn": _churn(state, rd, reg)}
 
 
-def _churn(rd: RunData, rows) -> list[float] | None:
-    """Each row's churn: the chance a retrain flips the deployed model's answer, from its top-2 margin on the
-    deployed probabilities the diagnosis saved (None where there are none: entity runs)."""
-    from tools.gate import churn_of_probs
+def _churn(state: State, rd: RunData, rows) -> list[float] | None:
+    """Each regression row's churn: the chance a retrain flips the deployed model's answer, from its top-2
+    margin (a tagger's: its least certain word's), computed once a run."""
+    from tools.gate import churn_of_probs, sentence_churn
 
-    if not rd.ws.has("deployed_probs.npy"):
+    if rd.ws.has("deployed_probs.npy"):
+        probs = np.load(rd.ws.path("deployed_probs.npy"))
+        pos = {r.id: i for i, r in enumerate(rd.records)}
+        return churn_of_probs(probs[[pos[r.id] for r in rows]])
+    if state.get("task") != "ner" or not rows:
         return None
-    probs = np.load(rd.ws.path("deployed_probs.npy"))
-    pos = {r.id: i for i, r in enumerate(rd.records)}
-    return churn_of_probs(probs[[pos[r.id] for r in rows]])
+    from tools.tagger import spans_and_margins
+
+    margins = rd.ws.array("regression_margins", lambda: np.array(spans_and_margins(state["model"], [r.input for r in rows])[1]))
+    return sentence_churn(margins.tolist()) if len(margins) == len(rows) else None
 
 
 def answers_with_churn(model_dir: str, texts: list[str], task: str) -> tuple[list, list[float] | None]:
-    """A model's answers and their churn (from its top-2 margins), from one pass over `texts`; churn is None
-    for entity models."""
-    from tools.gate import churn_of_probs
+    """A model's answers and their churn (from its top-2 margins; a tagger's from its least certain word's),
+    from one pass over `texts`."""
+    from tools.gate import churn_of_probs, sentence_churn
 
-    if task == "ner" or not texts:
-        return predict_any(model_dir, texts), None
+    if not texts:
+        return [], None
+    if task == "ner":
+        from tools.tagger import spans_and_margins
+
+        spans, margins = spans_and_margins(model_dir, texts)
+        return spans, sentence_churn(margins)
     probs, labels = predict_proba(model_dir, texts)
     return [labels[j] for j in probs.argmax(1)], churn_of_probs(probs)
 
@@ -209,11 +219,18 @@ def gate(state: State, runtime: Runtime[Context]) -> dict:
     plan = state["plan"]
     final = plan["stage"] == "final"
     rd = run_data(state, ctx)
-    sets = eval_sets(state, ctx, include_holdout_in_training=final, rd=rd)
+    sets = eval_sets(state, ctx, include_holdout_in_training=False, rd=rd)  # the refit too never trains on held-out failures
     entries = []
     for cand in plan["configs"]:
         if state.get("task") == "ner" and cand["config"].get("tune_threshold"):
-            _tune_threshold(rd, cand)
+            if final:  # the refit trained on the tuning split: its selection's threshold
+                from tools.tagger import set_threshold
+
+                chosen = next(e for e in state["iterations"] if e["strategy"] == cand.get("selected")).get("threshold") or {}
+                set_threshold(cand["model_dir"], chosen.get("chosen"))
+                cand["threshold"] = {**chosen, "from": cand.get("selected")}
+            else:
+                _tune_threshold(rd, cand)
         g = score_candidate(cand["model_dir"], sets, ctx, state.get("task", "classification"))
         verdict = "passed" if g["passed"] else "failed: " + "; ".join(g["reasons"])
         emit("gate", f"{cand['name']}: {g['negative_flips']} flips, fixed {g['fixed']}, {verdict}",

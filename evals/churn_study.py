@@ -1,10 +1,12 @@
 """Which churn estimate predicts the deployed model's right answers that a retrain flips?
 
     python -m evals.churn_study --deployment bench_out/production/clean/deployment --models M1 M2 ... [--out F]
+    python -m evals.churn_study --task ner --deployment bench_out/entities/mit_restaurant/clean/deployment --models ...
 
 On the deployment's test set (no log came from it), for each answer the deployed model gets right: its top-2
-margin, and the share of MC-dropout passes (dropout left on, T passes) that answer otherwise. Each retrained
-model's flips are the outcome. Prints the AUC of each estimate, the flip rate by margin bin (the basis of
+margin (a tagger's sentence: its least certain word's), and for classifiers the share of MC-dropout passes
+(dropout left on, T passes) that answer otherwise. Each retrained model's flips are the outcome (a sentence
+flips when it was exactly right before and is not after). Prints the AUC of each estimate, the flip rate by margin bin (the basis of
 `tools.gate.churn_from_margin`), and the expected against the observed flip count per model; writes the
 figures as JSON.
 """
@@ -44,33 +46,47 @@ def main(argv: list[str] | None = None) -> int:
 
     from tools.classifier import predict, predict_proba
     from tools.data import read_jsonl, write_json
-    from tools.gate import churn_from_margin
+    from tools.gate import CHURN_BY_MARGIN, SENTENCE_CHURN_BY_MARGIN, churn_from_margin
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--deployment", required=True)
     ap.add_argument("--models", nargs="+", required=True, help="retrained model folders")
     ap.add_argument("--out", default="bench_out/churn_study.json")
+    ap.add_argument("--task", default="classification", choices=["classification", "ner"])
     a = ap.parse_args(argv)
     dep = Path(a.deployment)
     test = read_jsonl(dep / "test.jsonl")
     texts, truth = [r["input"] for r in test], [r["output"] for r in test]
-    probs, labels = predict_proba(dep / "deployed", texts)
-    top = np.sort(probs, 1)
-    margin = top[:, -1] - top[:, -2]
-    before = [labels[i] for i in probs.argmax(1)]
-    right = np.array([b == t for b, t in zip(before, truth)])
-    mc = mc_dropout(dep / "deployed", texts)
-    mc_p = (mc != probs.argmax(1)[None, :]).mean(0)
+    if a.task == "ner":
+        from tools.tagger import predict_spans, spans_and_margins
+
+        same = lambda x, y: {(s["start"], s["end"], s["label"]) for s in x} == {(s["start"], s["end"], s["label"]) for s in y}  # noqa: E731
+        before, margin = spans_and_margins(dep / "deployed", texts)
+        margin = np.array(margin)
+        mc_p = np.full(len(texts), np.nan)
+        answer = predict_spans
+    else:
+        same = lambda x, y: x == y  # noqa: E731
+        probs, labels = predict_proba(dep / "deployed", texts)
+        top = np.sort(probs, 1)
+        margin = top[:, -1] - top[:, -2]
+        before = [labels[i] for i in probs.argmax(1)]
+        mc = mc_dropout(dep / "deployed", texts)
+        mc_p = (mc != probs.argmax(1)[None, :]).mean(0)
+        answer = predict
+    right = np.array([same(b, t) for b, t in zip(before, truth)])
     rows, pooled = [], []
     for m in a.models:
-        after = predict(m, texts)
-        flip = np.array([r and x != t for r, x, t in zip(right, after, truth)])[right]
+        after = answer(m, texts)
+        flip = np.array([r and not same(x, t) for r, x, t in zip(right, after, truth)])[right]
         pooled.append(flip)
+        table = SENTENCE_CHURN_BY_MARGIN if a.task == "ner" else CHURN_BY_MARGIN
+        both = 0 < flip.sum() < len(flip)
         rows.append({"model": str(m), "right_before": int(right.sum()), "flips": int(flip.sum()),
-                     "expected_from_margin": round(float(churn_from_margin(margin[right]).sum()), 2),
-                     "expected_from_mc_dropout": round(float(mc_p[right].sum()), 2),
-                     "auc_margin": round(float(roc_auc_score(flip, -margin[right])), 3) if 0 < flip.sum() < len(flip) else None,
-                     "auc_mc_dropout": round(float(roc_auc_score(flip, mc_p[right])), 3) if 0 < flip.sum() < len(flip) else None})
+                     "expected_from_margin": round(float(churn_from_margin(margin[right], table).sum()), 2),
+                     "expected_from_mc_dropout": None if a.task == "ner" else round(float(mc_p[right].sum()), 2),
+                     "auc_margin": round(float(roc_auc_score(flip, -margin[right])), 3) if both else None,
+                     "auc_mc_dropout": round(float(roc_auc_score(flip, mc_p[right])), 3) if both and a.task != "ner" else None})
     flips = np.stack(pooled)  # (models, right answers)
     m_right = margin[right]
     bins = []

@@ -30,8 +30,8 @@ RUN_OPTIONS = {
     "label_tolerance": ("label_tolerance", "regression gate: largest per-label recall drop allowed"),
     "max_iterations": ("max_iterations", "training iterations at most"),
     "budget_minutes": ("budget_minutes", "stop iterating after this many minutes"),
-    "epochs": ("epochs", "epochs of the first configuration"),
-    "learning_rate": ("learning_rate", "learning rate of the first configuration"),
+    "epochs": ("epochs", "epochs of the warm starts from the deployed model (the first configurations)"),
+    "learning_rate": ("learning_rate", "learning rate of the gentle warm start (the bold one doubles it)"),
     "chat_model": ("chat_model", "chat model for the agents, e.g. openai:gpt-4.1-mini (default: none, deterministic methods)"),
     "chat_base_url": ("chat_base_url", "OpenAI-compatible endpoint for --chat-model"),
     "name": ("registry_name", "registry entry to promote into (default: from the deployed model; cold start: from the data's name)"),
@@ -45,7 +45,7 @@ COLD_OPTIONS = {
     "catalog": ("catalog", "folder of datasets (one sub-folder each, with a card) the data scout may use (default: none)"),
 }
 ALL_OPTIONS = {**RUN_OPTIONS, **COLD_OPTIONS}
-# what `pioneer new` takes: the gate, the first configuration's epochs and learning rate, and approval are production's
+# what `pioneer new` takes: the gate, the warm starts' epochs and learning rate, and approval are production's
 NEW_OPTIONS = {k: v for k, v in ALL_OPTIONS.items()
                if k not in ("gate", "gate_alpha", "max_flips", "min_fixed", "label_tolerance", "epochs", "learning_rate", "require_approval")}
 

@@ -134,6 +134,22 @@ def test_a_tiny_tagger_learns_spans_and_loads_with_plain_transformers(tmp_path, 
     set_threshold(out, 1e-9)
     assert sum(map(len, predict_spans(out, texts[:40]))) < sum(map(len, pred))
 
+    # a warm start keeps the tagger's rows of the tags it knows, and a new type starts fresh
+    import torch
+
+    from tools.tagger import spans_and_margins
+    from tools.warm import load_start
+
+    warm = load_start(AutoModelForTokenClassification, out, tag_set(["LOC", "ORG", "PER"]))
+    new_tags = [warm.config.id2label[i] for i in range(warm.config.num_labels)]
+    for tag in ("O", "B-PER", "I-LOC"):
+        assert torch.equal(warm.classifier.weight[new_tags.index(tag)], model.classifier.weight[list(model.config.id2label.values()).index(tag)])
+    # one pass gives the spans and each sentence's least certain word: the sure sentences have wide margins
+    set_threshold(out, None)
+    got, margins = spans_and_margins(out, texts[:40] + ["zzz"])
+    assert got[:40] == predict_spans(out, texts[:40]) and all(0.0 <= m <= 1.0 for m in margins)
+    assert sorted(margins[:40])[20] > 0.5
+
     # the deployed tagger as a teacher: its probabilities only on the words it tags right
     tags = tag_set(["LOC", "PER"])
     wrong = [{**spans[0][0], "label": "LOC"}, spans[0][1]]  # a judge who says the person is a place

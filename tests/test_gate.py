@@ -124,3 +124,11 @@ def test_churn_rules_tell_luck_from_regression_and_the_ratchet_skips_what_the_ve
     assert prev["n"] == 3 and prev["negative_flips"] == 1 and prev["trained_on_left_out"] == 3 and g["passed"]
     g = evaluate_gate(reg, reg, reg, fails_t, fails_b, fails_a, GateConfig(mode="absolute", max_flips=0), ratchet=ratchet)
     assert not g["passed"] and "v0001" in g["reasons"][0]
+
+
+def test_a_sentence_churns_by_its_least_certain_word():
+    from tools.gate import SENTENCE_CHURN_BY_MARGIN, sentence_churn
+
+    lowest, highest = SENTENCE_CHURN_BY_MARGIN[0][1], SENTENCE_CHURN_BY_MARGIN[-1][1]
+    assert sentence_churn([0.0, 1.0]) == [round(lowest, 4), round(highest, 4)] and lowest > highest
+    assert sentence_churn([]) == []

@@ -49,7 +49,7 @@ def test_improve_promotes_behind_the_gate_and_reports(deployment, tiny_base, tmp
     assert rep["registry"]["version"] == "v0001" and Path(rep["registry"]["registry_dir"]).exists()
     md = (run / "report.md").read_text()
     assert md.startswith("# Pioneer report") and "Parent data: " in md
-    # the headline rests on held-out lines only: the final refit trained on the held-out failures, so they drop out
+    # the headline rests on held-out lines only: the final refit trained on the tuning split, so it drops out
     trained = {m["ref"] for m in map(json.loads, Path(rep["iterations"][-1]["mix_file"]).read_text().splitlines())}
     splits = json.loads((run / "work" / "splits.json").read_text())
     held = (set(splits["regression"]) | set(splits["tuning"]) | set(splits["held_out_failures"])) - trained

@@ -56,15 +56,24 @@ class GateConfig:
 # 0.3, none of 432 above (0.1% taken). It predicts 11.0 flips for retrains that flipped 10 and 11. The margin's
 # AUC for the flipped answers was 0.78-0.84, MC dropout's 0.73-0.87 (10 passes), at no extra cost.
 CHURN_BY_MARGIN = ((0.05, 0.067), (0.2, 0.011), (0.3, 0.004), (1.01, 0.001))
+# The same for a tagger's exactly-right sentences, by the smallest word margin of the sentence. PROVISIONAL: the
+# classifier's table until `python -m evals.churn_study --task ner` has measured one.
+SENTENCE_CHURN_BY_MARGIN = CHURN_BY_MARGIN
 
 
-def churn_from_margin(margin: Sequence[float] | np.ndarray) -> np.ndarray:
-    """Per-item flip probabilities from top-2 margins (a step function of CHURN_BY_MARGIN)."""
+def churn_from_margin(margin: Sequence[float] | np.ndarray, table: Sequence[tuple[float, float]] = CHURN_BY_MARGIN) -> np.ndarray:
+    """Per-item flip probabilities from top-2 margins (a step function of `table`: (upper margin, rate) rows)."""
     m = np.asarray(margin, dtype=float)
-    out = np.full(m.shape, CHURN_BY_MARGIN[-1][1])
-    for hi, rate in reversed(CHURN_BY_MARGIN):
+    out = np.full(m.shape, table[-1][1])
+    for hi, rate in reversed(table):
         out[m < hi] = rate
     return out
+
+
+def sentence_churn(margins: Sequence[float]) -> list[float]:
+    """Per-sentence churn of a tagger's answers (a sentence flips when any of its words does), from each sentence's
+    smallest word top-2 margin (tools.tagger.spans_and_margins) and SENTENCE_CHURN_BY_MARGIN."""
+    return churn_from_margin(margins, SENTENCE_CHURN_BY_MARGIN).round(4).tolist()
 
 
 def churn_of_probs(probs: np.ndarray) -> list[float]:

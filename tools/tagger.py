@@ -46,8 +46,10 @@ def _encode(tok, texts: list[str], max_length: int):
 
 
 def train_tagger(base: str | None, texts: list[str], spans: list[list[Span]], types: list[str], out_dir: str | Path,
-                 config: TrainConfig, progress: Progress | None = None, teacher: list[np.ndarray] | None = None) -> dict:
-    """Fine-tune `base` to tag the spans' words; the model is written atomically to `out_dir`.
+                 config: TrainConfig, progress: Progress | None = None, teacher: list[np.ndarray] | None = None,
+                 start: str | Path | None = None) -> dict:
+    """Fine-tune `base` (or the tagger `start`, a warm start, its tag rows re-indexed) to tag the spans' words;
+    the model is written atomically to `out_dir`.
 
     `teacher` is optional: per text, a (words, tags of `tag_set(types)`) array of soft labels, all zero on the
     words not to distil (see `teacher_probs`). With `config.distill_weight` > 0 the loss mixes the tags' cross
@@ -59,10 +61,16 @@ def train_tagger(base: str | None, texts: list[str], spans: list[list[Span]], ty
     device = _device()
     tags = tag_set(types)
     tag_id = {t: i for i, t in enumerate(tags)}
-    base_path = resolve_model(base)
-    tok = AutoTokenizer.from_pretrained(base_path)
-    model = AutoModelForTokenClassification.from_pretrained(
-        base_path, num_labels=len(tags), id2label=dict(enumerate(tags)), label2id=tag_id, ignore_mismatched_sizes=True).to(device)
+    if start is not None:
+        from tools.warm import load_start
+
+        tok = AutoTokenizer.from_pretrained(str(start))
+        model = load_start(AutoModelForTokenClassification, start, tags).to(device)
+    else:
+        base_path = resolve_model(base)
+        tok = AutoTokenizer.from_pretrained(base_path)
+        model = AutoModelForTokenClassification.from_pretrained(
+            base_path, num_labels=len(tags), id2label=dict(enumerate(tags)), label2id=tag_id, ignore_mismatched_sizes=True).to(device)
     enc, offs, wids = _encode(tok, texts, config.max_length)
     targets = []
     for text, s, o, w in zip(texts, spans, offs, wids):
@@ -102,7 +110,8 @@ def train_tagger(base: str | None, texts: list[str], spans: list[list[Span]], ty
             step += 1
             running += update(loss, model, opt, sched, progress, {"step": step, "total": total, "epoch": epoch + 1})
         curve.append({"epoch": epoch + 1, "loss": round(running / max(1, steps_per_epoch), 4)})
-    summary = {"config": asdict(config), "examples": len(texts), "curve": curve, "seconds": round(time.time() - t0, 1)}
+    summary = {"config": asdict(config), "examples": len(texts), "curve": curve, "seconds": round(time.time() - t0, 1),
+               "start": str(start) if start is not None else "base"}
     save(model, tok, out_dir, summary)
     return summary
 
@@ -181,3 +190,15 @@ def set_threshold(model_dir: str | Path, o_threshold: float | None) -> None:
     if o_threshold is not None:
         cfg["pioneer_o_threshold"] = o_threshold
     path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+
+
+def spans_and_margins(model_dir: str | Path, texts: list[str]) -> tuple[list[list[Span]], list[float]]:
+    """Each input's spans (with the model's saved threshold) and its smallest word top-2 margin (1.0 without
+    words): how near the tagger's least certain word is to another tag. One pass over the texts."""
+    probs, offs, tags = word_probs(model_dir, texts)
+    th = threshold_of(model_dir)
+    margins = []
+    for p in probs:
+        top = np.sort(p, 1) if len(p) else None
+        margins.append(float((top[:, -1] - top[:, -2]).min()) if top is not None and p.shape[1] > 1 else 1.0)
+    return [decode(p, o, tags, th) for p, o in zip(probs, offs)], margins
