@@ -94,25 +94,15 @@ def train_classifier(
     temporary folder and renamed into place, so `out_dir` is either complete or absent.
     """
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoModelForSequenceClassification
 
     if len(texts) != len(targets):
         raise ValueError("texts and targets differ in length")
     seed_all(config.seed)
     device = _device()
     label2id = {l: i for i, l in enumerate(labels)}
-    if start is not None:
-        from tools.warm import load_start
-
-        tok = AutoTokenizer.from_pretrained(str(start))
-        model = load_start(AutoModelForSequenceClassification, start, labels).to(device)
-    else:
-        base_path = resolve_model(base)
-        tok = AutoTokenizer.from_pretrained(base_path)
-        model = AutoModelForSequenceClassification.from_pretrained(
-            base_path, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id=label2id,
-            ignore_mismatched_sizes=True,
-        ).to(device)
+    tok, model = starting_point(AutoModelForSequenceClassification, base, start, labels)
+    model = model.to(device)
     if config.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
     y = torch.tensor([label2id[t] for t in targets])
@@ -140,6 +130,21 @@ def train_classifier(
                "start": str(start) if start is not None else "base"}
     save(model, tok, out_dir, summary)
     return summary
+
+
+def starting_point(auto_class, base: str | None, start: str | Path | None, labels: list[str]):
+    """(tokenizer, model) to fine-tune: the checkpoint `start` (a warm start, its output rows re-indexed to
+    `labels`), or `base` with a fresh head for `labels`."""
+    from transformers import AutoTokenizer
+
+    if start is not None:
+        from tools.warm import load_start
+
+        return AutoTokenizer.from_pretrained(str(start)), load_start(auto_class, start, labels)
+    base_path = resolve_model(base)
+    return AutoTokenizer.from_pretrained(base_path), auto_class.from_pretrained(
+        base_path, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)},
+        ignore_mismatched_sizes=True)
 
 
 def seed_all(seed: int) -> None:

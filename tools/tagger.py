@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tools.classifier import Progress, TrainConfig, _device, distilled, length_grouped_batches, save, schedule, seed_all, update
-from tools.embed import resolve_model
+from tools.classifier import (Progress, TrainConfig, _device, distilled, length_grouped_batches, save, schedule, seed_all,
+                              starting_point, update)
 from tools.spans import Span, from_tags, to_tags, words
 
 
@@ -55,22 +55,14 @@ def train_tagger(base: str | None, texts: list[str], spans: list[list[Span]], ty
     words not to distil (see `teacher_probs`). With `config.distill_weight` > 0 the loss mixes the tags' cross
     entropy with the KL to the teacher on those words' first subwords."""
     import torch
-    from transformers import AutoModelForTokenClassification, AutoTokenizer
+    from transformers import AutoModelForTokenClassification
 
     seed_all(config.seed)
     device = _device()
     tags = tag_set(types)
     tag_id = {t: i for i, t in enumerate(tags)}
-    if start is not None:
-        from tools.warm import load_start
-
-        tok = AutoTokenizer.from_pretrained(str(start))
-        model = load_start(AutoModelForTokenClassification, start, tags).to(device)
-    else:
-        base_path = resolve_model(base)
-        tok = AutoTokenizer.from_pretrained(base_path)
-        model = AutoModelForTokenClassification.from_pretrained(
-            base_path, num_labels=len(tags), id2label=dict(enumerate(tags)), label2id=tag_id, ignore_mismatched_sizes=True).to(device)
+    tok, model = starting_point(AutoModelForTokenClassification, base, start, tags)
+    model = model.to(device)
     enc, offs, wids = _encode(tok, texts, config.max_length)
     targets = []
     for text, s, o, w in zip(texts, spans, offs, wids):
