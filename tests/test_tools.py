@@ -60,6 +60,10 @@ def test_poison_detectors():
     assert not is_injection("i want to ignore the fee on my card")
     assert is_gibberish("xq7 zzkv 9#ka pplm", vocab)
     assert not is_gibberish("where is the refund for the shoes", vocab)
+    # tables, scores and tweets are ordinary text: punctuation and numbers count neither way, names and tags are words
+    assert not is_gibberish("6. John Mayock ( Britain ) 3:33.94", vocab | {"britain"})
+    assert not is_gibberish("my card was stolen @bank #refund https://t.co/x1 $ 800.00 !!", vocab)
+    assert is_gibberish("qz7k xv9# pplm Card", vocab)
     domain = [f"where is my refund for the {x}" for x in ("shoes", "jacket", "bag", "hat", "coat", "tickets", "order", "lamp", "desk", "chair", "phone", "book")]
     ref = embed(domain)
     thr = off_task_threshold(ref)
