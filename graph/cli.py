@@ -437,9 +437,11 @@ def _print_result(run_dir: Path) -> None:
 
     rep = json.loads((run_dir / "report.json").read_text())
     print(f"\n{rep['outcome']}")
-    print(f"{'':34} {'deployed':>10} {'promoted':>10}")
-    for label, b, f in summary_table(rep):
-        print(f"{label:34} {b:>10} {f:>10}")
+    rows = summary_table(rep)
+    w = max(len(label) for label, _, _ in rows)
+    print(f"{'':{w}} {'deployed':>10} {'promoted':>10}")
+    for label, b, f in rows:
+        print(f"{label:{w}} {b:>10} {f:>10}")
     g = rep.get("gate") or {}
     if g:
         from tools.gate import describe
