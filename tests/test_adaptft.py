@@ -71,6 +71,10 @@ def test_quick_benchmark_writes_table_json_and_plot(tmp_path, capsys):
         assert {"scenario", "stage", "system", "score", "negative_flips", "triage_precision", "triage_recall", "wall_s"} <= r.keys()
     pioneer = [r for r in records if r["system"] == "pioneer" and r["stage"] > 0]
     assert all(r["triage_recall"] is not None and r["triage_recall"] > 0 for r in pioneer)
+    for scn in ("demo", "demo-ner"):  # the gate's promise: pioneer's union score never drops from one stage to the next
+        scores = [next(r["score"] for r in records if r["scenario"] == scn and r["stage"] == k and r["system"] == ("deployed" if k == 0 else "pioneer"))
+                  for k in range(4)]
+        assert all(b >= a for a, b in zip(scores, scores[1:])), (scn, scores)
     assert (out / "demo.png").stat().st_size > 1000 and (out / "demo-ner.png").exists()
     ner = {(r["stage"], r["system"]): r["score"] for r in records if r["scenario"] == "demo-ner"}
     assert ner[(3, "oracle")] > ner[(0, "deployed")]  # entity F1: the traffic's true spans teach the tagger
