@@ -1,10 +1,10 @@
 """Planner: chooses what to try, reads the gate, rolls back, stops, and promotes through the registry.
 
-Production policy: the first iteration trains a warm start from the deployed model and a retrain from the base
-model, on data free of every held-out set. When a candidate passes the gate, the winning configuration is refit
-with the tuning split added (the final model) and gated again before promotion; if
-the refit fails the gate, the gated selection candidate is promoted instead, and so it is when the budget leaves
-no room for the refit. When none passes, the next configurations are edits of the best attempt so far (a worse
+Production policy: the first iteration trains two warm starts from the deployed model (for entities, a warm
+start and a retrain from the base), on data free of every held-out set. When a candidate passes the gate, the
+winning configuration is refit with the tuning split added (the final model) and gated again before promotion;
+if the refit fails the gate, the gated selection candidate is promoted instead, and so it is when the budget
+leaves no room for the refit. When none passes, the next configurations are edits of the best attempt so far (a worse
 attempt is rolled back, never built upon), chosen by what failed, as many of them as the budget allows with a
 refit after them (each costed from the last iteration's seconds per example). Stop at the iteration limit or the
 time budget, promoting nothing.

@@ -65,7 +65,9 @@ def test_bad_settings_exit_2_from_flags_environment_and_config(deployment, tiny_
     assert not run.exists()  # nothing ran
     f.write_bytes(b"\xef\xbb\xbf" + json.dumps({"max_flips": 3, "base_model": tiny_base}).encode())  # a BOM; a field's name as key
     got = resolve(argparse.Namespace(config=str(f), cmd="improve"), RUN_OPTIONS)
-    assert got["max_flips"] == 3 and got["base"] == tiny_base and got["epochs"] == 6
+    from graph.context import FIELDS
+
+    assert got["max_flips"] == 3 and got["base"] == tiny_base and got["epochs"] == FIELDS["epochs"].default == 3  # unset: the default
 
 
 def test_serve_refuses_impossible_options(capsys):
