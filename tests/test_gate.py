@@ -132,3 +132,16 @@ def test_a_sentence_churns_by_its_least_certain_word():
     lowest, highest = SENTENCE_CHURN_BY_MARGIN[0][1], SENTENCE_CHURN_BY_MARGIN[-1][1]
     assert sentence_churn([0.0, 1.0]) == [round(lowest, 4), round(highest, 4)] and lowest > highest
     assert sentence_churn([]) == []
+
+
+def test_a_tagger_sentence_at_the_stable_margin_counts_as_stable():
+    from tools.gate import sentence_churn
+
+    sp = lambda *s: [{"start": a, "end": a + 3, "label": t} for a, t in s]  # noqa: E731
+    reg = [sp((0, "PER"))] * 6
+    after = [sp((0, "LOC"))] * 3 + [sp((0, "PER"))] * 3  # three sentences flipped
+    sure, unsure = sentence_churn([0.5] * 6), sentence_churn([0.01] * 6)
+    g = evaluate_gate(reg, reg, after, [], [], [], GateConfig(max_flips=2), task="ner", reg_churn=sure)
+    assert g["stable_flips"] == 3 and any("stable passes" in r for r in g["reasons"])
+    g = evaluate_gate(reg, reg, after, [], [], [], GateConfig(max_flips=2), task="ner", reg_churn=unsure)
+    assert g["stable_flips"] == 0 and not any("stable passes" in r for r in g["reasons"])
