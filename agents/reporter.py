@@ -14,6 +14,7 @@ from tools.memory import Memory
 from tools.metrics import classification_metrics, fix_rate, traffic_estimate
 from tools.predict import predict
 from tools.report import node_seconds, write_report
+from tools.spans import same_answer
 
 
 def report(state: State, runtime: Runtime[Context]) -> dict:
@@ -36,7 +37,7 @@ def report(state: State, runtime: Runtime[Context]) -> dict:
                         [r.prediction for r in regression], task)
     held = _untrained(usable, splits, plan.get("candidate") if promotion else None)
     n_pass = sum(tri[r.id]["category"] == "trusted" for r in usable)
-    estimate = lambda preds: traffic_estimate([_same(preds[r.id], r.label) for r in held], [_key(r.label) for r in held],  # noqa: E731
+    estimate = lambda preds: traffic_estimate([same_answer(preds[r.id], r.label) for r in held], [_key(r.label) for r in held],  # noqa: E731
                                               [r.verdict == "pass" for r in held], n_pass, len(usable) - n_pass)
     baseline["held_out"] = estimate({r.id: r.prediction for r in held})
     final, gate = None, None
@@ -93,12 +94,6 @@ def _untrained(usable, splits: dict, cand: dict | None) -> list:
 
         held -= {row.get("ref") for row in read_jsonl(cand["mix_file"])}
     return [r for r in usable if r.id in held]
-
-
-def _same(a, b) -> bool:
-    """One answer equal to another (a label, or a span list in any order)."""
-    as_set = lambda x: {(s["start"], s["end"], s["label"]) for s in x} if isinstance(x, list) else x  # noqa: E731
-    return as_set(a) == as_set(b)
 
 
 def _key(label) -> str:

@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     from tools.classifier import predict, predict_proba
     from tools.data import read_jsonl, write_json
     from tools.gate import CHURN_BY_MARGIN, SENTENCE_CHURN_BY_MARGIN, churn_from_margin
+    from tools.spans import same_answer
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--deployment", required=True)
@@ -60,13 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     if a.task == "ner":
         from tools.tagger import predict_spans, spans_and_margins
 
-        same = lambda x, y: {(s["start"], s["end"], s["label"]) for s in x} == {(s["start"], s["end"], s["label"]) for s in y}  # noqa: E731
         before, margin = spans_and_margins(dep / "deployed", texts)
         margin = np.array(margin)
         mc_p = np.full(len(texts), np.nan)
         answer = predict_spans
     else:
-        same = lambda x, y: x == y  # noqa: E731
         probs, labels = predict_proba(dep / "deployed", texts)
         top = np.sort(probs, 1)
         margin = top[:, -1] - top[:, -2]
@@ -74,11 +73,11 @@ def main(argv: list[str] | None = None) -> int:
         mc = mc_dropout(dep / "deployed", texts)
         mc_p = (mc != probs.argmax(1)[None, :]).mean(0)
         answer = predict
-    right = np.array([same(b, t) for b, t in zip(before, truth)])
+    right = np.array([same_answer(b, t) for b, t in zip(before, truth)])
     rows, pooled = [], []
     for m in a.models:
         after = answer(m, texts)
-        flip = np.array([r and not same(x, t) for r, x, t in zip(right, after, truth)])[right]
+        flip = np.array([r and not same_answer(x, t) for r, x, t in zip(right, after, truth)])[right]
         pooled.append(flip)
         table = SENTENCE_CHURN_BY_MARGIN if a.task == "ner" else CHURN_BY_MARGIN
         both = 0 < flip.sum() < len(flip)

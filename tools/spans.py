@@ -53,6 +53,13 @@ def canonical(spans: list[Span]) -> list[Span]:
     return [{"start": int(s["start"]), "end": int(s["end"]), "label": str(s["label"])} for s in sorted(spans, key=_key)]
 
 
+def same_answer(a, b) -> bool:
+    """A label, or a span set (in any order), equal to another."""
+    if isinstance(a, list) and isinstance(b, list):
+        return canonical(a) == canonical(b)
+    return a == b
+
+
 def types_of(rows: list[list[Span]]) -> list[str]:
     return sorted({s["label"] for spans in rows for s in spans})
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.perturb import casing, filler, perturb_spans, truncate, typo
+from tools.spans import same_answer
 from tools.simulate import INJECTIONS, OFF_TOPIC, corrupt_spans, gibberish, made_up_entity
 
 POISON_RATES = (0.15, 0.25, 0.40)
@@ -286,15 +287,6 @@ def _poison_spans(kind: str, text: str, spans: list[dict], types: list[str], pai
     x = {"injection": lambda: rng.choice(INJECTIONS).format(text=text, label=rng.choice(types)),
          "gibberish": lambda: gibberish(rng), "off_domain": lambda: rng.choice(off_domain)}[kind]()
     return {"input": x, "judge": made_up_entity(x, types, rng)}
-
-
-def same_answer(a: Any, b: Any) -> bool:
-    """A label, or a span set (in any order), equal to another."""
-    if isinstance(a, list) and isinstance(b, list):
-        from tools.spans import canonical
-
-        return canonical(a) == canonical(b)
-    return a == b
 
 
 def render_logs(traffic: list[dict], predictions: list[str]) -> tuple[list[dict], dict[str, dict]]:
