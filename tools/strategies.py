@@ -104,9 +104,8 @@ def revise(base: dict, gate: dict, max_flips: int, iteration: int) -> tuple[list
         why = "too few held-out failures fixed: more gold; a longer retrain" + (" from the base model" if base.get("warm_start") else "")
         a["mix"]["gold_repeat"] += 1
         a["mix"]["augment"] += 1
-        if base.get("warm_start"):  # a warm start that learns too little: a retrain from the base, as naive retraining's recipe
-            b = {**{k: v for k, v in b.items() if k not in ("warm_start",)}, "train": {**b["train"], "epochs": TrainConfig.epochs,
-                                                                                      "learning_rate": TrainConfig.learning_rate}}
+        if b.pop("warm_start", False):  # a warm start that learns too little: a retrain from the base, as naive retraining's recipe
+            b["train"].update(epochs=TrainConfig.epochs, learning_rate=TrainConfig.learning_rate)
         else:
             b["train"]["epochs"] += 2
         if distill:
