@@ -17,6 +17,7 @@ import argparse
 import json
 import random
 import resource
+import shutil
 import time
 from pathlib import Path
 
@@ -45,14 +46,15 @@ def build(out: Path, dataset: str, seed: int, parent_n: int, logs_n: int, data_d
 
 
 def naive_retrain(dep: Path, out: Path, types: list[str]) -> Path:
-    """Everything as labelled: parent data, passes with their prediction, failures with their correction."""
+    """Everything as labelled: parent data, passes with their prediction, failures with their correction.
+    Trained afresh every run: its wall time is the baseline of the 3x budget, measured beside pioneer's."""
     from tools.tagger import train_tagger
 
-    if not (out / "config.json").exists():
-        parent = load_examples(dep / "parent.jsonl", task="ner")
-        logs = [r for r in load_logs(dep / "logs.jsonl", task="ner").records if r.label is not None]
-        train_tagger(None, [e.input for e in parent] + [r.input for r in logs], [e.output for e in parent] + [r.label for r in logs],
-                     sorted(types | {s["label"] for r in logs for s in r.label}), out, NAIVE)
+    shutil.rmtree(out, ignore_errors=True)
+    parent = load_examples(dep / "parent.jsonl", task="ner")
+    logs = [r for r in load_logs(dep / "logs.jsonl", task="ner").records if r.label is not None]
+    train_tagger(None, [e.input for e in parent] + [r.input for r in logs], [e.output for e in parent] + [r.label for r in logs],
+                 sorted(types | {s["label"] for r in logs for s in r.label}), out, NAIVE)
     return out
 
 
@@ -77,6 +79,8 @@ def run_condition(name: str, dataset: str, root: Path, a) -> list[dict]:
     print(f"{dataset}/{name}: naive F1 {rows[-1]['test_f1']}, {rows[-1]['test_flips']} flips", flush=True)
 
     t = time.time()
+    for stale in ("pioneer", "home"):  # a run of its own: no finished report, registry or memory from a previous bench
+        shutil.rmtree(root / dataset / name / stale, ignore_errors=True)
     inputs = {"model": str((dep / "deployed").resolve()), "logs": str((dep / "logs.jsonl").resolve()),
               "train_data": str((dep / "parent.jsonl").resolve()), "skip_bad_lines": False}
     _code, run_dir = run_production(inputs, {"home": str(root / dataset / name / "home"), "seed": a.seed},

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shutil
 import time
 from pathlib import Path
 
@@ -25,9 +26,9 @@ NAIVE = TrainConfig(epochs=6, learning_rate=2e-4)  # the strongest plain recipe 
 
 
 def naive_retrain(dep: Path, out: Path, labels: list[str]) -> Path:
-    """Everything as labelled: parent data, passes with their prediction, failures with their correction."""
-    if (out / "config.json").exists():
-        return out
+    """Everything as labelled: parent data, passes with their prediction, failures with their correction.
+    Trained afresh every run: its wall time is the baseline of the 3x budget, measured beside pioneer's."""
+    shutil.rmtree(out, ignore_errors=True)
     parent = load_examples(dep / "parent.jsonl")
     logs = [r for r in load_logs(dep / "logs.jsonl").records if r.label is not None]
     train_classifier(None, [e.input for e in parent] + [r.input for r in logs],
@@ -55,6 +56,8 @@ def run_condition(name: str, root: Path, data_dir: str | None, seed: int) -> lis
                  "fixable_fixed": fixable_fixed(logs, key, n_pred), "wall_s": round(time.time() - t, 1)})
 
     t = time.time()
+    for stale in ("pioneer", "home"):  # a run of its own: no finished report, registry or memory from a previous bench
+        shutil.rmtree(root / name / stale, ignore_errors=True)
     inputs = {"model": str((dep / "deployed").resolve()), "logs": str((dep / "logs.jsonl").resolve()),
               "train_data": str((dep / "parent.jsonl").resolve()), "skip_bad_lines": False}
     settings = {"home": str(root / name / "home"), "seed": seed}
