@@ -18,9 +18,10 @@ from agents.progress import emit
 from agents.run_data import settings
 from graph.context import Context
 from graph.state import State
-from tools.classifier import TrainConfig, predict_proba, train_classifier
+from tools.classifier import TrainConfig, load_labels, predict_proba, train_classifier
 from tools.data import read_jsonl
 from tools.tagger import tag_set, teacher_probs, train_tagger
+from tools.workspace import Workspace
 
 
 def train(state: State, runtime: Runtime[Context]) -> dict:
@@ -49,7 +50,7 @@ def train(state: State, runtime: Runtime[Context]) -> dict:
                 teacher = teacher_probs(state["model"], texts, targets, tag_set(labels)) if cfg.distill_weight > 0 else None
                 summary = train_tagger(ctx.base_model, texts, targets, labels, trained_dir, cfg, progress=progress, teacher=teacher, start=start)
             else:
-                teacher = _teacher(state["model"], texts, targets, labels) if cfg.distill_weight > 0 else None
+                teacher = _teacher(Workspace(ctx.run_dir), state["model"], texts, targets, labels) if cfg.distill_weight > 0 else None
                 summary = train_classifier(ctx.base_model, texts, targets, labels, trained_dir, cfg, teacher, progress=progress, start=start)
         training = {k: summary[k] for k in ("examples", "curve", "seconds")} | {"start": "deployed" if start else "base"}
         if alphas:
@@ -105,9 +106,13 @@ def _label_set(state: State, plan: dict) -> list[str]:
     return labels
 
 
-def _teacher(deployed: str, texts: list[str], targets: list[str], labels: list[str]) -> np.ndarray:
-    """The deployed model's probabilities, mapped onto `labels`, on the rows where it is right (zero elsewhere)."""
-    probs, dep_labels = predict_proba(deployed, texts)
+def _teacher(ws: Workspace, deployed: str, texts: list[str], targets: list[str], labels: list[str]) -> np.ndarray:
+    """The deployed model's probabilities, mapped onto `labels`, on the rows where it is right (zero elsewhere).
+    Each text is run through the deployed model once a run: the mixes of a run share most of their texts."""
+    if not texts:
+        return np.zeros((0, len(labels)), dtype=np.float32)
+    probs = ws.by_text("deployed_probs_by_text", texts, lambda new: predict_proba(deployed, new)[0])
+    dep_labels = load_labels(deployed)
     out = np.zeros((len(texts), len(labels)), dtype=np.float32)
     for j, l in enumerate(dep_labels):
         if l in labels:

@@ -229,3 +229,20 @@ def test_the_next_iteration_is_costed_from_the_last_and_cut_to_the_budget():
     assert strategies.affordable([warm, warm], cost, refit, 10.0) == 2
     assert strategies.affordable([warm, warm], cost, refit, 3 * cost(warm) - 0.01) == 1
     assert strategies.affordable([warm, warm], cost, refit, 2 * cost(warm) - 0.01) == 0
+
+
+def test_rows_by_text_are_computed_once_a_run_and_survive_a_torn_write(tmp_path):
+    from tools.workspace import Workspace
+
+    ws, asked = Workspace(tmp_path), []
+
+    def compute(texts):
+        asked.append(list(texts))
+        return np.array([[len(t), t.count("a")] for t in texts], dtype=float)
+
+    first = ws.by_text("f", ["abc", "aa", "abc"], compute)
+    assert first.tolist() == [[3, 1], [2, 2], [3, 1]] and asked == [["aa", "abc"]]
+    again = Workspace(tmp_path).by_text("f", ["aa", "b"], compute)  # a later step, or a resumed run
+    assert again.tolist() == [[2, 2], [1, 0]] and asked[-1] == ["b"]
+    ws.save_json("f.json", ["aa"])  # a crash between the array and its texts: the list is the truth
+    assert ws.by_text("f", ["abc", "aa"], compute).tolist() == [[3, 1], [2, 2]] and asked[-1] == ["abc"]

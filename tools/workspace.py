@@ -45,3 +45,23 @@ class Workspace:
         np.save(tmp, arr)
         tmp.replace(p)
         return arr
+
+    def by_text(self, name: str, texts: list[str], compute: Callable[[list[str]], np.ndarray]) -> np.ndarray:
+        """Rows per text, each text computed once a run (`compute` gets the texts not yet seen) and kept in
+        `work/<name>.npy` with the texts in `work/<name>.json` (written after the array: a crash in between
+        leaves a shorter list, and the rows past it are computed again). `texts` must not be empty."""
+        arr_p, keys_p = self.path(name + ".npy"), name + ".json"
+        keys = self.load_json(keys_p) if self.has(keys_p) and arr_p.exists() else []
+        arr = np.load(arr_p)[: len(keys)] if keys else None
+        pos = {t: i for i, t in enumerate(keys)}
+        new = sorted({t for t in texts if t not in pos})
+        if new:
+            rows = compute(new)
+            arr = rows if arr is None else np.concatenate([arr, rows])
+            keys = keys + new
+            tmp = arr_p.with_suffix(".tmp.npy")
+            np.save(tmp, arr)
+            tmp.replace(arr_p)
+            self.save_json(keys_p, keys)
+            pos = {t: i for i, t in enumerate(keys)}
+        return arr[[pos[t] for t in texts]]
