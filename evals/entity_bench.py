@@ -30,6 +30,9 @@ NAIVE = TrainConfig(epochs=6, learning_rate=2e-4, max_length=128)  # pioneer's f
 DEPLOYED = TrainConfig(epochs=3, learning_rate=2e-4, max_length=128)  # 300 sentences: entity F1 near 0.35 on MIT Restaurant
 
 
+PARENT_N, LOGS_N = 300, 3000  # the deployment's size: sentences the deployed tagger was trained on, judged log lines
+
+
 def build(out: Path, dataset: str, seed: int, parent_n: int, logs_n: int, data_dir: str | None, **noise) -> dict:
     from tools.simulate import simulate_entity_deployment
     from tools.spans import types_of
@@ -117,8 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--conditions", nargs="+", default=["clean"], choices=list(CONDITIONS))
     ap.add_argument("--data-dir", help="benchmark data (default: $PIONEER_DATA_DIR, else ../shared/datasets)")
     ap.add_argument("--out", default="bench_out/entities")
-    ap.add_argument("--parent", type=int, default=300, help="sentences the deployed model was trained on (default: 300)")
-    ap.add_argument("--logs", type=int, default=3000, help="judged log lines (default: 3000)")
+    ap.add_argument("--parent", type=int, default=PARENT_N, help=f"sentences the deployed model was trained on (default: {PARENT_N})")
+    ap.add_argument("--logs", type=int, default=LOGS_N, help=f"judged log lines (default: {LOGS_N})")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
     from graph.cli import _setup_env

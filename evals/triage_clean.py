@@ -33,9 +33,9 @@ def build(name: str, out: Path, data_dir: str | None) -> None:
 
         build_banking(out, seed=0, data_dir=data_dir)
     else:
-        from evals.entity_bench import build as build_entities
+        from evals.entity_bench import LOGS_N, PARENT_N, build as build_entities
 
-        build_entities(out, name, 0, 300, 3000, data_dir, wrong_rate=0.0, poison_rate=0.0)
+        build_entities(out, name, 0, PARENT_N, LOGS_N, data_dir, wrong_rate=0.0, poison_rate=0.0)
 
 
 def triage(dep: Path, task: str) -> tuple[list, list[dict]]:
