@@ -70,11 +70,11 @@ def _interpolated(state: State, ctx: Context, name: str, trained_dir: Path, mode
         return json.loads(done.read_text())
     rd = run_data(state, ctx)
     by_id = rd.by_id
-    rows = [by_id[i] for i in rd.splits.get("tuning", [])]
+    # the final refit trained on the tuning split: it is given the weight its selection chose, and tests none
+    rows = [by_id[i] for i in rd.splits.get("tuning", [])] if len(alphas) > 1 else []
     try:
-        if len(alphas) == 1:  # the final refit, which trained on the tuning split: the weight its selection chose
+        if len(alphas) == 1:
             best, scores, how = alphas[0], {}, "the weight its selection chose"
-            rows = []
         elif rows:
             best, scores = choose_alpha(state["model"], trained_dir, alphas, [r.input for r in rows], [r.label for r in rows])
             how = "tuning accuracy " + ", ".join(f"{a}: {v}" for a, v in scores.items())
