@@ -67,7 +67,7 @@ def test_bad_settings_exit_2_from_flags_environment_and_config(deployment, tiny_
     got = resolve(argparse.Namespace(config=str(f), cmd="improve"), RUN_OPTIONS)
     from graph.context import FIELDS
 
-    assert got["max_flips"] == 3 and got["base"] == tiny_base and got["epochs"] == FIELDS["epochs"].default == 2  # unset: the default
+    assert got["max_flips"] == 3 and got["base"] == tiny_base and got["epochs"] == FIELDS["epochs"].default == 3  # unset: the default
 
 
 def test_serve_refuses_impossible_options(capsys):
