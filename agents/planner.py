@@ -2,8 +2,7 @@
 
 Production policy: the first iteration trains two warm starts from the deployed model (for entities, a warm
 start and a retrain from the base), on data free of every held-out set. When a candidate passes the gate, the
-winning configuration is refit with the tuning split and the held-out failures added (the final model; its
-selection answers for the failures it trained on) and gated again before promotion;
+winning configuration is refit with the tuning split added (the final model) and gated again before promotion;
 if the refit fails the gate, the gated selection candidate is promoted instead, and so it is when the budget
 leaves no room for the refit. When none passes, the next configurations are edits of the best attempt so far (a worse
 attempt is rolled back, never built upon), chosen by what failed, as many of them as the budget allows with a
@@ -59,7 +58,7 @@ def plan(state: State, runtime: Runtime[Context]) -> dict:
             cfg["interpolate"] = [chosen]
         return {"plan": {"action": "train", "stage": "final", "iteration": last_it + 1,
                          "configs": [{"name": "final", "config": cfg, "selected": best["strategy"]}],
-                         "why": f"{best['strategy']} passed the gate; refit it with the tuning split and the held-out failures added"}}
+                         "why": f"{best['strategy']} passed the gate; refit it with the tuning split added"}}
     best = max(done, key=strategies.score)  # roll back: build on the best attempt, not the latest one
     rolled = best["iteration"] != last_it
     configs, why = strategies.revise(best["config"], best["gate"], ctx.max_flips, last_it + 1)
@@ -153,8 +152,8 @@ def promote(state: State, runtime: Runtime[Context]) -> dict:
             rd = run_data(state, ctx)
             sets = eval_sets(state, ctx, include_holdout_in_training=True, rd=rd)
             # the version's evaluation set, for the next run's ratchet: which items it was trained on (the fixable
-            # failures outside the held-out share; all of them for a refit), its answers and their churn
-            held = set() if cand.get("stage") == "final" else set(rd.splits["held_out_failures"])
+            # failures outside the held-out share), its answers and their churn
+            held = set(rd.splits["held_out_failures"])  # never trained on, by a refit neither
             rows = ([{"input": r.input, "label": r.prediction, "trained": False} for r in sets["reg"]]
                     + [{"input": r.input, "label": r.correction, "trained": r.id not in held} for r in sets["fails"]])
             answers, churn = answers_with_churn(cand["model_dir"], [r["input"] for r in rows], state.get("task", "classification"))

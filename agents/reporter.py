@@ -35,26 +35,19 @@ def report(state: State, runtime: Runtime[Context]) -> dict:
     task = state.get("task", "classification")
     baseline = _metrics(usable, [r.prediction for r in usable], fixable, [r.prediction for r in fixable], regression,
                         [r.prediction for r in regression], task)
-    cand = plan.get("candidate") if promotion else None
-    # a refit trained on the held-out failures: the candidate it was refit from (which did not) answers for them
-    selection = next((e for e in iterations if cand and e["strategy"] == cand.get("selected")), None)
-    refit_failures = set(splits.get("held_out_failures", [])) if selection else set()
-    held = _untrained(usable, splits, cand, refit_failures)
+    held = _untrained(usable, splits, plan.get("candidate") if promotion else None)
     n_pass = sum(tri[r.id]["category"] == "trusted" for r in usable)
     estimate = lambda preds: traffic_estimate([same_answer(preds[r.id], r.label) for r in held], [_key(r.label) for r in held],  # noqa: E731
                                               [r.verdict == "pass" for r in held], n_pass, len(usable) - n_pass)
     baseline["held_out"] = estimate({r.id: r.prediction for r in held})
     final, gate = None, None
     if promotion:
+        cand = plan["candidate"]
         preds = dict(zip([r.id for r in usable], predict(promotion["model_dir"], [r.input for r in usable])))
         final = _metrics(usable, [preds[r.id] for r in usable], fixable, [preds[r.id] for r in fixable],
                          regression, [preds[r.id] for r in regression], task)
-        failures = [r for r in held if r.id in refit_failures]
-        unseen = dict(zip([r.id for r in failures], predict(selection["model_dir"], [r.input for r in failures]))) if failures else {}
-        final["held_out"] = estimate({**preds, **unseen})
-        if failures:
-            final["held_out"]["failures_answered_by"] = selection["strategy"]
-        final["held_out_failures_fixed"] = cand["gate"]["fixed"]  # the gate's figure, by a model that did not train on them
+        final["held_out"] = estimate(preds)
+        final["held_out_failures_fixed"] = cand["gate"]["fixed"]  # the gate's figure, on failures no candidate trained on
         gate = cand["gate"]
     elif approval.get("decision") == "reject":
         gate = plan["candidate"]["gate"]
@@ -92,15 +85,14 @@ def _seconds(state: State) -> list[dict]:
     return [{"node": k, "runs": n, "seconds": sec} for k, n, sec in node_seconds(state.get("timings") or [])]
 
 
-def _untrained(usable, splits: dict, cand: dict | None, answered_elsewhere: set = frozenset()) -> list:
+def _untrained(usable, splits: dict, cand: dict | None) -> list:
     """The usable lines kept out of training (regression set, held-out failures, tuning split), less any the
-    promoted model did train on (a refit adds the tuning split and the held-out failures) unless another model
-    answers for them (`answered_elsewhere`): what the headline figures rest on."""
+    promoted model did train on (a refit adds the tuning split): what the headline figures rest on."""
     held = set(splits.get("regression", [])) | set(splits.get("held_out_failures", [])) | set(splits.get("tuning", []))
     if cand and cand.get("mix_file") and Path(cand["mix_file"]).exists():
         from tools.data import read_jsonl
 
-        held -= {row.get("ref") for row in read_jsonl(cand["mix_file"])} - set(answered_elsewhere)
+        held -= {row.get("ref") for row in read_jsonl(cand["mix_file"])}
     return [r for r in usable if r.id in held]
 
 

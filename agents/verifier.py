@@ -198,19 +198,15 @@ def recheck_ratchet(model_dir: str, registry, gated_against: str | None, ctx: Co
     return sl, "; ".join(reasons) or None
 
 
-def score_candidate(model_dir: str, sets: dict, ctx: Context, task: str = "classification", selection: str | None = None) -> dict:
-    """The gate on `model_dir`. `selection`: the model directory of the candidate a refit was refit from, which
-    answers for the held-out failures the refit trained on (tools.gate.evaluate_gate's `unseen`)."""
+def score_candidate(model_dir: str, sets: dict, ctx: Context, task: str = "classification") -> dict:
     reg, fails, ratchet = sets["reg"], sets["fails"], sets["ratchet"]
     texts = [r.input for r in reg] + [r.input for r in fails] + (ratchet["texts"] if ratchet else [])
     preds = predict_any(model_dir, texts)
     reg_after, fail_after = preds[: len(reg)], preds[len(reg) : len(reg) + len(fails)]
     rat = {**ratchet, "after": preds[len(reg) + len(fails):]} if ratchet else None
-    unseen = {"after": predict_any(selection, [r.input for r in fails]), "from": Path(selection).name} if selection and fails else None
     return evaluate_gate([r.prediction for r in reg], [r.prediction for r in reg], reg_after,
                          [r.correction for r in fails], [r.prediction for r in fails], fail_after, gate_config(ctx), rat,
-                         texts=[r.input for r in reg], failures_slice=sets["failures_slice"], task=task, reg_churn=sets.get("reg_churn"),
-                         unseen=unseen)
+                         texts=[r.input for r in reg], failures_slice=sets["failures_slice"], task=task, reg_churn=sets.get("reg_churn"))
 
 
 def gate_config(ctx: Context) -> GateConfig:
@@ -223,11 +219,9 @@ def gate(state: State, runtime: Runtime[Context]) -> dict:
     plan = state["plan"]
     final = plan["stage"] == "final"
     rd = run_data(state, ctx)
-    sets = eval_sets(state, ctx, include_holdout_in_training=False, rd=rd)
+    sets = eval_sets(state, ctx, include_holdout_in_training=False, rd=rd)  # the refit too never trains on held-out failures
     entries = []
     for cand in plan["configs"]:
-        # a refit trained on the held-out failures: its selection answers for them
-        selection = next(e for e in state["iterations"] if e["strategy"] == cand["selected"])["model_dir"] if final else None
         if state.get("task") == "ner" and cand["config"].get("tune_threshold"):
             if final:  # the refit trained on the tuning split: its selection's threshold
                 from tools.tagger import set_threshold
@@ -237,12 +231,11 @@ def gate(state: State, runtime: Runtime[Context]) -> dict:
                 cand["threshold"] = {**chosen, "from": cand.get("selected")}
             else:
                 _tune_threshold(rd, cand)
-        g = score_candidate(cand["model_dir"], sets, ctx, state.get("task", "classification"), selection)
+        g = score_candidate(cand["model_dir"], sets, ctx, state.get("task", "classification"))
         verdict = "passed" if g["passed"] else "failed: " + "; ".join(g["reasons"])
         emit("gate", f"{cand['name']}: {g['negative_flips']} flips, fixed {g['fixed']}, {verdict}",
              candidate=cand["name"], flips=g["negative_flips"], fixed=g["fixed"], passed=g["passed"])
-        entries.append({"iteration": plan["iteration"], "stage": plan["stage"], "strategy": cand["name"], "selected": cand.get("selected"),
-                        "threshold": cand.get("threshold"),
+        entries.append({"iteration": plan["iteration"], "stage": plan["stage"], "strategy": cand["name"], "threshold": cand.get("threshold"),
                         "config": cand["config"], "data_mix": cand.get("mix_composition"), "mix_file": cand.get("mix_file"), "training": cand.get("training"),
                         "model_dir": cand["model_dir"], "gate": g, "why": plan.get("why", "")})
     return {"iterations": entries}

@@ -49,21 +49,12 @@ def test_improve_promotes_behind_the_gate_and_reports(deployment, tiny_base, tmp
     assert rep["registry"]["version"] == "v0001" and Path(rep["registry"]["registry_dir"]).exists()
     md = (run / "report.md").read_text()
     assert md.startswith("# Pioneer report") and "Parent data: " in md
-    # the headline rests on held-out lines only: the final refit trained on the tuning split, so it drops out, and on
-    # the held-out failures, which its selection (trained without them) answers for, here and in the gate
+    # the headline rests on held-out lines only: the final refit trained on the tuning split, so it drops out
     trained = {m["ref"] for m in map(json.loads, Path(rep["iterations"][-1]["mix_file"]).read_text().splitlines())}
     splits = json.loads((run / "work" / "splits.json").read_text())
-    assert splits["held_out_failures"] and set(splits["held_out_failures"]) <= trained and not set(splits["regression"]) & trained
-    held = (set(splits["regression"]) | set(splits["tuning"])) - trained | set(splits["held_out_failures"])
+    held = (set(splits["regression"]) | set(splits["tuning"]) | set(splits["held_out_failures"])) - trained
     assert rep["final"]["held_out"]["n"] == rep["baseline"]["held_out"]["n"] == len(held) > 0
-    selected = rep["iterations"][-1]["selected"]
-    assert rep["final"]["held_out"]["failures_answered_by"] == selected
-    assert md.splitlines()[8].startswith(f"| accuracy on the traffic, estimated from {len(held)} held-out log lines (the held-out "
-                                         f"failures answered by {selected}, which did not train on them) |")
-    failures = rep["iterations"][-1]["gate"]["slices"]["held_out_failures"]
-    selection = next(e for e in rep["iterations"] if e["strategy"] == selected)
-    assert failures["trained_on"] is True and failures["scored_by"] == Path(selection["model_dir"]).name
-    assert rep["final"]["held_out_failures_fixed"] == rep["iterations"][-1]["gate"]["fixed"] == selection["gate"]["fixed"]
+    assert md.splitlines()[8].startswith(f"| accuracy on the traffic, estimated from {len(held)} held-out log lines |")
     assert [e["node"] for e in rep["seconds_per_node"]][:3] == ["ingest", "diagnose", "plan"]
     assert {e["node"]: e["runs"] for e in rep["seconds_per_node"]}["train"] == 2 and "## Seconds per node" in md
     assert "| poison | prompt_injection |" in md and "instructions aimed at the model" in md  # each reason explained

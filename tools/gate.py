@@ -155,10 +155,6 @@ def systematic_rule(flip_labels: Sequence[str], fix_labels: Sequence[str], min_f
 # ---------------------------------------------------------------- the gate
 
 
-def _fixes(truth: list, before: list, after: list) -> int:
-    return sum(a == t and b != t for t, b, a in zip(truth, before, after))
-
-
 def _label_of(answer, task: str) -> list[str]:
     """The labels an answer is about: the label, or (entities) the types of its spans ('none' when empty)."""
     if task == "ner":
@@ -175,23 +171,13 @@ def evaluate_gate(
     failures_slice: str = "held_out_failures",
     task: str = "classification",
     reg_churn: Sequence[float] | None = None,  # per regression item: the chance a retrain flips it (churn mode)
-    unseen: dict | None = None,  # {"after", "from"}: the failures' answers from a model not trained on them
 ) -> dict:
     """Answers are labels, or (task "ner") span lists in canonical form: an answer is right when it equals the
     truth, so a flipped sentence is one whose entities were all right before and are not after. Label drops
-    are recall drops per label, or F1 drops per entity type.
-
-    A refit trains on the held-out failures, so its own fixes there are training-set figures: with `unseen` (its
-    selection's answers on the same failures) every figure taken on the failures (fixes, net gain, label drops, the
-    systematic rule's fixes) uses its selection's answers, every flip the candidate's own; its own fixes are
-    reported beside them."""
+    are recall drops per label, or F1 drops per entity type."""
     if cfg.mode not in MODES:
         raise ValueError(f"gate mode {cfg.mode!r} is not one of {', '.join(MODES)}")
     flips = negative_flips(reg_truth, reg_before, reg_after)
-    trained_on = None
-    if unseen is not None:
-        trained_on = {"trained_on": True, "scored_by": unseen["from"], "fixes_trained_on": _fixes(fail_truth, fail_before, fail_after)}
-        fail_after = list(unseen["after"])
     truth = reg_truth + fail_truth
     if task == "ner":
         from tools.entities import mistakes_fixed, type_drops
@@ -210,7 +196,7 @@ def evaluate_gate(
     reasons = []
     slices = {
         "regression": {"n": len(reg_truth), "negative_flips": len(flips), "accuracy_after": reg_accuracy},
-        failures_slice: {"n": len(fail_truth), "fixed": fixed, "fixes": _fixes(fail_truth, fail_before, fail_after), **(trained_on or {})},
+        failures_slice: {"n": len(fail_truth), "fixed": fixed},
         "label_drops": drops,
     }
     if drops:
@@ -228,7 +214,7 @@ def evaluate_gate(
                                          cfg, task, "the regression set")
         slices.update(figs)
         stable_flips = figs["stable"]["negative_flips"]
-        slices["net_gain"], gain_reason = net_gain_rule(slices[failures_slice]["fixes"], len(flips), cfg.alpha)
+        slices["net_gain"], gain_reason = net_gain_rule(sum(fail_fixed), len(flips), cfg.alpha)
         reasons += [r for r in (flip_reasons["stable"], flip_reasons["churn"], gain_reason, flip_reasons["systematic"]) if r]
     if ratchet and ratchet.get("truth"):
         slices["previous_version"], rr = ratchet_rule(ratchet, cfg)
