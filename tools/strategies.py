@@ -28,7 +28,7 @@ ALPHAS = (0.0, 0.2, 0.35, 0.5)
 # The warm start's recipe. On the Banking77 deployment (deployed 0.832, 900 test examples; naive retraining 0.919
 # and 11 test flips), 3 epochs with distillation 0.5: at 5e-5 (4 epochs) 0.906 / 11, at 1e-4 0.914 / 9, at 2e-4
 # 0.919 / 11 and, another seed, 0.907 / 15; distillation 0.8 at 2e-4 0.911 / 10; the two 2e-4 seeds averaged
-# 0.914 / 13. Seeds differ as much as recipes here. 3 epochs take ~165 s there. On the refit's mix (2e-4,
+# 0.914 / 13. Seeds differ as much as recipes here. 3 epochs take ~165 s there. On a refit's mix with its held-out failures (2e-4,
 # distillation 0.6, two seeds, test accuracy / flips at a = 0, 0.2, 0.35, 0.5 averaged) 2 epochs measured like 3
 # (0.916 / 8.5, 0.916 / 6, 0.913 / 5.5, 0.904 / 4 against 0.916 / 11, 0.916 / 7.5, 0.914 / 6, 0.907 / 5; 5 epochs,
 # one seed: 0.920 / 12, 0.917 / 11, 0.913 / 9, 0.910 / 6; bench_out/exp/hof2.py), but whole runs at 2 epochs
