@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from tools.classifier import predict, predict_proba
     from tools.data import read_jsonl, write_json
-    from tools.gate import CHURN_BY_MARGIN, SENTENCE_CHURN_BY_MARGIN, churn_from_margin
+    from tools.gate import churn_from_margin, churn_table
     from tools.spans import same_answer
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         after = answer(m, texts)
         flip = np.array([r and not same_answer(x, t) for r, x, t in zip(right, after, truth)])[right]
         pooled.append(flip)
-        table = SENTENCE_CHURN_BY_MARGIN if a.task == "ner" else CHURN_BY_MARGIN
+        table = churn_table(a.task)
         both = 0 < flip.sum() < len(flip)
         rows.append({"model": str(m), "right_before": int(right.sum()), "flips": int(flip.sum()),
                      "expected_from_margin": round(float(churn_from_margin(margin[right], table).sum()), 2),

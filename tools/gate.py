@@ -65,6 +65,11 @@ CHURN_BY_MARGIN = ((0.05, 0.067), (0.2, 0.011), (0.3, 0.004), (1.01, 0.001))
 SENTENCE_CHURN_BY_MARGIN = ((0.05, 0.194), (0.1, 0.115), (0.2, 0.033), (1.01, 0.023))
 
 
+def churn_table(task: str) -> tuple[tuple[float, float], ...]:
+    """The measured churn-by-margin table of a task: sentences for entity extraction, answers otherwise."""
+    return SENTENCE_CHURN_BY_MARGIN if task == "ner" else CHURN_BY_MARGIN
+
+
 def churn_from_margin(margin: Sequence[float] | np.ndarray, table: Sequence[tuple[float, float]] = CHURN_BY_MARGIN) -> np.ndarray:
     """Per-item flip probabilities from top-2 margins (a step function of `table`: (upper margin, rate) rows)."""
     m = np.asarray(margin, dtype=float)
@@ -253,8 +258,7 @@ def _flip_rules(truth: list, before: list, flips: list[int], churn: Sequence[flo
     for i in flips:
         flipped[i] = True
     c = np.zeros(len(truth)) if churn is None else np.asarray(churn, dtype=float)
-    table = SENTENCE_CHURN_BY_MARGIN if task == "ner" else CHURN_BY_MARGIN  # the churn a pass at the stable margin has
-    stable = c <= float(churn_from_margin([cfg.stable_margin], table)[0])
+    stable = c <= float(churn_from_margin([cfg.stable_margin], churn_table(task))[0])  # the churn a pass at the stable margin has
     figs: dict = {}
     figs["stable"], r1 = stable_rule(flipped, stable, cfg.max_flips, where)
     figs["churn"], r2 = churn_rule(flipped, c, cfg.alpha, where) if churn is not None else ({}, None)
