@@ -31,9 +31,9 @@ ALPHAS = (0.0, 0.2, 0.35, 0.5)
 # 0.914 / 13. Seeds differ as much as recipes here. 3 epochs take ~165 s there. On a refit's mix with its held-out failures (2e-4,
 # distillation 0.6, two seeds, test accuracy / flips at a = 0, 0.2, 0.35, 0.5 averaged) 2 epochs measured like 3
 # (0.916 / 8.5, 0.916 / 6, 0.913 / 5.5, 0.904 / 4 against 0.916 / 11, 0.916 / 7.5, 0.914 / 6, 0.907 / 5; 5 epochs,
-# one seed: 0.920 / 12, 0.917 / 11, 0.913 / 9, 0.910 / 6; bench_out/exp/hof2.py), but whole runs at 2 epochs
+# one seed: 0.920 / 12, 0.917 / 11, 0.913 / 9, 0.910 / 6; a scratch script, not kept), but whole runs at 2 epochs
 # promoted less: clean 0.900 / 6 (its refit 0.913 / 11 at a = 0), noisy 0.908 / 11 against 0.907 / 5 and
-# 0.921 / 8 at 3 (production-s9 against session 8's runs).
+# 0.921 / 8 at 3 (evals/results/production_bench_s9_2epochs.json against production_bench_s8.json).
 WARM_EPOCHS, WARM_LR = 3, 1e-4
 
 
@@ -68,7 +68,7 @@ def initial_entities(dominant_error: str, epochs: int = WARM_EPOCHS, learning_ra
 
     No weight interpolation for taggers: on the MIT Restaurant deployment (deployed 0.383 F1) it costs F1 faster than
     it saves flipped sentences. The retrain from the base went 0.750 / 33, 0.736 / 32, 0.700 / 28, 0.662 / 24 at
-    a = 0, 0.2, 0.35, 0.5; the warm start 0.701 / 24, 0.682 / 23, 0.650 / 17, 0.589 / 13 (bench_out/exp/tag_interp.py)."""
+    a = 0, 0.2, 0.35, 0.5; the warm start 0.701 / 24, 0.682 / 23, 0.650 / 17, 0.589 / 13 (session 9; a scratch script, not kept)."""
     def ner(name: str, warm_start: bool = False, **mix) -> dict:
         base = strategy(name, epochs if warm_start else TrainConfig.epochs, learning_rate if warm_start else TrainConfig.learning_rate,
                         distill_weight=ENTITY_DISTILL, max_length=128, augment=0, **mix)
