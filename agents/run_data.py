@@ -65,6 +65,21 @@ def run_data(state: State, ctx: Context) -> RunData:
     return RunData(ws, records, parent, tri, ws.load_json("splits.json"))
 
 
+def deployed_probs(ws: Workspace, model: str, texts: list[str]):
+    """The deployed classifier's probabilities for `texts`, each text run through it once a run: the diagnosis
+    (the logs) and the trainer's teacher (the mixes: the logs again, the parent data) share them."""
+    from tools.classifier import predict_proba
+
+    return ws.by_text("deployed_probs_by_text", texts, lambda new: predict_proba(model, new)[0])
+
+
+def deployed_word_probs(ws: Workspace, model: str, texts: list[str]):
+    """The deployed tagger's word probabilities (`tools.tagger.word_probs`) for `texts`, each text once a run."""
+    from tools.tagger import word_probs
+
+    return ws.blocks_by_text("deployed_word_probs_by_text", texts, lambda new: word_probs(model, new)[0])
+
+
 def registry_name(state: State, ctx: Context) -> str:
     """The registry entry: --name, else the name a pioneer-written model carries, else its folder's name."""
     meta = Path(state["model"]) / "pioneer.json"

@@ -15,10 +15,10 @@ import numpy as np
 from langgraph.runtime import Runtime
 
 from agents.progress import emit
-from agents.run_data import settings
+from agents.run_data import deployed_probs, deployed_word_probs, settings
 from graph.context import Context
 from graph.state import State
-from tools.classifier import TrainConfig, load_labels, predict_proba, train_classifier
+from tools.classifier import TrainConfig, load_labels, train_classifier
 from tools.data import read_jsonl
 from tools.tagger import tag_set, teacher_probs, train_tagger
 from tools.workspace import Workspace
@@ -47,7 +47,8 @@ def train(state: State, runtime: Runtime[Context]) -> dict:
             name = cand["name"]
             progress = lambda e, name=name: emit("train", f"{name} step {e['step']}/{e['total']} loss {e['loss']}", candidate=name, **e)  # noqa: E731
             if state.get("task") == "ner":
-                teacher = teacher_probs(state["model"], texts, targets, tag_set(labels)) if cfg.distill_weight > 0 else None
+                teacher = (teacher_probs(state["model"], texts, targets, tag_set(labels), deployed_word_probs(Workspace(ctx.run_dir), state["model"], texts))
+                           if cfg.distill_weight > 0 and texts else None)
                 summary = train_tagger(ctx.base_model, texts, targets, labels, trained_dir, cfg, progress=progress, teacher=teacher, start=start)
             else:
                 teacher = _teacher(Workspace(ctx.run_dir), state["model"], texts, targets, labels) if cfg.distill_weight > 0 else None
@@ -108,10 +109,10 @@ def _label_set(state: State, plan: dict) -> list[str]:
 
 def _teacher(ws: Workspace, deployed: str, texts: list[str], targets: list[str], labels: list[str]) -> np.ndarray:
     """The deployed model's probabilities, mapped onto `labels`, on the rows where it is right (zero elsewhere).
-    Each text is run through the deployed model once a run: the mixes of a run share most of their texts."""
+    Each text is run through the deployed model once a run (`deployed_probs`)."""
     if not texts:
         return np.zeros((0, len(labels)), dtype=np.float32)
-    probs = ws.by_text("deployed_probs_by_text", texts, lambda new: predict_proba(deployed, new)[0])
+    probs = deployed_probs(ws, deployed, texts)
     dep_labels = load_labels(deployed)
     out = np.zeros((len(texts), len(labels)), dtype=np.float32)
     for j, l in enumerate(dep_labels):

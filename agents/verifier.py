@@ -11,7 +11,7 @@ import numpy as np
 from langgraph.runtime import Runtime
 
 from agents.progress import emit
-from agents.run_data import RunData, load_run_data, registry_for, run_data, settings
+from agents.run_data import RunData, deployed_probs, deployed_word_probs, load_run_data, registry_for, run_data, settings
 from graph.context import Context
 from graph.state import State
 from tools import diagnosis as dx
@@ -34,7 +34,7 @@ def diagnose(state: State, runtime: Runtime[Context]) -> dict:
     if state.get("task") == "ner":
         return _diagnose_entities(state, ctx, ws, records, parent)
     emit("diagnose", "scoring the deployed model on the logs")
-    probs = ws.array("deployed_probs", lambda: predict_proba(state["model"], [r.input for r in records])[0])
+    probs = ws.array("deployed_probs", lambda: deployed_probs(ws, state["model"], [r.input for r in records]))
     log_emb = ws.array("log_emb", lambda: embed([r.input for r in records]))
     parent_emb = ws.array("parent_emb", lambda: embed([e.input for e in parent]) if parent else np.zeros((0, log_emb.shape[1]), np.float32))
     labels = state["labels"]
@@ -76,7 +76,8 @@ def _diagnose_entities(state: State, ctx: Context, ws: Workspace, records, paren
     from tools.tagger import predict_spans
 
     emit("diagnose", "re-running the deployed model on the logs")
-    served = predict_spans(state["model"], [r.input for r in records])
+    texts = [r.input for r in records]
+    served = predict_spans(state["model"], texts, probs=deployed_word_probs(ws, state["model"], texts))
     agree = sum(s == r.prediction for s, r in zip(served, records)) / len(records)
     log_emb = ws.array("log_emb", lambda: embed([r.input for r in records]))
     parent_emb = ws.array("parent_emb", lambda: embed([e.input for e in parent]) if parent else np.zeros((0, log_emb.shape[1]), np.float32))
@@ -151,7 +152,8 @@ def _churn(state: State, rd: RunData, rows) -> list[float] | None:
         return None
     from tools.tagger import spans_and_margins
 
-    margins = rd.ws.array("regression_margins", lambda: np.array(spans_and_margins(state["model"], [r.input for r in rows])[1]))
+    texts = [r.input for r in rows]
+    margins = rd.ws.array("regression_margins", lambda: np.array(spans_and_margins(state["model"], texts, deployed_word_probs(rd.ws, state["model"], texts))[1]))
     return sentence_churn(margins.tolist()) if len(margins) == len(rows) else None
 
 

@@ -213,6 +213,15 @@ def test_production_mode_improves_an_entity_extractor_and_reports_error_kinds(en
     assert rep["iterations"] and all("negative_flips" in e["gate"] for e in rep["iterations"])
     md = (run / "report.md").read_text()
     assert "Errors by kind" in md and "entity F1 on usable logs" in md
+    # the deployed tagger ran once per text, for the diagnosis, the churn and every candidate's teacher alike
+    from tools.tagger import word_probs
+    from tools.workspace import Workspace
+
+    seen = [t for t, _ in json.loads((run / "work" / "deployed_word_probs_by_text.json").read_text())]
+    logs, parent = [r["input"] for r in read_jsonl(d / "logs.jsonl")], [r["input"] for r in read_jsonl(d / "parent.jsonl")]
+    assert len(seen) == len(set(seen)) and set(logs) | set(parent) <= set(seen)
+    kept = Workspace(run).blocks_by_text("deployed_word_probs_by_text", logs[:5], lambda new: pytest.fail(f"recomputed {new}"))
+    assert all(np.allclose(a, b, atol=1e-5) for a, b in zip(kept, word_probs(d / "deployed", logs[:5])[0]))
     if rep["promoted"]:
         assert rep["final"]["entity_f1_on_logs"] > rep["baseline"]["entity_f1_on_logs"]
         assert rep["gate"]["negative_flips"] <= 5 and (run / "model" / "config.json").exists()

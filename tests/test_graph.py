@@ -41,6 +41,10 @@ def test_improve_promotes_behind_the_gate_and_reports(deployment, tiny_base, tmp
     assert poison and all(i in excluded for i in poison)
     mixes = [json.loads(l) for m in (run / "work").glob("mix-*.jsonl") for l in m.read_text().splitlines()]
     assert not {m["ref"] for m in mixes} & set(excluded)
+    # the deployed model ran once per text: the diagnosis's logs and every mix's teacher share its probabilities
+    seen = [t for t, _ in json.loads((run / "work" / "deployed_probs_by_text.json").read_text())]
+    logs = [json.loads(l)["input"] for l in (deployment / "logs.jsonl").read_text().splitlines()]
+    assert len(seen) == len(set(seen)) and set(logs) | {m["input"] for m in mixes} <= set(seen)
     # the model loads with plain transformers; the registry has it as v0001
     from transformers import AutoModelForSequenceClassification
 

@@ -246,3 +246,22 @@ def test_rows_by_text_are_computed_once_a_run_and_survive_a_torn_write(tmp_path)
     assert again.tolist() == [[2, 2], [1, 0]] and asked[-1] == ["b"]
     ws.save_json("f.json", ["aa"])  # a crash between the array and its texts: the list is the truth
     assert ws.by_text("f", ["abc", "aa"], compute).tolist() == [[3, 1], [2, 2]] and asked[-1] == ["abc"]
+
+
+def test_blocks_of_any_length_per_text_are_computed_once_a_run(tmp_path):
+    """A tagger's probabilities per word: a block of rows per text, none for a text without words."""
+    from tools.workspace import Workspace
+
+    ws, asked = Workspace(tmp_path), []
+
+    def compute(texts):
+        asked.append(list(texts))
+        return [np.array([[len(w), i] for i, w in enumerate(t.split())], dtype=float).reshape(-1, 2) for t in texts]
+
+    got = ws.blocks_by_text("w", ["a bb", "", "ccc", "a bb"], compute)
+    assert [b.tolist() for b in got] == [[[1, 0], [2, 1]], [], [[3, 0]], [[1, 0], [2, 1]]] and asked == [["", "a bb", "ccc"]]
+    again = Workspace(tmp_path).blocks_by_text("w", ["ccc", "d e f"], compute)  # a later step, or a resumed run
+    assert [b.tolist() for b in again] == [[[3, 0]], [[1, 0], [1, 1], [1, 2]]] and asked[-1] == ["d e f"]
+    ws.save_json("w.json", [["", 0], ["a bb", 2]])  # a crash between the array and its texts: the list is the truth
+    got = ws.blocks_by_text("w", ["ccc", "a bb"], compute)
+    assert [b.tolist() for b in got] == [[[3, 0]], [[1, 0], [2, 1]]] and asked[-1] == ["ccc"]

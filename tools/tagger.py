@@ -29,8 +29,13 @@ def tag_set(types: list[str]) -> list[str]:
 
 
 def entity_types(model_dir: str | Path) -> list[str]:
-    cfg = json.loads((Path(model_dir) / "config.json").read_text())
-    return sorted({v[2:] for v in (cfg.get("id2label") or {}).values() if v != "O"})
+    return sorted({v[2:] for v in tag_names(model_dir) if v != "O"})
+
+
+def tag_names(model_dir: str | Path) -> list[str]:
+    """A tagger's tags in the order of its output layer."""
+    id2label = json.loads((Path(model_dir) / "config.json").read_text()).get("id2label") or {}
+    return [id2label[k] for k in sorted(id2label, key=int)]
 
 
 def is_tagger(model_dir: str | Path) -> bool:
@@ -135,13 +140,18 @@ def word_probs(model_dir: str | Path, texts: list[str], batch_size: int = 64, ma
     return out, offs, tags
 
 
-def teacher_probs(model_dir: str | Path, texts: list[str], spans: list[list[Span]], tags: list[str]) -> list[np.ndarray]:
+def teacher_probs(model_dir: str | Path, texts: list[str], spans: list[list[Span]], tags: list[str],
+                  probs: list[np.ndarray] | None = None) -> list[np.ndarray]:
     """The deployed tagger's word probabilities, mapped onto `tags`, on the words whose tag it gets right
-    (zero rows elsewhere): what focal distillation keeps of the deployed behaviour."""
-    probs, offs, dep_tags = word_probs(model_dir, texts)
+    (zero rows elsewhere): what focal distillation keeps of the deployed behaviour. `probs`: its `word_probs`
+    for `texts` when they were already computed (a run's cache)."""
+    if probs is None:
+        probs = word_probs(model_dir, texts)[0]
+    dep_tags = tag_names(model_dir)
     cols = [(j, tags.index(t)) for j, t in enumerate(dep_tags) if t in tags]
     out = []
-    for text, s, p, o in zip(texts, spans, probs, offs):
+    for text, s, p in zip(texts, spans, probs):
+        o = words(text)
         mapped = np.zeros((len(o), len(tags)), dtype=np.float32)
         for j, k in cols:
             mapped[:, k] = p[:, j]
@@ -167,11 +177,14 @@ def threshold_of(model_dir: str | Path) -> float | None:
     return json.loads((Path(model_dir) / "config.json").read_text()).get("pioneer_o_threshold")
 
 
-def predict_spans(model_dir: str | Path, texts: list[str], o_threshold: float | None = None) -> list[list[Span]]:
-    """Character spans for each text; the threshold saved with the model when none is given."""
-    probs, offs, tags = word_probs(model_dir, texts)
+def predict_spans(model_dir: str | Path, texts: list[str], o_threshold: float | None = None,
+                  probs: list[np.ndarray] | None = None) -> list[list[Span]]:
+    """Character spans for each text; the threshold saved with the model when none is given. `probs`: the
+    model's `word_probs` for `texts` when they were already computed."""
+    probs = word_probs(model_dir, texts)[0] if probs is None else probs
     th = threshold_of(model_dir) if o_threshold is None else o_threshold
-    return [decode(p, o, tags, th) for p, o in zip(probs, offs)]
+    tags = tag_names(model_dir)
+    return [decode(p, words(t), tags, th) for p, t in zip(probs, texts)]
 
 
 def set_threshold(model_dir: str | Path, o_threshold: float | None) -> None:
@@ -184,13 +197,13 @@ def set_threshold(model_dir: str | Path, o_threshold: float | None) -> None:
     path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
 
 
-def spans_and_margins(model_dir: str | Path, texts: list[str]) -> tuple[list[list[Span]], list[float]]:
+def spans_and_margins(model_dir: str | Path, texts: list[str], probs: list[np.ndarray] | None = None) -> tuple[list[list[Span]], list[float]]:
     """Each input's spans (with the model's saved threshold) and its smallest word top-2 margin (1.0 without
-    words): how near the tagger's least certain word is to another tag. One pass over the texts."""
-    probs, offs, tags = word_probs(model_dir, texts)
-    th = threshold_of(model_dir)
+    words): how near the tagger's least certain word is to another tag. One pass over the texts (none when
+    their `word_probs` are given)."""
+    probs = word_probs(model_dir, texts)[0] if probs is None else probs
     margins = []
     for p in probs:
         top = np.sort(p, 1) if len(p) else None
         margins.append(float((top[:, -1] - top[:, -2]).min()) if top is not None and p.shape[1] > 1 else 1.0)
-    return [decode(p, o, tags, th) for p, o in zip(probs, offs)], margins
+    return predict_spans(model_dir, texts, probs=probs), margins

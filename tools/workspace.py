@@ -47,21 +47,30 @@ class Workspace:
         return arr
 
     def by_text(self, name: str, texts: list[str], compute: Callable[[list[str]], np.ndarray]) -> np.ndarray:
-        """Rows per text, each text computed once a run (`compute` gets the texts not yet seen) and kept in
-        `work/<name>.npy` with the texts in `work/<name>.json` (written after the array: a crash in between
-        leaves a shorter list, and the rows past it are computed again). `texts` must not be empty."""
+        """Rows per text, each text computed once a run (`compute` gets the texts not yet seen, returns a row
+        each) and kept in `work/<name>.npy` with the texts in `work/<name>.json` (written after the array: a
+        crash in between leaves a shorter list, and the rows past it are computed again). `texts` must not be
+        empty."""
+        return np.stack([a[0] for a in self.blocks_by_text(name, texts, lambda new: [r[None] for r in compute(new)])])
+
+    def blocks_by_text(self, name: str, texts: list[str], compute: Callable[[list[str]], list[np.ndarray]]) -> list[np.ndarray]:
+        """As `by_text`, with a block of rows per text, of any length (a tagger's probabilities per word):
+        stored as the blocks stacked, with each text and its row count in `work/<name>.json`."""
         arr_p, keys_p = self.path(name + ".npy"), name + ".json"
-        keys = self.load_json(keys_p) if self.has(keys_p) and arr_p.exists() else []
-        arr = np.load(arr_p)[: len(keys)] if keys else None
-        pos = {t: i for i, t in enumerate(keys)}
+        keys = [k if isinstance(k, list) else [k, 1] for k in self.load_json(keys_p)] if self.has(keys_p) and arr_p.exists() else []
+        arr = np.load(arr_p) if keys else None
+        ends = np.cumsum([n for _, n in keys]).tolist()
+        pos = {t: (e - n, e) for (t, n), e in zip(keys, ends)}
         new = sorted({t for t in texts if t not in pos})
         if new:
-            rows = compute(new)
-            arr = rows if arr is None else np.concatenate([arr, rows])
-            keys = keys + new
+            blocks = compute(new)
+            rows = np.concatenate(blocks) if blocks else None
+            arr = rows if arr is None else np.concatenate([arr[: ends[-1] if ends else 0], rows])
+            keys = keys + [[t, len(b)] for t, b in zip(new, blocks)]
             tmp = arr_p.with_suffix(".tmp.npy")
             np.save(tmp, arr)
             tmp.replace(arr_p)
             self.save_json(keys_p, keys)
-            pos = {t: i for i, t in enumerate(keys)}
-        return arr[[pos[t] for t in texts]]
+            ends = np.cumsum([n for _, n in keys]).tolist()
+            pos = {t: (e - n, e) for (t, n), e in zip(keys, ends)}
+        return [arr[slice(*pos[t])] for t in texts]
