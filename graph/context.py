@@ -37,7 +37,7 @@ class Context:
     max_iterations: int = _f(3, "Training iterations at most (two or more configurations each).", min=1, max=100)
     budget_minutes: float = _f(15.0, "Stop iterating when this much time has passed.", min=0.1, max=7 * 24 * 60)
     regression_size: int = _f(600, "Passed logs held out as the regression set (at most).", min=1)
-    holdout_failures: float = _f(0.15, "Share of fixable failures held out to measure generalisation.", min=0.0, max=0.9)
+    holdout_failures: float = _f(0.15, "Share of fixable failures held out to measure generalisation (at least 12, at most half, for the net-gain rule).", min=0.0, max=0.9)
     epochs: int = _f(3, "Production: epochs of the warm starts from the deployed model (the first configurations).", min=1, max=1000)
     learning_rate: float = _f(1e-4, "Production: learning rate of the gentle warm start (the bold one doubles it).", min=1e-8, max=1.0)
     registry_name: str | None = _f(None, "Registry entry to promote into (default: from the deployed model).", name=True)

@@ -145,3 +145,24 @@ def test_a_tagger_sentence_at_the_stable_margin_counts_as_stable():
     assert g["stable_flips"] == 3 and any("stable passes" in r for r in g["reasons"])
     g = evaluate_gate(reg, reg, after, [], [], [], GateConfig(max_flips=2), task="ner", reg_churn=unsure)
     assert g["stable_flips"] == 0 and not any("stable passes" in r for r in g["reasons"])
+
+
+@pytest.mark.parametrize("task", ["classification", "ner"])
+def test_enough_failures_are_held_out_for_the_net_gain_rule_to_pass_at_all(task):
+    """15% of 55 fixable failures is 8: with 0 flips a candidate needs 5 fixes among them (0.5 ** 5 < 0.05), and
+    undetected poison among the 8 can make that impossible. At least 12 are held out, never more than half."""
+    from tools import diagnosis, entities
+    from tools.data import LogRecord
+    from tools.gate import mcnemar_greater
+
+    def split(n_fixable: int, share: float = 0.15) -> dict:
+        out = [{"category": "fixable"} if i < n_fixable else {"category": "trusted"} for i in range(n_fixable + 300)]
+        label = (lambda i: [{"start": 0, "end": 1, "label": "A"}]) if task == "ner" else (lambda i: "ab"[i % 2])
+        recs = [LogRecord(id=str(i), input=f"t{i}", prediction=label(i), verdict="fail" if i < n_fixable else "pass",
+                          correction=label(i + 1) if i < n_fixable else None) for i in range(len(out))]
+        return (entities if task == "ner" else diagnosis).split_eval(recs, out, 600, share, seed=0)
+
+    held = {n: len(split(n)["held_out_failures"]) for n in (4, 10, 55, 200)}
+    assert held == {4: 0, 10: 5, 55: 12, 200: 30}
+    assert len(split(55, share=0.0)["held_out_failures"]) == 0  # a user who holds out none gets none
+    assert mcnemar_greater(5, 0) < 0.05 <= mcnemar_greater(4, 0)  # why 8 with poison among them was too few

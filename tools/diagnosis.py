@@ -11,6 +11,7 @@ import numpy as np
 
 from tools.clustering import cluster_failures, confusion_pairs
 from tools.data import Example, LogRecord
+from tools.gate import held_out_count
 from tools.triage import (fit_noise_model, has_negation, negation_rates, noisy_corrections, passes_and_failures, plausible_corrections,
                           poison_verdicts)
 
@@ -105,7 +106,7 @@ def split_eval(records: list[LogRecord], tri: list[dict], regression_size: int, 
     n_reg = min(regression_size, len(trusted) // 4)
     reg = _stratified(trusted, [records[i].prediction for i in trusted], n_reg, rng)
     fixable = [i for i, t in enumerate(tri) if t["category"] == "fixable"]
-    n_hold = int(round(holdout_failures * len(fixable))) if len(fixable) >= 5 else 0
+    n_hold = held_out_count(len(fixable), holdout_failures)
     hold = _stratified(fixable, [records[i].correction for i in fixable], n_hold, rng)
     taken = set(reg) | set(hold)
     rest_t = [i for i in trusted if i not in taken]

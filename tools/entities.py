@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tools.data import Example, LogRecord
+from tools.gate import held_out_count
 from tools.spans import Span, entity_metrics, error_breakdown, errors
 from tools.triage import passes_and_failures, poison_verdicts
 
@@ -107,7 +108,7 @@ def split_eval(records: list[LogRecord], tri: list[dict], regression_size: int, 
     rng.shuffle(trusted)
     rng.shuffle(fixable)
     reg = trusted[: min(regression_size, len(trusted) // 4)]
-    hold = fixable[: int(round(holdout_failures * len(fixable))) if len(fixable) >= 5 else 0]
+    hold = fixable[: held_out_count(len(fixable), holdout_failures)]
     rest = trusted[len(reg):] + fixable[len(hold):]
     rng.shuffle(rest)
     tune = rest[: int(tuning * len(rest))] if len(rest) >= 50 else []

@@ -119,6 +119,21 @@ def mcnemar_greater(fixes: int, flips: int) -> float:
     return 1.0 if n == 0 else float(binomtest(fixes, n, 0.5, alternative="greater").pvalue)
 
 
+# The net-gain rule needs evidence: with k held-out failures fixed and none flipped its p-value is 0.5 ** k, so
+# fewer than 5 real fixes never pass. And the held-out failures carry the poison triage missed: in AdaptFT-Bench's
+# drift scenario (stage 2, 25% poison) 15% of 55 fixable failures was 8, 5 of them wrong corrections, and every
+# candidate was refused though its fine-tuned model scored 0.97 against the deployed 0.74 on the union test.
+MIN_HELD_OUT_FAILURES = 12
+
+
+def held_out_count(n_fixable: int, share: float) -> int:
+    """How many fixable failures to hold out for the net-gain rule: `share` of them, at least
+    MIN_HELD_OUT_FAILURES and at most half of them; none when the share is 0 or fewer than 5 are fixable."""
+    if share <= 0 or n_fixable < 5:
+        return 0
+    return min(max(int(round(share * n_fixable)), MIN_HELD_OUT_FAILURES), n_fixable // 2)
+
+
 # ---------------------------------------------------------------- rules: (figures, reason or None)
 
 
