@@ -28,6 +28,7 @@ def train(state: State, runtime: Runtime[Context]) -> dict:
     ctx = settings(runtime)
     plan = state["plan"]
     labels = _label_set(state, plan)
+    ws = Workspace(ctx.run_dir)
     out = []
     for cand in plan["configs"]:
         model_dir = Path(ctx.run_dir) / "candidates" / f"{plan['iteration']}-{cand['name']}"
@@ -47,11 +48,12 @@ def train(state: State, runtime: Runtime[Context]) -> dict:
             name = cand["name"]
             progress = lambda e, name=name: emit("train", f"{name} step {e['step']}/{e['total']} loss {e['loss']}", candidate=name, **e)  # noqa: E731
             if state.get("task") == "ner":
-                teacher = (teacher_probs(state["model"], texts, targets, tag_set(labels), deployed_word_probs(Workspace(ctx.run_dir), state["model"], texts))
-                           if cfg.distill_weight > 0 and texts else None)
+                teacher = None
+                if cfg.distill_weight > 0 and texts:
+                    teacher = teacher_probs(state["model"], texts, targets, tag_set(labels), deployed_word_probs(ws, state["model"], texts))
                 summary = train_tagger(ctx.base_model, texts, targets, labels, trained_dir, cfg, progress=progress, teacher=teacher, start=start)
             else:
-                teacher = _teacher(Workspace(ctx.run_dir), state["model"], texts, targets, labels) if cfg.distill_weight > 0 else None
+                teacher = _teacher(ws, state["model"], texts, targets, labels) if cfg.distill_weight > 0 else None
                 summary = train_classifier(ctx.base_model, texts, targets, labels, trained_dir, cfg, teacher, progress=progress, start=start)
         training = {k: summary[k] for k in ("examples", "curve", "seconds")} | {"start": "deployed" if start else "base"}
         if alphas:
