@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -299,13 +298,10 @@ def test_a_candidate_gated_before_another_promotion_faces_the_ratchet_of_the_new
 
 
 def _kill_at_every_step(args: list[str], killed: Path, env: dict) -> subprocess.CompletedProcess:
-    """Rerun `pioneer args` under the kill switch until a run is not killed; returns that last run."""
-    for _ in range(40):
-        done = subprocess.run([sys.executable, "-m", "tests.killswitch", str(killed), *args], capture_output=True, text=True,
-                              env=env, cwd=ROOT, timeout=600)
-        if done.returncode != -signal.SIGKILL:
-            return done
-    raise AssertionError("still killed after 40 reruns")
+    """Rerun `pioneer args` under the kill switch (each rerun a forked child that SIGKILLs itself after the next
+    boundary) until a run is not killed; returns the kill switch's process, whose exit status is that run's."""
+    return subprocess.run([sys.executable, "-m", "tests.killswitch", str(killed), *args], capture_output=True, text=True,
+                          env=env, cwd=ROOT, timeout=1200)
 
 
 def test_a_run_killed_after_every_step_finishes_with_one_report_and_one_version(deployment, tiny_base, tmp_path):
