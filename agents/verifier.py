@@ -34,7 +34,7 @@ def diagnose(state: State, runtime: Runtime[Context]) -> dict:
     if state.get("task") == "ner":
         return _diagnose_entities(state, ctx, ws, records, parent)
     emit("diagnose", "scoring the deployed model on the logs")
-    probs = ws.array("deployed_probs", lambda: deployed_probs(ws, state["model"], [r.input for r in records]))
+    probs = deployed_probs(ws, state["model"], [r.input for r in records])
     log_emb = ws.array("log_emb", lambda: embed([r.input for r in records]))
     parent_emb = ws.array("parent_emb", lambda: embed([e.input for e in parent]) if parent else np.zeros((0, log_emb.shape[1]), np.float32))
     labels = state["labels"]
@@ -144,12 +144,10 @@ def _churn(state: State, rd: RunData, rows) -> list[float] | None:
     margin (a tagger's: its least certain word's), computed once a run."""
     from tools.gate import churn_of_probs, sentence_churn
 
-    if rd.ws.has("deployed_probs.npy"):
-        probs = np.load(rd.ws.path("deployed_probs.npy"))
-        pos = {r.id: i for i, r in enumerate(rd.records)}
-        return churn_of_probs(probs[[pos[r.id] for r in rows]])
-    if state.get("task") != "ner" or not rows:
-        return None
+    if not rows:
+        return []
+    if state.get("task") != "ner":
+        return churn_of_probs(deployed_probs(rd.ws, state["model"], [r.input for r in rows]))
     from tools.tagger import spans_and_margins
 
     texts = [r.input for r in rows]
