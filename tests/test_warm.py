@@ -75,10 +75,15 @@ def test_interpolation_runs_from_the_old_model_to_the_new_and_refuses_other_arch
         interpolate(deployment / "deployed", other, 0.5, tmp_path / "bad")
 
 
-def test_the_interpolation_weight_is_the_largest_within_one_item_of_the_best():
+def test_the_interpolation_weight_is_the_largest_within_one_item_of_the_best_unless_the_split_ties_them_all():
     from tools.warm import weight_choice
 
     assert weight_choice({0.0: 0.900, 0.2: 0.895, 0.5: 0.890}, 200) == 0.2  # 0.895 is one item below, 0.890 two
     assert weight_choice({0.0: 0.900, 0.2: 0.895, 0.5: 0.890}, 2000) == 0.0  # one item is 0.0005: only the best
     assert weight_choice({0.0: 0.5, 0.35: 0.6}, 100) == 0.35
-    assert weight_choice({0.0: 0.9, 0.2: 0.9, 0.35: 0.9}, 10) == 0.35  # a tie goes to the old model's side
+    assert weight_choice({0.0: 0.9, 0.2: 0.9, 0.35: 0.8}, 20) == 0.2  # a tie goes to the old model's side
+    # every weight within one item: the split tells nothing, so the uninformed weight, not the grid's edge
+    assert weight_choice({0.0: 0.9, 0.2: 0.9, 0.35: 0.9, 0.5: 0.85}, 20) == 0.35
+    assert weight_choice({0.0: 0.9, 0.2: 0.9, 0.35: 0.9, 0.5: 0.85}, 20, uninformed=0.2) == 0.2
+    assert weight_choice({0.0: 0.9, 0.2: 0.9, 0.5: 0.9}, 20) == 0.5  # 0.35 not on the grid: the largest
+    assert weight_choice({0.0: 0.9, 0.2: 0.9, 0.35: 0.8, 0.5: 0.8}, 20) == 0.2  # two items below: not all tied
