@@ -214,6 +214,38 @@ def test_an_unusual_failure_with_a_plausible_correction_is_kept_and_another_task
     assert (tri["other"]["category"], tri["other"]["reason"]) == ("poison", "off_task")
 
 
+def test_passes_far_from_the_parent_vouch_for_their_neighbours_only_where_the_labels_agree():
+    from tools.triage import poison_verdicts
+
+    rng = np.random.default_rng(1)
+    unit = lambda v: v / np.linalg.norm(v, axis=-1, keepdims=True)  # noqa: E731
+    labels = list("abcdef")
+    near = lambda c, n, s=0.08: unit(c + s * rng.normal(size=(n, 48)))  # noqa: E731
+    parent_emb = np.concatenate([near(c, 20) for c in unit(rng.normal(size=(6, 48)))])
+    # drift: the task's own labels in new phrasing (far from the parent), 12 passes and 3 failures per label
+    drift = np.concatenate([near(c, 15) for c in unit(rng.normal(size=(6, 48)))])
+    drift_labels = [l for l in labels for _ in range(15)]
+    drift_pass = [i for i in range(90) if i % 15 < 12]
+    # another task: 4 topics of its own, each line given a label at random; about 1 in 6 "passes" by chance
+    other = np.concatenate([near(c, 30) for c in unit(rng.normal(size=(4, 48)))])
+    other_labels = list(rng.choice(labels, size=120))
+    other_pass = [90 + i for i in range(0, 120, 6)]
+    log_emb = np.concatenate([drift, other]).astype(np.float32)
+    asserted = drift_labels + other_labels
+    texts = ["words"] * len(asserted)
+    passed = drift_pass + other_pass
+    args = (texts, passed, log_emb, parent_emb.astype(np.float32), {"words"})
+    off = lambda v: {i for i, x in v.items() if x["reason"] == "off_task"}  # noqa: E731
+    blind, seeing = off(poison_verdicts(*args)), off(poison_verdicts(*args, labels=asserted))
+    other_fails = set(range(90, 210)) - set(other_pass)
+    assert len(blind & other_fails) < 20  # without labels the chance passes make the other task look like the deployment's
+    assert other_fails <= seeing  # with them, every failure of the other task is off the task
+    assert not seeing & set(range(90))  # and the drift, whose passes agree with their neighbours, is the task
+    # with two labels a random label agrees half the time: the rule stays out of it
+    two = [("a" if l in "abc" else "b") for l in asserted]
+    assert off(poison_verdicts(*args, labels=two)) == blind
+
+
 def test_the_next_iteration_is_costed_from_the_last_and_cut_to_the_budget():
     from tools import strategies
 

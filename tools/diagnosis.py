@@ -46,8 +46,9 @@ def triage(
     out: list[dict] = [{"id": r.id} for r in records]
     # poison first: it is excluded whatever its verdict
     passed_idx = [i for i, r in enumerate(records) if r.verdict == "pass"]
+    asserted = [r.prediction if r.verdict == "pass" else r.correction for r in records]
     for i, v in poison_verdicts([r.input for r in records], passed_idx, log_emb, parent_emb, vocab,
-                                settings.off_task_quantile, settings.off_task_margin).items():
+                                settings.off_task_quantile, settings.off_task_margin, labels=asserted).items():
         out[i].update(v)
     # a negation in a label whose curated examples never negate: the label fits the request without it
     if parent:

@@ -178,11 +178,41 @@ def noisy_corrections(model: NoiseModel, emb: np.ndarray, corrections: list[str]
     return flags, p_corr
 
 
+def label_agreement(emb: np.ndarray, labels: list[str | None], idx: list[int], k: int = 10) -> np.ndarray:
+    """For each row in `idx`, the share of its k nearest other rows (cosine, among rows with a label) whose label is
+    its own. Traffic of the task has neighbours that mostly agree; another task's text given labels at random
+    agrees about 1/K of the time for K labels."""
+    have = np.array([i for i, l in enumerate(labels) if l is not None])
+    out = np.zeros(len(idx), dtype=np.float32)
+    if len(have) < 2 or not idx:
+        return out
+    lab = np.array([labels[i] for i in have], dtype=object)
+    sims = emb[idx] @ emb[have].T
+    for r, i in enumerate(idx):
+        sims[r, have == i] = -np.inf
+    kk = min(k, len(have) - 1)
+    near = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
+    for r, i in enumerate(idx):
+        out[r] = float(np.mean(lab[near[r]] == labels[i]))
+    return out
+
+
 def poison_verdicts(texts: list[str], passed: list[int], log_emb: np.ndarray, parent_emb: np.ndarray, vocab: set[str],
-                    quantile: float = 0.01, margin: float = 0.85) -> dict[int, dict]:
+                    quantile: float = 0.01, margin: float = 0.85, labels: list[str | None] | None = None,
+                    min_agreement: float = 0.5) -> dict[int, dict]:
     """Poison among the logged inputs, by index: injected instructions, gibberish, or text far from every trusted
-    input (the parent data and the clean passed logs, indices `passed`). Poison goes whatever its verdict."""
+    input (the parent data and the clean passed logs, indices `passed`). Poison goes whatever its verdict.
+
+    With `labels` (the label each line asserts: a pass's prediction, a failure's correction) and more than two of
+    them, a pass far from the parent data vouches for its neighbours only when at least `min_agreement` of its
+    nearest labelled lines carry its label (`label_agreement`): another task's text labelled at random passes
+    1 time in K by chance, and those passes would otherwise make that task look like the deployment's own."""
     clean = [i for i in passed if not is_injection(texts[i]) and not is_gibberish(texts[i], vocab)]
+    if labels is not None and len({l for l in labels if l is not None}) > 2 and clean and len(parent_emb) >= 10:
+        far = [i for i, s in zip(clean, domain_similarity(log_emb[clean], parent_emb)) if s < off_task_threshold(parent_emb, quantile, margin)]
+        if far:
+            doubtful = {i for i, a in zip(far, label_agreement(log_emb, labels, far)) if a < min_agreement}
+            clean = [i for i in clean if i not in doubtful]
     ref = np.concatenate([parent_emb, log_emb[clean]]) if clean else parent_emb
     threshold = off_task_threshold(ref, quantile, margin)
     sim = domain_similarity(log_emb, ref)
