@@ -31,7 +31,7 @@ def synthesize(state: State, runtime: Runtime[Context]) -> dict:
     # the final refit, which keeps its selection's choice and trains on the tuning split too. The held-out failures
     # never train: the gate's net-gain rule and the report's headline are measured on them.
     tuning = set() if final else set(splits.get("tuning", []))
-    held = set(splits["held_out_failures"]) | tuning
+    held = kept_out(splits, final) - reg
     idx = {r.id: i for i, r in enumerate(records)}
     log_emb = np.load(ws.path("log_emb.npy"))
     parent_emb = np.load(ws.path("parent_emb.npy"))
@@ -55,6 +55,14 @@ def synthesize(state: State, runtime: Runtime[Context]) -> dict:
     return mixes(ws, plan, make)
 
 
+def kept_out(splits: dict, final: bool) -> set[str]:
+    """Log ids no mix may hold, for every task kind: the regression set and the held-out failures always (the gate's
+    flips and net gain, and the report's headline, are measured on them), the tuning split until the final refit
+    (it chose the selection's interpolation weight or tagger threshold, which the refit keeps)."""
+    out = set(splits["regression"]) | set(splits["held_out_failures"])
+    return out if final else out | set(splits.get("tuning", []))
+
+
 def mixes(ws: Workspace, plan: dict, make, say=None) -> dict:
     """Each planned configuration's training mix, built once by `make(cand) -> (rows, composition)` and
     written to the run folder (its .json last, so a resumed run reuses only finished mixes)."""
@@ -75,7 +83,8 @@ def mixes(ws: Workspace, plan: dict, make, say=None) -> dict:
 
 def _entity_mixes(state: State, ctx: Context, rd) -> dict:
     """Entity extraction: gold corrections, hard negatives for the falsely predicted surfaces, retained passes and
-    parent data; nothing from the regression set, the held-out failures or the tuning split."""
+    parent data; nothing from the regression set or the held-out failures, and the tuning split in the refit only
+    (`kept_out`)."""
     from collections import Counter
 
     from tools.entities import build_mix
@@ -83,14 +92,14 @@ def _entity_mixes(state: State, ctx: Context, rd) -> dict:
 
     ws, plan = rd.ws, state["plan"]
     final = plan["stage"] == "final"
-    kept_out = set(rd.splits["regression"]) | set(rd.splits.get("tuning", [])) | (set() if final else set(rd.splits["held_out_failures"]))
-    gold = [(r.input, r.correction, r.id) for r in rd.records if rd.category(r.id) == "fixable" and r.id not in kept_out]
-    trusted = [(r.input, r.prediction, r.id) for r in rd.records if rd.category(r.id) == "trusted" and r.id not in kept_out]
+    out = kept_out(rd.splits, final)
+    gold = [(r.input, r.correction, r.id) for r in rd.records if rd.category(r.id) == "fixable" and r.id not in out]
+    trusted = [(r.input, r.prediction, r.id) for r in rd.records if rd.category(r.id) == "trusted" and r.id not in out]
     trusted += [(e.input, e.output, f"parent:{e.line}") for e in rd.parent]
     by_id = rd.by_id
     false = Counter(e["text"].lower() for t, c, i in gold for e in errors(t, c, by_id[i].prediction) if e["kind"] == "false_positive")
     norm = lambda t: " ".join(t.lower().split())  # noqa: E731
-    exclude = {norm(by_id[i].input) for i in kept_out}
+    exclude = {norm(by_id[i].input) for i in out}
     def make(cand: dict) -> tuple[list[dict], dict]:
         m = cand["config"]["mix"]
         mix = build_mix(gold, trusted, [w for w, _ in false.most_common()], m["gold_repeat"], m["hard_negatives"], m["replay_fraction"],

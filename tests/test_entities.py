@@ -211,6 +211,12 @@ def test_production_mode_improves_an_entity_extractor_and_reports_error_kinds(en
     assert noise_ids and sum(key[i]["noise"] == "wrong_correction" for i in noise_ids) / len(noise_ids) >= 0.5
     # every attempt went through the gate; the report says what happened, in both files
     assert rep["iterations"] and all("negative_flips" in e["gate"] for e in rep["iterations"])
+    # no mix holds the regression set or the held-out failures, the refit's neither; the tuning split only the refit's
+    splits = json.loads((run / "work" / "splits.json").read_text())
+    for e in rep["iterations"]:
+        refs = {r["ref"] for r in read_jsonl(e["mix_file"])}
+        assert not refs & (set(splits["regression"]) | set(splits["held_out_failures"])), e["strategy"]
+        assert e["stage"] == "final" or not refs & set(splits.get("tuning", [])), e["strategy"]
     md = (run / "report.md").read_text()
     assert "Errors by kind" in md and "entity F1 on usable logs" in md
     # the deployed tagger ran once per text, for the diagnosis, the churn and every candidate's teacher alike
