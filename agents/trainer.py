@@ -66,7 +66,7 @@ def _interpolated(state: State, ctx: Context, name: str, trained_dir: Path, mode
     """a * deployed + (1 - a) * fine-tuned into `model_dir`, a chosen on the tuning split (once: a resumed run
     reads the choice back)."""
     from agents.run_data import run_data
-    from tools.warm import all_tied, choose_alpha, interpolate
+    from tools.warm import UNINFORMED_WEIGHT, all_tied, choose_alpha, interpolate
 
     done = model_dir / "interpolation.json"
     if done.exists():
@@ -81,7 +81,7 @@ def _interpolated(state: State, ctx: Context, name: str, trained_dir: Path, mode
         elif rows:
             best, scores = choose_alpha(state["model"], trained_dir, alphas, [r.input for r in rows], [r.label for r in rows])
             how = "tuning accuracy " + ", ".join(f"{a}: {v}" for a, v in scores.items())
-            if all_tied(scores, len(rows)):
+            if all_tied(scores, len(rows)) and best == UNINFORMED_WEIGHT:
                 how += f"; all within one of {len(rows)} items, so the uninformed weight"
         else:  # no tuning split (few logs): the middle of the grid, untested
             best, scores, how = sorted(alphas)[len(alphas) // 2], {}, "no tuning split: the middle of the grid"

@@ -209,7 +209,8 @@ def poison_verdicts(texts: list[str], passed: list[int], log_emb: np.ndarray, pa
     1 time in K by chance, and those passes would otherwise make that task look like the deployment's own."""
     clean = [i for i in passed if not is_injection(texts[i]) and not is_gibberish(texts[i], vocab)]
     if labels is not None and len({l for l in labels if l is not None}) > 2 and clean and len(parent_emb) >= 10:
-        far = [i for i, s in zip(clean, domain_similarity(log_emb[clean], parent_emb)) if s < off_task_threshold(parent_emb, quantile, margin)]
+        own = off_task_threshold(parent_emb, quantile, margin)
+        far = [i for i, s in zip(clean, domain_similarity(log_emb[clean], parent_emb)) if s < own]
         if far:
             doubtful = {i for i, a in zip(far, label_agreement(log_emb, labels, far)) if a < min_agreement}
             clean = [i for i in clean if i not in doubtful]
