@@ -132,8 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     for c in a.conditions:
         rows += run_condition(c, a.dataset, root, a)
         print(table(rows), flush=True)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    write_json(root / a.dataset / "results.json", {"rows": rows, "peak_rss_mb": round(peak)})
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        write_json(root / a.dataset / "results.json", {"rows": rows, "peak_rss_mb": round(peak)})  # after every condition
     (root / a.dataset / "table.md").write_text(table(rows) + f"\n\npeak memory {peak:.0f} MB\n")
     print(f"\npeak memory {peak:.0f} MB; results in {root / a.dataset / 'results.json'}")
     return 0
