@@ -121,6 +121,7 @@ def _metrics(usable, usable_pred, fixable, fixable_pred, reg, reg_pred, task: st
 def _decisions(iterations: list[dict], plan: dict, promotion: dict | None, approval: dict) -> list[dict]:
     """Each attempt with the decision taken on it, and why."""
     chosen = (plan.get("candidate") or {}).get("model_dir") if plan.get("action") == "promote" else None
+    refit = {e.get("selected") for e in iterations if e["stage"] == "final"}  # the selection each refit came from
     out = []
     for e in iterations:
         e = dict(e)
@@ -129,7 +130,7 @@ def _decisions(iterations: list[dict], plan: dict, promotion: dict | None, appro
         elif e["model_dir"] == chosen and approval.get("decision") == "reject":
             e["decision"] = "passed the gate; rejected by the reviewer" + (f": {approval['note']}" if approval.get("note") else "")
         elif e["gate"]["passed"]:
-            e["decision"] = "passed the gate" + ("; refit as final" if e["stage"] == "select" else "")
+            e["decision"] = "passed the gate" + ("; refit as final" if e["stage"] == "select" and e["strategy"] in refit else "")
         else:
             e["decision"] = "rejected: " + "; ".join(e["gate"]["reasons"])
         out.append(e)

@@ -237,7 +237,7 @@ def gate(state: State, runtime: Runtime[Context]) -> dict:
              candidate=cand["name"], flips=g["negative_flips"], fixed=g["fixed"], passed=g["passed"])
         entries.append({"iteration": plan["iteration"], "stage": plan["stage"], "strategy": cand["name"], "threshold": cand.get("threshold"),
                         "config": cand["config"], "data_mix": cand.get("mix_composition"), "mix_file": cand.get("mix_file"), "training": cand.get("training"),
-                        "model_dir": cand["model_dir"], "gate": g, "why": plan.get("why", "")})
+                        "model_dir": cand["model_dir"], "gate": g, "why": plan.get("why", ""), "selected": cand.get("selected")})
     return {"iterations": entries}
 
 

@@ -33,6 +33,9 @@ def test_improve_promotes_behind_the_gate_and_reports(deployment, tiny_base, tmp
     assert len(first) >= 2 and len({json.dumps(it["config"], sort_keys=True) for it in first}) == len(first)
     assert rep["iterations"][-1]["stage"] == "final" and rep["iterations"][-1]["decision"] == "promoted"
     assert all({"strategy", "data_mix", "config", "gate", "decision"} <= it.keys() for it in rep["iterations"])
+    # only the selection the refit came from is said to have been refit
+    refit = [e["strategy"] for e in rep["iterations"] if "refit as final" in e["decision"]]
+    assert refit and refit == [e["selected"] for e in rep["iterations"] if e["stage"] == "final"]
     assert rep["clusters"] and all(c["kind"] in {"fixable", "noise", "poison"} for c in rep["clusters"])
     # poisoned lines are excluded and listed by reason; they are never in a training mix
     key = {k["id"]: k["noise"] for k in map(json.loads, (deployment / "key.jsonl").read_text().splitlines())}
