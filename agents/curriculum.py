@@ -26,25 +26,23 @@ def synthesize(state: State, runtime: Runtime[Context]) -> dict:
     ws, records, parent, tri, splits = rd.ws, rd.records, rd.parent, rd.triage, rd.splits
     plan = state["plan"]
     final = plan["stage"] == "final"
-    reg = set(splits["regression"])
     # the tuning split chooses interpolation weights (and a tagger's threshold), so it stays out of training until
     # the final refit, which keeps its selection's choice and trains on the tuning split too. The held-out failures
-    # never train: the gate's net-gain rule and the report's headline are measured on them.
-    tuning = set() if final else set(splits.get("tuning", []))
-    held = kept_out(splits, final) - reg
+    # never train: the gate's net-gain rule and the report's headline are measured on them (`kept_out`).
+    out = kept_out(splits, final)
     idx = {r.id: i for i, r in enumerate(records)}
     log_emb = np.load(ws.path("log_emb.npy"))
     parent_emb = np.load(ws.path("parent_emb.npy"))
 
-    gold_ids = [r.id for r in records if tri[r.id]["category"] == "fixable" and r.id not in held]
+    gold_ids = [r.id for r in records if tri[r.id]["category"] == "fixable" and r.id not in out]
     gold = [Item(records[idx[i]].input, records[idx[i]].correction, "gold", i) for i in gold_ids]
-    trusted_ids = [r.id for r in records if tri[r.id]["category"] == "trusted" and r.id not in reg and r.id not in tuning]
+    trusted_ids = [r.id for r in records if tri[r.id]["category"] == "trusted" and r.id not in out]
     trusted = [Item(records[idx[i]].input, records[idx[i]].prediction, "retained", i) for i in trusted_ids]
     trusted += [Item(e.input, e.output, "replay", f"parent:{e.line}") for e in parent]
     trusted_emb = np.concatenate([log_emb[[idx[i] for i in trusted_ids]].reshape(-1, log_emb.shape[1]), parent_emb])
-    eval_ids = list(reg) + list(tuning) + list(splits["held_out_failures"])
+    eval_ids = sorted(out)  # no mix holds a near-copy of what evaluates it
     eval_emb = log_emb[[idx[i] for i in eval_ids]] if eval_ids else np.zeros((0, log_emb.shape[1]), np.float32)
-    extra = _paraphrases(ctx, ws, records, tri, held)
+    extra = _paraphrases(ctx, ws, records, tri, out)
 
     def make(cand: dict) -> tuple[list[dict], dict]:
         mix = build_mix(gold, log_emb[[idx[i] for i in gold_ids]], trusted, trusted_emb, eval_emb,

@@ -54,7 +54,7 @@ def triage(
     if parent:
         rates = negation_rates([e.input for e in parent], [e.output for e in parent])
         for i, r in enumerate(records):
-            label = r.prediction if r.verdict == "pass" else r.correction
+            label = asserted[i]
             rate = rates.get(label) if label is not None else None
             if "category" not in out[i] and rate is not None and rate < settings.max_negation_rate and has_negation(r.input):
                 out[i].update(category="poison", reason="negated_request", label=label, label_negation_rate=round(rate, 4))
