@@ -257,6 +257,9 @@ def test_the_next_iteration_is_costed_from_the_last_and_cut_to_the_budget():
     cost = strategies.cost_model(last, timings)
     assert abs(cost(warm) - 1.1 * (60 + 30) / 60) < 1e-9 and abs(cost(base) - 1.1 * (200 + 30) / 60) < 1e-9
     assert abs(cost(strategies.warm("w3", epochs=3)) - 1.1 * (90 + 30) / 60) < 1e-9  # more epochs cost more
+    # a twin (the same model at another weight, no training) adds no configuration to share the other work with
+    twin = {"config": warm, "training": {"examples": 1000, "seconds": 0.0, "start": "deployed"}}
+    assert abs(strategies.cost_model(last + [twin], timings)(warm) - cost(warm)) < 1e-9
     refit = cost(warm)
     assert strategies.affordable([warm, warm], cost, refit, 10.0) == 2
     assert strategies.affordable([warm, warm], cost, refit, 3 * cost(warm) - 0.01) == 1

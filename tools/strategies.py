@@ -132,7 +132,7 @@ def cost_model(last: list[dict], timings: list[dict]) -> Callable[[dict], float]
     """Minutes a configuration is expected to take, from the attempts of the last iteration (`last`) and the
     graph's node timings: its training at that iteration's seconds per example and epoch (for its start, the
     deployed model or the base, when the iteration had one), plus its share of the iteration's other work
-    (mixes, interpolation, the gate), with a 10% margin."""
+    (mixes, interpolation, the gate, its twin's gate when it had one), with a 10% margin."""
     rates: dict[str, list[float]] = {}
     for e in last:
         t = e.get("training") or {}
@@ -141,7 +141,8 @@ def cost_model(last: list[dict], timings: list[dict]) -> Callable[[dict], float]
     every = [r for rs in rates.values() for r in rs] or [0.0]
     examples = max([(e.get("training") or {}).get("examples", 0) for e in last] or [0])
     wall = sum(next((t["seconds"] for t in reversed(timings) if t["node"] == n), 0.0) for n in ("curriculum", "train", "gate"))
-    other = max(0.0, wall - sum((e.get("training") or {}).get("seconds", 0) for e in last)) / max(1, len(last))
+    trained = [e for e in last if (e.get("training") or {}).get("seconds")]  # not a twin at another weight (no training)
+    other = max(0.0, wall - sum(e["training"]["seconds"] for e in trained)) / max(1, len(trained))
 
     def cost(cfg: dict) -> float:
         rate = rates.get("deployed" if cfg.get("warm_start") else "base", every)
