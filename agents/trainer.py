@@ -68,7 +68,7 @@ def _interpolated(state: State, ctx: Context, name: str, trained_dir: Path, mode
     """a * deployed + (1 - a) * fine-tuned into `model_dir`, a chosen on the tuning split (once: a resumed run
     reads the choice back)."""
     from agents.run_data import run_data
-    from tools.warm import UNINFORMED_WEIGHT, all_tied, choose_alpha, interpolate
+    from tools.warm import all_tied, also_gated, choose_alpha, interpolate
 
     done = model_dir / "interpolation.json"
     if done.exists():
@@ -99,8 +99,9 @@ def _interpolated(state: State, ctx: Context, name: str, trained_dir: Path, mode
         best, scores, logp, how = 0.0, {}, {}, "not interpolated"
     info = {"alpha": best, "tuning_accuracy_by_alpha": {str(a): v for a, v in scores.items()},
             "tuning_logp_by_alpha": {str(a): v for a, v in logp.items()}, "tuning_n": len(rows)}
-    if scores and all_tied(scores, len(rows)) and UNINFORMED_WEIGHT in scores and best != UNINFORMED_WEIGHT:
-        info["also_gated"] = UNINFORMED_WEIGHT  # the split cannot tell them apart: the gate chooses (`_twin`)
+    twin = also_gated(scores, len(rows), best)
+    if twin is not None:  # the split cannot tell them apart: the gate chooses (`_twin`)
+        info["also_gated"] = twin
     done.write_text(json.dumps(info))
     if how != "not interpolated":
         emit("train", f"{name}: interpolated with the deployed model at a = {best} ({how})")

@@ -108,5 +108,10 @@ def test_the_interpolation_weight_is_the_largest_within_one_item_of_the_best_unl
     logp = {0.0: -0.74, 0.2: -0.82, 0.35: -0.92, 0.5: -1.07}  # TREC stage 1's bold warm start, 23 tuning items
     assert weight_choice({0.0: 0.783, 0.2: 0.783, 0.35: 0.783, 0.5: 0.783}, 23, logp) == 0.0
     assert weight_choice({0.0: 0.9, 0.2: 0.9, 0.35: 0.9, 0.5: 0.85}, 20, {0.0: -0.5, 0.2: -0.4, 0.35: -0.4, 0.5: -0.6}) == 0.35  # equals: the larger
+    from tools.warm import also_gated
+
+    assert also_gated({0.0: 0.783, 0.2: 0.783, 0.35: 0.783, 0.5: 0.783}, 23, 0.0) == 0.35  # tied: both go to the gate
+    assert also_gated({0.0: 0.783, 0.2: 0.783, 0.35: 0.783, 0.5: 0.783}, 23, 0.35) is None
+    assert also_gated({0.0: 0.9, 0.2: 0.9, 0.35: 0.8}, 20, 0.2) is None  # the split told them apart
     # not all tied: the log-probabilities change nothing
     assert weight_choice({0.0: 0.9, 0.2: 0.9, 0.35: 0.8}, 20, {0.0: -0.9, 0.2: -0.5, 0.35: -0.1}) == 0.2

@@ -184,6 +184,12 @@ def weight_choice(scores: dict[float, float], n: int, logp: dict[float, float] |
     return max(_near_best(scores, n))
 
 
+def also_gated(scores: dict[float, float], n: int, chosen: float, uninformed: float = UNINFORMED_WEIGHT) -> float | None:
+    """The weight to gate beside `chosen`: `uninformed` where every weight ties (`all_tied`) and it is on the grid
+    but not chosen; otherwise None. The split cannot tell the two apart, so the gate chooses."""
+    return uninformed if scores and all_tied(scores, n) and uninformed in scores and chosen != uninformed else None
+
+
 def all_tied(scores: dict[float, float], n: int) -> bool:
     """Whether every weight's accuracy is within one item of the best (more than one weight tried)."""
     return len(scores) > 1 and len(_near_best(scores, n)) == len(scores)
