@@ -170,6 +170,15 @@ def test_strategy_revisions_follow_what_failed():
     (a, b), why = strategies.revise(base, label, max_flips=2, iteration=2)
     assert "card_lost" in why and a["mix"]["protect"] == b["mix"]["protect"] == ["card_lost"]
     assert a["train"]["distill_weight"] > 0.5 and base["mix"]["protect"] == []  # the base is not modified
+    warm = {**strategies.strategy("w", epochs=2, learning_rate=5e-5, distill_weight=0.5), "warm_start": True}
+    churned = {"negative_flips": 5, "slices": {}, "fixed": 0.4, "passed": False,
+               "reasons": ["5 negative flips on the regression set, significantly above the 1.7 that churn explains",
+                           "fixes (5) do not significantly exceed flips (5) on the held-out logs"]}
+    (a, b), why = strategies.revise(warm, churned, max_flips=2, iteration=2)
+    assert "from the base" in why and a["warm_start"] and a["train"]["distill_weight"] > 0.5 and a["mix"]["replay_fraction"] == 0.2
+    assert "warm_start" not in b and b["train"]["epochs"] == strategies.TrainConfig.epochs and warm["warm_start"]
+    (a, b), why = strategies.revise(warm, flips, max_flips=2, iteration=2)  # flips alone, with a net gain: gentler, still warm
+    assert a["warm_start"] and b["warm_start"] and "from the base" not in why
     ranked = sorted([{"gate": flips}, {"gate": {**low, "passed": True}}, {"gate": low}], key=strategies.score, reverse=True)
     assert ranked[0]["gate"]["passed"] and ranked[1]["gate"]["fixed"] == 0.9
 
