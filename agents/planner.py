@@ -102,6 +102,9 @@ def _first(state: State, ctx: Context) -> dict:
                     "similar_patterns": sorted({h["pattern"] for h in hits})[:5],
                     "from_runs": sorted({h["run_id"] for h in hits})[:5]}
             emit("plan", f"memory: {len(hits)} similar past patterns; starting from {best['name']}")
+        elif hits:
+            memo = {"used": False, "matches": len(hits), "similar_patterns": sorted({h["pattern"] for h in hits})[:5]}
+            emit("plan", f"memory: {len(hits)} similar past patterns, no attempt on them passed the gate; default strategies")
     why = "first iteration" + (f": memory suggested {memo['strategy']}" if memo.get("used") else ": default strategies")
     return {"memory": memo, "plan": {"action": "train", "stage": "select", "iteration": 1,
                                      "configs": [{"name": c["name"], "config": c} for c in configs], "why": why}}

@@ -62,3 +62,7 @@ def test_memory_finds_similar_patterns_and_best_strategy(tmp_path):
     assert best["name"] == "contrastive" and best["mix"]["hard_negatives"] == 5
     assert all(h["pattern"].startswith("card stolen") for h in hits)
     assert again.similar([query], "ner") == []
+    refused = Memory(tmp_path / "refused")  # only tried, never passed: nothing to suggest, the record still found
+    refused.record("classification", [cards], {"name": "plain"}, {"score": 0.6, "flips": 4, "promoted": False}, "run1")
+    best, hits = refused.best_strategy([query], "classification")
+    assert best is None and [h["strategy"] for h in hits] == ["plain"]

@@ -91,11 +91,15 @@ class Memory:
         return hits
 
     def best_strategy(self, patterns: list[dict], task: str) -> tuple[dict | None, list[dict]]:
-        """The strategy with the best record on similar patterns (promoted first, then score minus flips)."""
+        """The strategy that passed the gate on similar patterns with the best record (score minus flips), and every
+        similar record. None when none of them passed: a refused attempt is what was tried, not what fixed them
+        (on AdaptFT-Bench's systematic judge, stages 2 and 3 started from stage 1's best refused attempt, which
+        flipped 6 passes again)."""
         hits = self.similar(patterns, task)
-        if not hits:
-            return None, []
-        best = max(hits, key=lambda h: (h["promoted"], h["score"] - 0.01 * h["flips"], -h["distance"]))
+        passed = [h for h in hits if h["promoted"]]
+        if not passed:
+            return None, hits
+        best = max(passed, key=lambda h: (h["score"] - 0.01 * h["flips"], -h["distance"]))
         return json.loads(best["strategy_json"]), hits
 
 

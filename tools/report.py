@@ -91,6 +91,9 @@ def render_markdown(r: dict, plots: list[str]) -> str:
         m = r["memory"]
         lines += [f"**Memory:** started from `{m['strategy']}`, found on {m['matches']} similar past patterns "
                   f"({', '.join(m.get('similar_patterns', []))}).", ""]
+    elif r.get("memory", {}).get("matches"):
+        lines += [f"**Memory:** {r['memory']['matches']} similar past patterns, none fixed by an attempt that passed the gate: "
+                  "started from the default strategies.", ""]
     lines += _error_kinds(r)
     ing = r.get("ingest") or {}
     if "parent_examples" in ing:
