@@ -82,3 +82,15 @@ def test_quick_benchmark_writes_table_json_and_plot(tmp_path, capsys):
     assert md.startswith("| scenario | stage (poison) |") and "| demo | 3 (40%) |" in md and ("promoted" in md or "kept" in md)
     table = capsys.readouterr().out
     assert "pioneer triage P/R" in table and "wall time" in table and "peak memory" in table and "entity F1" in table
+
+    from evals.adaptft.candidates import main as candidates  # every gated model, scored on the union test
+
+    assert candidates([str(out / "demo")]) == 0
+    rows = json.loads((out / "demo" / "candidates.json").read_text())
+    n = sum(1 for _ in (out / "demo" / "data" / "union_test.jsonl").open())
+    assert {r["stage"] for r in rows} == {"stage1", "stage2", "stage3"} and any(r["gate"].startswith(("promoted", "rejected")) for r in rows if "gate" in r)
+    for r in rows:
+        if r["candidate"] != "deployed":  # the accuracy change is the fixes less the flips
+            dep = next(d for d in rows if d["stage"] == r["stage"] and d["candidate"] == "deployed")
+            assert abs(r["test_accuracy"] - dep["test_accuracy"] - (r["test_fixes"] - r["test_flips"]) / n) < 1e-3
+    assert "| stage1 | deployed |" in capsys.readouterr().out
