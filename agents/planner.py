@@ -95,15 +95,15 @@ def _first(state: State, ctx: Context) -> dict:
         except Exception as e:  # noqa: BLE001 - a broken memory must not stop a run
             best, hits = None, []
             memo["error"] = f"{type(e).__name__}: {e}"
+        similar = sorted({h["pattern"] for h in hits})[:5]
         if best:
             best = {**best, "name": f"memory:{best['name'].split(':')[-1]}"}
             configs = [best, configs[0] if configs[0]["name"] not in best["name"] else configs[1]]
-            memo = {"used": True, "strategy": best["name"], "matches": len(hits),
-                    "similar_patterns": sorted({h["pattern"] for h in hits})[:5],
+            memo = {"used": True, "strategy": best["name"], "matches": len(hits), "similar_patterns": similar,
                     "from_runs": sorted({h["run_id"] for h in hits})[:5]}
             emit("plan", f"memory: {len(hits)} similar past patterns; starting from {best['name']}")
         elif hits:
-            memo = {"used": False, "matches": len(hits), "similar_patterns": sorted({h["pattern"] for h in hits})[:5]}
+            memo = {"used": False, "matches": len(hits), "similar_patterns": similar}
             emit("plan", f"memory: {len(hits)} similar past patterns, no attempt on them passed the gate; default strategies")
     why = "first iteration" + (f": memory suggested {memo['strategy']}" if memo.get("used") else ": default strategies")
     return {"memory": memo, "plan": {"action": "train", "stage": "select", "iteration": 1,

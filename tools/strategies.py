@@ -96,13 +96,11 @@ def revise(base: dict, gate: dict, max_flips: int, iteration: int) -> tuple[list
         a["train"]["distill_weight"] = min(ENTITY_DISTILL_MAX, a["train"]["distill_weight"] + 0.2)
         b["train"]["distill_weight"] = min(ENTITY_DISTILL_MAX, b["train"]["distill_weight"] + 0.1)
         b["train"]["learning_rate"] = round(b["train"]["learning_rate"] * 0.7, 8)
-    elif shuffles and "tune_threshold" not in base:
+    elif shuffles:  # a classifier: a flipping tagger took the first branch
         why = ("the warm start flips too many passes and gains too little: a retrain from the base model, "
                "and a gentler warm start")
-        a["train"]["distill_weight"] = min(0.95, a["train"]["distill_weight"] + 0.1)
-        a["mix"]["replay_fraction"] = 0.2
-        b.pop("warm_start")
-        b["train"].update(epochs=TrainConfig.epochs, learning_rate=TrainConfig.learning_rate)
+        _keep_closer(a)
+        _from_base(b)
     elif systematic and "tune_threshold" not in base:  # the tagger's mix has no per-type replay
         why = (f"flips concentrated on {', '.join(systematic)}: repeat those labels' trusted passes, distil more")
         for c in (a, b):
@@ -111,8 +109,7 @@ def revise(base: dict, gate: dict, max_flips: int, iteration: int) -> tuple[list
         b["train"]["learning_rate"] = round(b["train"]["learning_rate"] * 0.7, 8)
     elif flipped:
         why = "too many negative flips: keep more of the deployed behaviour (stronger distillation, more replay, gentler updates)"
-        a["train"]["distill_weight"] = min(0.95, a["train"]["distill_weight"] + 0.1)
-        a["mix"]["replay_fraction"] = 0.2
+        _keep_closer(a)
         b["train"]["learning_rate"] = round(b["train"]["learning_rate"] * 0.7, 8)
         b["train"]["distill_weight"] = min(0.95, b["train"]["distill_weight"] + 0.1)
         b["mix"]["hard_negatives"] = base["mix"]["hard_negatives"] + 2
@@ -125,14 +122,26 @@ def revise(base: dict, gate: dict, max_flips: int, iteration: int) -> tuple[list
         why = "too few held-out failures fixed: more gold; a longer retrain" + (" from the base model" if base.get("warm_start") else "")
         a["mix"]["gold_repeat"] += 1
         a["mix"]["augment"] += 1
-        if b.pop("warm_start", False):  # a warm start that learns too little: a retrain from the base, as naive retraining's recipe
-            b["train"].update(epochs=TrainConfig.epochs, learning_rate=TrainConfig.learning_rate)
+        if base.get("warm_start"):  # a warm start that learns too little: a retrain from the base
+            _from_base(b)
         else:
             b["train"]["epochs"] += 2
         if distill:
             b["train"]["distill_weight"] = max(0.2, b["train"]["distill_weight"] - 0.2)
     a["name"], b["name"] = f"{base['name']}+r{iteration}a", f"{base['name']}+r{iteration}b"
     return [a, b], why
+
+
+def _keep_closer(c: dict) -> None:
+    """Keep more of the deployed behaviour: a stronger teacher and more replay of the parent data."""
+    c["train"]["distill_weight"] = min(0.95, c["train"]["distill_weight"] + 0.1)
+    c["mix"]["replay_fraction"] = 0.2
+
+
+def _from_base(c: dict) -> None:
+    """A retrain from the base model, with naive retraining's recipe (TrainConfig's epochs and learning rate)."""
+    c.pop("warm_start", None)
+    c["train"].update(epochs=TrainConfig.epochs, learning_rate=TrainConfig.learning_rate)
 
 
 def score(entry: dict) -> tuple:

@@ -14,15 +14,10 @@ import argparse
 import json
 from pathlib import Path
 
+from evals.scorers import test_scores
 from tools.data import read_jsonl
 from tools.gate import mcnemar_greater
-
-
-def discordant(truth: list, before: list, after: list) -> tuple[int, int]:
-    """(fixes, flips): items the deployed model got wrong and the candidate right, and the other way round."""
-    fixes = sum(b != t and a == t for t, b, a in zip(truth, before, after))
-    flips = sum(b == t and a != t for t, b, a in zip(truth, before, after))
-    return fixes, flips
+from tools.metrics import negative_flips
 
 
 def stage_rows(run: Path, x: list[str], y: list[str]) -> list[dict]:
@@ -31,12 +26,12 @@ def stage_rows(run: Path, x: list[str], y: list[str]) -> list[dict]:
     rep = json.loads((run / "report.json").read_text())
     before = predict(rep["deployed_model"], x)
     decisions = {Path(it["model_dir"]).name: it.get("decision") or "" for it in rep.get("iterations", []) if it.get("model_dir")}
-    rows = [{"candidate": "deployed", "test_accuracy": round(sum(a == t for a, t in zip(before, y)) / len(y), 4)}]
+    rows = [{"candidate": "deployed", "test_accuracy": test_scores(y, before, before)["test_accuracy"]}]
     for c in sorted(p for p in (run / "candidates").glob("*") if (p / "config.json").exists()):
         after = predict(c, x)
-        fixes, flips = discordant(y, before, after)
-        rows.append({"candidate": c.name, "test_accuracy": round(sum(a == t for a, t in zip(after, y)) / len(y), 4),
-                     "test_fixes": fixes, "test_flips": flips, "test_p": round(mcnemar_greater(fixes, flips), 4),
+        scores, fixes = test_scores(y, before, after), len(negative_flips(y, after, before))  # fixes: right now, wrong before
+        rows.append({"candidate": c.name, **scores, "test_fixes": fixes,
+                     "test_p": round(mcnemar_greater(fixes, scores["test_flips"]), 4),
                      "gate": decisions.get(c.name, "(the model before interpolation)")[:60]})
     return rows
 
