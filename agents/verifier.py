@@ -195,7 +195,7 @@ def recheck_ratchet(model_dir: str, registry, gated_against: str | None, ctx: Co
     if not rat or not rat["truth"]:
         return None, None
     sl, reasons = ratchet_rule({**rat, "after": predict_any(model_dir, rat["texts"])}, gate_config(ctx))
-    return sl, "; ".join(reasons) or None
+    return sl, "; ".join(reasons.values()) or None
 
 
 def score_candidate(model_dir: str, sets: dict, ctx: Context, task: str = "classification") -> dict:

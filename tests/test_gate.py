@@ -86,6 +86,7 @@ def test_the_churn_gate_passes_only_candidates_that_keep_every_rule():
         if not borderline:
             assert g["passed"] == all(rules.values()), (rules, g["reasons"])
         assert len(g["reasons"]) == sum(not ok for ok in rules.values()) or borderline
+        assert set(g["failed"]) == {r for r, ok in rules.items() if not ok} or borderline  # named as the rules they are
         outcomes[g["passed"]] += 1
     assert outcomes[True] > 50 and outcomes[False] > 50  # both outcomes were exercised
 

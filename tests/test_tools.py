@@ -158,20 +158,20 @@ def test_strategy_revisions_follow_what_failed():
     from tools import strategies
 
     base = strategies.strategy("s", distill_weight=0.5)
-    flips = {"negative_flips": 9, "slices": {}, "fixed": 0.9, "passed": False, "reasons": ["9 negative flips on stable passes of the regression set (limit 2)"]}
+    flips = {"negative_flips": 9, "slices": {}, "fixed": 0.9, "passed": False, "failed": ["stable"], "reasons": ["9 negative flips on stable passes of the regression set (limit 2)"]}
     (a, b), why = strategies.revise(base, flips, max_flips=2, iteration=2)
     assert "flips" in why and a["train"]["distill_weight"] > 0.5 and b["train"]["learning_rate"] < base["train"]["learning_rate"]
-    low = {"negative_flips": 0, "slices": {}, "fixed": 0.2, "passed": False, "reasons": ["fixes (2) do not significantly exceed flips (0)"]}
+    low = {"negative_flips": 0, "slices": {}, "fixed": 0.2, "passed": False, "failed": ["net_gain"], "reasons": ["fixes (2) do not significantly exceed flips (0)"]}
     (a, b), why = strategies.revise(base, low, max_flips=2, iteration=2)
     assert "fixed" in why and a["mix"]["gold_repeat"] == base["mix"]["gold_repeat"] + 1 and b["train"]["epochs"] > base["train"]["epochs"]
     assert a["name"] != b["name"] and base["mix"]["gold_repeat"] == 1  # the base is not modified
-    label = {"negative_flips": 4, "slices": {"systematic": {"card_lost": {"flips": 3, "fixes": 0}}}, "fixed": 0.6, "passed": False,
+    label = {"negative_flips": 4, "slices": {"systematic": {"card_lost": {"flips": 3, "fixes": 0}}}, "fixed": 0.6, "passed": False, "failed": ["systematic"],
              "reasons": ["flips outnumber fixes for card_lost (3 flips, 0 fixes)"]}
     (a, b), why = strategies.revise(base, label, max_flips=2, iteration=2)
     assert "card_lost" in why and a["mix"]["protect"] == b["mix"]["protect"] == ["card_lost"]
     assert a["train"]["distill_weight"] > 0.5 and base["mix"]["protect"] == []  # the base is not modified
     warm = {**strategies.strategy("w", epochs=2, learning_rate=5e-5, distill_weight=0.5), "warm_start": True}
-    churned = {"negative_flips": 5, "slices": {}, "fixed": 0.4, "passed": False,
+    churned = {"negative_flips": 5, "slices": {}, "fixed": 0.4, "passed": False, "failed": ["churn", "net_gain"],
                "reasons": ["5 negative flips on the regression set, significantly above the 1.7 that churn explains",
                            "fixes (5) do not significantly exceed flips (5) on the held-out logs"]}
     (a, b), why = strategies.revise(warm, churned, max_flips=2, iteration=2)

@@ -20,7 +20,8 @@ Two modes (`GateConfig.mode`):
   of the held-out failures fixed, label drops, and the flip limit on the previous version's items.
 
 Every rule is a plain function returning (its figures, the reason it fails or None); `evaluate_gate`
-composes them, so the report's figures are the rules' own.
+composes them, so the report's figures are the rules' own. Its result names the rules that failed
+(`failed`, from RULES) beside the reasons written for a person; what reacts to a failure reads the names.
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ import numpy as np
 from tools.metrics import classification_metrics, fix_rate, label_drops, negative_flips
 
 MODES = ("churn", "absolute")
+# The rules' names, as `evaluate_gate` lists the failed ones; "ratchet_" names are the same rules on the previous
+# version's evaluation items. Flip rules: any of them failing means the candidate flipped too many passes.
+FLIP_RULES = ("flips", "stable", "churn", "ratchet_flips", "ratchet_stable", "ratchet_churn")
+RULES = FLIP_RULES + ("fixed", "net_gain", "systematic", "label_drops", "ratchet_systematic")
 
 
 @dataclass
@@ -213,21 +218,21 @@ def evaluate_gate(
         drops = label_drops(before, after, cfg.label_tolerance)
         reg_accuracy = classification_metrics(reg_truth, reg_after)["accuracy"]
     what = {"held_out_failures": "held-out failures"}.get(failures_slice, failures_slice.replace("_", " "))
-    reasons = []
+    failed: dict[str, str] = {}  # rule name -> its reason, in the order a person reads them
     slices = {
         "regression": {"n": len(reg_truth), "negative_flips": len(flips), "accuracy_after": reg_accuracy},
         failures_slice: {"n": len(fail_truth), "fixed": fixed},
         "label_drops": drops,
     }
     if drops:
-        reasons.append(("entity type F1 dropped" if task == "ner" else "label recall dropped") + ": "
-                       + ", ".join(f"{k} -{v:.0%}" for k, v in drops.items()))
+        failed["label_drops"] = (("entity type F1 dropped" if task == "ner" else "label recall dropped") + ": "
+                                 + ", ".join(f"{k} -{v:.0%}" for k, v in drops.items()))
     stable_flips = len(flips)
     if cfg.mode == "absolute":
         if len(flips) > cfg.max_flips:
-            reasons.append(f"{len(flips)} negative flips on the regression set (limit {cfg.max_flips})")
+            failed["flips"] = f"{len(flips)} negative flips on the regression set (limit {cfg.max_flips})"
         if fixed is not None and fixed < cfg.min_fixed:
-            reasons.append(f"fixes {fixed:.0%} of {f'the entity mistakes in {what}' if task == 'ner' else what} (needs {cfg.min_fixed:.0%})")
+            failed["fixed"] = f"fixes {fixed:.0%} of {f'the entity mistakes in {what}' if task == 'ner' else what} (needs {cfg.min_fixed:.0%})"
     else:
         fail_fixed = [a == t and b != t for t, b, a in zip(fail_truth, fail_before, fail_after)]
         figs, flip_reasons = _flip_rules(reg_truth, reg_before, flips, reg_churn, [t for t, ok in zip(fail_truth, fail_fixed) if ok],
@@ -235,19 +240,22 @@ def evaluate_gate(
         slices.update(figs)
         stable_flips = figs["stable"]["negative_flips"]
         slices["net_gain"], gain_reason = net_gain_rule(sum(fail_fixed), len(flips), cfg.alpha)
-        reasons += [r for r in (flip_reasons["stable"], flip_reasons["churn"], gain_reason, flip_reasons["systematic"]) if r]
+        for name, r in (("stable", flip_reasons["stable"]), ("churn", flip_reasons["churn"]), ("net_gain", gain_reason),
+                        ("systematic", flip_reasons["systematic"])):
+            if r:
+                failed[name] = r
     if ratchet and ratchet.get("truth"):
         slices["previous_version"], rr = ratchet_rule(ratchet, cfg)
-        reasons += rr
+        failed.update({f"ratchet_{k}": r for k, r in rr.items()})
     examples = [{"input": texts[i], "label": reg_truth[i], "now": reg_after[i],
                  **({"churn": round(float(reg_churn[i]), 4)} if reg_churn is not None else {})} for i in flips[:5]] if texts else []
     return {"mode": cfg.mode, "negative_flips": len(flips), "stable_flips": stable_flips, "max_flips": cfg.max_flips, "fixed": fixed,
-            "passed": not reasons, "reasons": reasons, "slices": slices, "flip_examples": examples}
+            "passed": not failed, "failed": list(failed), "reasons": list(failed.values()), "slices": slices, "flip_examples": examples}
 
 
-def ratchet_rule(ratchet: dict, cfg: GateConfig) -> tuple[dict, list[str]]:
+def ratchet_rule(ratchet: dict, cfg: GateConfig) -> tuple[dict, dict[str, str]]:
     """The previous version's evaluation items it was not trained on: the flip limit ("absolute"), or the
-    stable, churn and systematic rules ("churn"). Returns its figures and the reasons it fails."""
+    stable, churn and systematic rules ("churn"). Returns its figures and {rule name: reason} for each rule it fails."""
     keep = [i for i, trained in enumerate(ratchet.get("trained") or [False] * len(ratchet["truth"])) if not trained]
     truth = [ratchet["truth"][i] for i in keep]
     before, after = [ratchet["before"][i] for i in keep], [ratchet["after"][i] for i in keep]
@@ -256,12 +264,12 @@ def ratchet_rule(ratchet: dict, cfg: GateConfig) -> tuple[dict, list[str]]:
     fig = {"version": version, "n": len(truth), "negative_flips": len(flips), "trained_on_left_out": len(ratchet["truth"]) - len(keep)}
     where = f"{version}'s evaluation set"
     if cfg.mode == "absolute":
-        return fig, ([f"{len(flips)} negative flips on {where} (limit {cfg.max_flips})"] if len(flips) > cfg.max_flips else [])
+        return fig, ({"flips": f"{len(flips)} negative flips on {where} (limit {cfg.max_flips})"} if len(flips) > cfg.max_flips else {})
     churn_all = ratchet.get("churn")
     task = "ner" if any(isinstance(t, list) for t in truth) else "classification"
     fixed = [t for t, b, a in zip(truth, before, after) if b != t and a == t]
     figs, reasons = _flip_rules(truth, before, flips, None if churn_all is None else [churn_all[i] for i in keep], fixed, cfg, task, where)
-    return {**fig, **figs}, [r for r in reasons.values() if r]
+    return {**fig, **figs}, {k: r for k, r in reasons.items() if r}
 
 
 def _flip_rules(truth: list, before: list, flips: list[int], churn: Sequence[float] | None, fixed_truths: list,

@@ -8,6 +8,7 @@ from dataclasses import asdict
 
 from tools.classifier import TrainConfig
 from tools.curriculum import MixSpec
+from tools.gate import FLIP_RULES
 
 
 def strategy(name: str, epochs: int = TrainConfig.epochs, learning_rate: float = TrainConfig.learning_rate, **overrides) -> dict:
@@ -83,14 +84,15 @@ def revise(base: dict, gate: dict, max_flips: int, iteration: int) -> tuple[list
     """Two new configurations derived from `base` according to what its gate result says went wrong."""
     a, b = copy.deepcopy(base), copy.deepcopy(base)
     distill = bool(base["train"].get("distill_weight"))
-    flipped = any("negative flips" in r for r in gate.get("reasons", []))  # too many flips, by any flip rule, here or on the ratchet
+    failed = set(gate.get("failed", []))
+    flipped = bool(failed & set(FLIP_RULES))  # too many flips, by any flip rule, here or on the ratchet
     systematic = sorted((gate.get("slices") or {}).get("systematic") or {})  # labels whose flips outnumber their fixes
     # a warm start that failed both on flips and on net gain changes answers without improving them: try the base.
     # AdaptFT-Bench SST-2 (deployed 0.598 on the union test): kept the deployed model at every stage without it,
     # promoted 0.738 at stage 1 with it (the gentler warm start: 12 fixes against 4 flips); on TREC, drift, SNIPS and
     # the systematic judge it fired four times (session 14), and each of those stages kept its model, as the runs
     # without it did (sessions 12 and 13)
-    shuffles = bool(base.get("warm_start") and flipped and any("do not significantly exceed flips" in r for r in gate.get("reasons", [])))
+    shuffles = bool(base.get("warm_start") and flipped and "net_gain" in failed)
     if flipped and "tune_threshold" in base:  # a tagger: a strong teacher costs F1 fast (see ENTITY_DISTILL)
         why = "too many negative flips: keep more of the deployed tagging (stronger distillation), gentler updates"
         a["train"]["distill_weight"] = min(ENTITY_DISTILL_MAX, a["train"]["distill_weight"] + 0.2)
