@@ -209,25 +209,6 @@ def build_mix(gold: list[tuple[str, list[Span], str]], trusted: list[tuple[str, 
 # ---------------------------------------------------------------- the gate's measures
 
 
-def mistakes_fixed(truth: list[list[Span]], before: list[list[Span]], after: list[list[Span]]) -> float | None:
-    """The share of the entity mistakes in `before` (false positives, false negatives, boundary and type
-    errors) that are gone in `after`, net of new ones: the gate's "fixed" for entities, where one failed
-    sentence may hold several mistakes and a candidate that mends most of them leaves it failed."""
-    n_before = sum(len(errors("", t, p)) for t, p in zip(truth, before))
-    n_after = sum(len(errors("", t, p)) for t, p in zip(truth, after))
-    return round(max(0.0, (n_before - n_after) / n_before), 4) if n_before else None
-
-
-def type_drops(before: dict, after: dict, tolerance: float, min_support: int = 5) -> dict[str, float]:
-    """Entity types whose F1 fell by more than `tolerance` (from two `entity_metrics` results)."""
-    drops = {}
-    for ty, b in before.get("per_type", {}).items():
-        a = after.get("per_type", {}).get(ty, {"f1": 0.0})
-        if b["support"] >= min_support and round(b["f1"] - a["f1"], 6) > tolerance:
-            drops[ty] = round(b["f1"] - a["f1"], 4)
-    return drops
-
-
 def log_metrics(texts: list[str], truth: list[list[Span]], pred: list[list[Span]]) -> dict:
     """Entity metrics with the error-kind breakdown."""
     return {**entity_metrics(truth, pred), "errors": error_breakdown(texts, truth, pred)}

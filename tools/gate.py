@@ -205,8 +205,7 @@ def evaluate_gate(
     flips = negative_flips(reg_truth, reg_before, reg_after)
     truth = reg_truth + fail_truth
     if task == "ner":
-        from tools.entities import mistakes_fixed, type_drops
-        from tools.spans import entity_metrics
+        from tools.spans import entity_metrics, mistakes_fixed, type_drops
 
         fixed = mistakes_fixed(fail_truth, fail_before, fail_after)
         drops = type_drops(entity_metrics(truth, reg_before + fail_before), entity_metrics(truth, reg_after + fail_after), cfg.label_tolerance)

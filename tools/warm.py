@@ -80,9 +80,10 @@ def _mixer(auto_class, old_dir: str | Path, new):
 
     labels = _labels(new)
     old_sd = load_start(auto_class, old_dir, labels).state_dict()  # old's head re-indexed to new's labels
-    from tools.classifier import load_labels
+    from transformers import AutoConfig
 
-    known = set(load_labels(old_dir))  # rows of labels the old model really had (read from its config)
+    cfg = AutoConfig.from_pretrained(str(old_dir))
+    known = {cfg.id2label[i] for i in range(cfg.num_labels)}  # rows of labels the old model really had (its config)
     new_sd = {k: v.clone() for k, v in new.state_dict().items()}
     if set(new_sd) != set(old_sd) or any(new_sd[k].shape != old_sd[k].shape for k in new_sd):
         raise ValueError(f"{old_dir} and the new model are not the same architecture: their weights cannot be interpolated")
