@@ -1,8 +1,11 @@
 """Run settings: one typed dataclass, passed to the graph as `context=` (Studio renders it as a form).
 
-Every field says its type by its default and its limits in its metadata (`min`, `max`, `name`); a Context is
-checked when it is made, whichever way it came in (Python, Studio, the CLI's flags, `PIONEER_*` variables,
-`--config`, the HTTP server's settings), so a bad value stops a run before it starts, naming the setting.
+The Context is the one spelling of every setting. Each field says its type by its default, and in its
+metadata its help (`description`), its limits (`min`, `max`, `choices`, `name`, `url`, `nonempty`), the modes
+that take it (`modes`: production, cold_start) and, where today's command-line option is spelled otherwise,
+that `flag` (`base_model` is `--base`). The CLI's options, `PIONEER_*` variables, `--config` keys and the HTTP
+server's settings are all derived from these fields, so a new setting is one field here. A Context is checked
+when it is made, whichever way it came in, so a bad value stops a run before it starts, naming the setting.
 """
 
 from __future__ import annotations
@@ -16,36 +19,46 @@ class SettingError(ValueError):
     pass
 
 
-def _f(default, description: str, **limits) -> Any:
-    return field(default=default, metadata={"description": description, **limits})
+PRODUCTION, COLD_START = "production", "cold_start"
+MODES = (PRODUCTION, COLD_START)
+
+
+def _f(default, description: str, modes: tuple[str, ...] = MODES, **meta) -> Any:
+    """A setting: its default, its help, the modes that take it, and its limits (and `flag`, `cli`) in `meta`."""
+    return field(default=default, metadata={"description": description, "modes": modes, **meta})
+
+
+P = (PRODUCTION,)  # production only
 
 
 @dataclass(kw_only=True)
 class Context:
-    run_dir: str = _f("", "Run folder: work files, candidates, report. Empty: runs/<thread id>.")
-    base_model: str = _f("minilm", "Model every retrain starts from (never the deployed checkpoint). 'minilm' is the embedded all-MiniLM-L6-v2.", nonempty=True)
+    run_dir: str = _f("", "Run folder: work files, candidates, report. Empty: runs/<thread id>.", cli=False)  # the CLI's --out
+    base_model: str = _f("minilm", "Model every retrain starts from (never the deployed checkpoint). 'minilm' is the embedded all-MiniLM-L6-v2.",
+                         nonempty=True, flag="base")
     chat_model: Annotated[str | None, {"__template_metadata__": {"kind": "llm"}}] = _f(
         None, "Chat model for the agents, e.g. 'openai:gpt-4.1-mini'. None: deterministic methods only.")
     chat_base_url: str | None = _f(None, "OpenAI-compatible endpoint serving `chat_model`.", url=True)
     gate: str = _f("churn", "Regression gate: 'churn' tells churn from regression (max_flips on stable passes, flips not above "
                              "expected churn, fixes significantly above flips); 'absolute' counts every flip against max_flips.",
-                   choices=("churn", "absolute"))
-    gate_alpha: float = _f(0.05, "Regression gate ('churn'): level of its one-sided tests.", min=0.0001, max=0.5)
-    max_flips: int = _f(2, "Regression gate: most negative flips allowed (on stable passes; 'absolute': on all).", min=0)
-    min_fixed: float = _f(0.5, "Regression gate ('absolute'): least share of held-out failures fixed.", min=0.0, max=1.0)
-    label_tolerance: float = _f(0.15, "Regression gate: largest per-label recall drop allowed.", min=0.0, max=1.0)
+                   P, choices=("churn", "absolute"))
+    gate_alpha: float = _f(0.05, "Regression gate ('churn'): level of its one-sided tests.", P, min=0.0001, max=0.5)
+    max_flips: int = _f(2, "Regression gate: most negative flips allowed (on stable passes; 'absolute': on all).", P, min=0)
+    min_fixed: float = _f(0.5, "Regression gate ('absolute'): least share of held-out failures fixed.", P, min=0.0, max=1.0)
+    label_tolerance: float = _f(0.15, "Regression gate: largest per-label recall drop allowed.", P, min=0.0, max=1.0)
     max_iterations: int = _f(3, "Training iterations at most (two or more configurations each).", min=1, max=100)
     budget_minutes: float = _f(15.0, "Stop iterating when this much time has passed.", min=0.1, max=7 * 24 * 60)
-    regression_size: int = _f(600, "Passed logs held out as the regression set (at most).", min=1)
-    holdout_failures: float = _f(0.15, "Share of fixable failures held out to measure generalisation (at least 12, at most half, for the net-gain rule).", min=0.0, max=0.9)
-    epochs: int = _f(3, "Production: epochs of the warm starts from the deployed model (the first configurations).", min=1, max=1000)
-    learning_rate: float = _f(1e-4, "Production: learning rate of the gentle warm start (the bold one doubles it).", min=1e-8, max=1.0)
-    registry_name: str | None = _f(None, "Registry entry to promote into (default: from the deployed model).", name=True)
+    regression_size: int = _f(600, "Passed logs held out as the regression set (at most).", P, min=1)
+    holdout_failures: float = _f(0.15, "Share of fixable failures held out to measure generalisation (at least 12, at most half, for the net-gain rule).", P, min=0.0, max=0.9)
+    epochs: int = _f(3, "Production: epochs of the warm starts from the deployed model (the first configurations).", P, min=1, max=1000)
+    learning_rate: float = _f(1e-4, "Production: learning rate of the gentle warm start (the bold one doubles it).", P, min=1e-8, max=1.0)
+    registry_name: str | None = _f(None, "Registry entry to promote into (default: from the deployed model; cold start: from the data's name).",
+                                 name=True, flag="name")
     home: str | None = _f(None, "Pioneer home (registry, memory). Default $PIONEER_HOME or ~/.pioneer.")
-    require_approval: bool = _f(False, "Pause before promotion until a person approves (interrupt; resume with 'approve' or 'reject').")
+    require_approval: bool = _f(False, "Pause before promotion until a person approves (interrupt; resume with 'approve' or 'reject').", P)
     use_memory: bool = _f(True, "Look up and record failure patterns in the long-term memory.")
-    target: float = _f(0.96, "Cold start: stop searching at this development score.", min=0.0, max=1.0)
-    catalog: str | None = _f(None, "Cold start: a folder of datasets (one sub-folder each, with a card) the data scout may use.")
+    target: float = _f(0.96, "Cold start: stop searching at this development score.", (COLD_START,), min=0.0, max=1.0)
+    catalog: str | None = _f(None, "Cold start: a folder of datasets (one sub-folder each, with a card) the data scout may use.", (COLD_START,))
     seed: int = _f(0, "Random seed.", min=0, max=2**32 - 1)
 
     def __post_init__(self) -> None:
@@ -54,6 +67,24 @@ class Context:
 
 
 FIELDS = {f.name: f for f in fields(Context)}
+
+
+def flag_of(name: str) -> str:
+    """The command-line spelling of a setting (`--<flag>` with dashes, `PIONEER_<FLAG>`): its `flag`, else its name."""
+    return FIELDS[name].metadata.get("flag", name)
+
+
+ALIASES = {flag_of(n): n for n in FIELDS if flag_of(n) != n}  # today's option names that differ from the field's
+
+
+def field_for(key: str) -> str:
+    """The field a settings key names: a field's name, or its flag (`base` is `base_model`); unknown keys unchanged."""
+    return ALIASES.get(key, key)
+
+
+def settable(mode: str) -> list[str]:
+    """The fields a run of `mode` takes from the command line, the environment and a config file, in field order."""
+    return [n for n, f in FIELDS.items() if f.metadata.get("cli", True) and mode in f.metadata["modes"]]
 
 
 def kind_of(name: str) -> type:

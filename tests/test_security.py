@@ -42,7 +42,7 @@ def test_a_context_refuses_bad_settings_however_it_is_made(settings, named):
 def test_bad_settings_exit_2_from_flags_environment_and_config(deployment, tiny_base, tmp_path, capsys, monkeypatch):
     import argparse
 
-    from graph.cli import RUN_OPTIONS, resolve
+    from graph.cli.options import resolve
 
     run = tmp_path / "run"
     for flags, named in ((["--max-flips", "lots"], "max_flips"), (["--max-flips", "-3"], "out of range"),
@@ -63,10 +63,13 @@ def test_bad_settings_exit_2_from_flags_environment_and_config(deployment, tiny_
         assert named in capsys.readouterr().err, text
     assert not run.exists()  # nothing ran
     f.write_bytes(b"\xef\xbb\xbf" + json.dumps({"max_flips": 3, "base_model": tiny_base}).encode())  # a BOM; a field's name as key
-    got = resolve(argparse.Namespace(config=str(f), cmd="improve"), RUN_OPTIONS)
+    got = resolve(argparse.Namespace(config=str(f), cmd="improve"), "production")
     from graph.context import FIELDS
 
-    assert got["max_flips"] == 3 and got["base"] == tiny_base and got["epochs"] == FIELDS["epochs"].default == 3  # unset: the default
+    assert got["max_flips"] == 3 and got["base_model"] == tiny_base and got["epochs"] == FIELDS["epochs"].default == 3  # unset: the default
+    f.write_text(json.dumps({"base": tiny_base, "target": 0.5}))  # an option's name as key; a cold-start setting is refused
+    assert main(improve_args(deployment, tiny_base, run, "--config", str(f))) == 2 and "'target'" in capsys.readouterr().err
+    assert resolve(argparse.Namespace(config=None, cmd="new"), "cold_start")["target"] == FIELDS["target"].default
 
 
 def test_serve_refuses_impossible_options(capsys):
