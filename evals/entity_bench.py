@@ -63,7 +63,7 @@ def naive_retrain(dep: Path, out: Path, types: list[str]) -> Path:
 
 def run_condition(name: str, dataset: str, root: Path, a) -> list[dict]:
     from evals.scorers import entity_test_scores, triage_scores
-    from graph.cli import run_production
+    from graph.service import start as run_pioneer
     from tools.tagger import predict_spans
 
     dep = root / dataset / name / "deployment"
@@ -86,8 +86,8 @@ def run_condition(name: str, dataset: str, root: Path, a) -> list[dict]:
         shutil.rmtree(root / dataset / name / stale, ignore_errors=True)
     inputs = {"model": str((dep / "deployed").resolve()), "logs": str((dep / "logs.jsonl").resolve()),
               "train_data": str((dep / "parent.jsonl").resolve()), "skip_bad_lines": False}
-    _code, run_dir = run_production(inputs, {"home": str(root / dataset / name / "home"), "seed": a.seed},
-                                    str(root / dataset / name / "pioneer"), quiet=True)
+    _status, run_dir = run_pioneer(inputs, {"home": str(root / dataset / name / "home"), "seed": a.seed},
+                                    str(root / dataset / name / "pioneer"))
     rep = json.loads((run_dir / "report.json").read_text())
     key = {k["id"]: k for k in read_jsonl(dep / "key.jsonl")}
     excluded = {e["id"] for e in rep["excluded"] if e["category"] in ("noise", "poison")}
@@ -124,9 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--logs", type=int, default=LOGS_N, help=f"judged log lines (default: {LOGS_N})")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
-    from graph.cli import _setup_env
+    from graph.service import setup_env
 
-    _setup_env()
+    setup_env()
     root = Path(a.out)
     rows = []
     for c in a.conditions:

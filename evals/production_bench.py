@@ -1,6 +1,6 @@
 """Production mode against naive retraining on a Banking77 deployment built like the paper's CLINC150 one.
 
-    python -m evals.production_bench [--data-dir ../shared/datasets] [--out bench_out/production] [--conditions clean noisy]
+    pioneer bench production [--data-dir ../shared/datasets] [--out bench_out/production] [--conditions clean noisy]
 
 For each condition: build the deployment (seeded), retrain naively (parent data plus every log as
 labelled, from the base model), run `pioneer improve`, and score both on a test set no log came from.
@@ -37,7 +37,7 @@ def naive_retrain(dep: Path, out: Path, labels: list[str]) -> Path:
 
 
 def run_condition(name: str, root: Path, data_dir: str | None, seed: int) -> list[dict]:
-    from graph.cli import run_production
+    from graph.service import start as run_pioneer
 
     dep = root / name / "deployment"
     info = build(dep, seed=seed, data_dir=data_dir, **CONDITIONS[name])
@@ -61,7 +61,7 @@ def run_condition(name: str, root: Path, data_dir: str | None, seed: int) -> lis
     inputs = {"model": str((dep / "deployed").resolve()), "logs": str((dep / "logs.jsonl").resolve()),
               "train_data": str((dep / "parent.jsonl").resolve()), "skip_bad_lines": False}
     settings = {"home": str(root / name / "home"), "seed": seed}
-    _code, run_dir = run_production(inputs, settings, str(root / name / "pioneer"), quiet=True)
+    _status, run_dir = run_pioneer(inputs, settings, str(root / name / "pioneer"))
     rep = json.loads((run_dir / "report.json").read_text())
     gate = rep.get("gate") or {}
     chosen = next((it for it in rep["iterations"] if it.get("decision") == "promoted"), {})
@@ -87,16 +87,16 @@ def print_table(rows: list[dict]) -> None:
         print("| " + " | ".join("" if r.get(c) is None else str(r.get(c)) for c in cols) + " |")
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="pioneer bench production", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data-dir", help="benchmark data (default: ../shared/datasets or $PIONEER_DATA_DIR)")
     ap.add_argument("--out", default="bench_out/production")
     ap.add_argument("--conditions", nargs="+", default=list(CONDITIONS), choices=list(CONDITIONS))
     ap.add_argument("--seed", type=int, default=0)
-    a = ap.parse_args()
-    from graph.cli import _setup_env
+    a = ap.parse_args(argv)
+    from graph.service import setup_env
 
-    _setup_env()
+    setup_env()
     root = Path(a.out)
     rows = []
     for c in a.conditions:
@@ -105,7 +105,8 @@ def main() -> None:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     write_json(root / "results.json", {"rows": rows, "peak_rss_mb": round(peak)})
     print(f"\npeak memory {peak:.0f} MB; results in {root / 'results.json'}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tools.metrics import classification_metrics, negative_flips
+from tools.simulate import triage_scores  # noqa: F401 - the simulations own their answer key; the benchmarks score with it here
 
 
 def test_scores(truth: list[str], deployed: list[str], candidate: list[str]) -> dict:
@@ -25,12 +26,3 @@ def fixable_fixed(logs: list[dict], key: dict[str, dict], pred: dict[str, str]) 
     """Share of logged failures whose correction is right (per the key) that the model now gets right."""
     ids = [l["id"] for l in logs if l["verdict"] == "fail" and key[l["id"]]["noise"] is None]
     return round(sum(pred[i] == key[i]["truth"] for i in ids) / max(1, len(ids)), 4)
-
-
-def triage_scores(key: dict[str, dict], excluded: set[str]) -> dict:
-    """Precision and recall of excluding the lines the key marks as noise or poison, with the counts."""
-    bad = {i for i, k in key.items() if k["noise"] is not None}
-    tp = len(bad & excluded)
-    return {"triage_precision": round(tp / len(excluded), 4) if excluded else None,
-            "triage_recall": round(tp / len(bad), 4) if bad else None,
-            "bad_lines": len(bad), "bad_excluded": tp, "clean_excluded": len(excluded - bad)}

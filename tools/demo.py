@@ -103,6 +103,26 @@ ENTITY_TEMPLATES = ["{p} flew to {c} for {f}", "{p} works at {f} in {c}", "ask {
                     "{p} will visit {c} next week", "book a flight to {c} for {p}"]
 
 
+def score_demo(dep: str | Path, model_dir: str | None, excluded: set[str]) -> dict:
+    """The demo knows the truth: the deployed and the promoted model (`model_dir`, None when nothing was) on its
+    held-out test set, and triage's `excluded` log ids against its answer key."""
+    from tools.classifier import predict
+    from tools.data import read_jsonl
+    from tools.metrics import classification_metrics, negative_flips
+    from tools.simulate import triage_scores
+
+    dep = Path(dep)
+    test = read_jsonl(dep / "test.jsonl")
+    x, y = [r["input"] for r in test], [r["output"] for r in test]
+    before = predict(dep / "deployed", x)
+    out = {"test_n": len(y), "deployed_accuracy": classification_metrics(y, before)["accuracy"], "promoted_accuracy": None}
+    if model_dir:
+        after = predict(model_dir, x)
+        out.update(promoted_accuracy=classification_metrics(y, after)["accuracy"], test_flips=len(negative_flips(y, before, after)))
+    out["triage"] = triage_scores({k["id"]: k for k in read_jsonl(dep / "key.jsonl")}, excluded)
+    return out
+
+
 def entity_sentence(rng: random.Random) -> tuple[str, list[dict]]:
     """A short sentence with its people (PER), places (LOC) and companies (ORG) as character spans."""
     tpl = rng.choice(ENTITY_TEMPLATES)

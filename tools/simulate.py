@@ -212,3 +212,12 @@ def simulate_entity_deployment(out, types: list[str], parent: list[tuple[str, li
             "failures": sum(line["verdict"] == "fail" for line in logs),
             "deployed_sentence_accuracy_on_traffic": round(sum(line["verdict"] == "pass" for line in real) / max(1, len(real)), 4),
             "wrong_rate": wrong_rate, "poison_rate": poison_rate, "seed": seed}
+
+
+def triage_scores(key: dict[str, dict], excluded: set[str]) -> dict:
+    """Precision and recall of excluding the lines the key marks as noise or poison, with the counts."""
+    bad = {i for i, k in key.items() if k["noise"] is not None}
+    tp = len(bad & excluded)
+    return {"triage_precision": round(tp / len(excluded), 4) if excluded else None,
+            "triage_recall": round(tp / len(bad), 4) if bad else None,
+            "bad_lines": len(bad), "bad_excluded": tp, "clean_excluded": len(excluded - bad)}

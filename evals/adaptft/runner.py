@@ -66,7 +66,7 @@ def run_scenario(name: str, out: Path, seed: int, size: Size, quick: bool, data_
     from tools.lineage import parent_data_of
     from tools.predict import predict
 
-    from graph.cli import run_production
+    from graph.service import start as run_pioneer
 
     scn = SCENARIOS[name]
     root = out / name
@@ -112,7 +112,7 @@ def run_scenario(name: str, out: Path, seed: int, size: Size, quick: bool, data_
                 parent_file = None if parent_data_of(current[system]) else str((root / "data" / "parent.jsonl").resolve())
                 inputs = {"model": str(Path(current[system]).resolve()), "logs": str((stage_dir / "logs.jsonl").resolve()),
                           "train_data": parent_file, "skip_bad_lines": False}
-                _code, run_dir = run_production(inputs, pioneer_settings(quick, root / "pioneer" / "home"), str(stage_dir / "run"), quiet=True)
+                _status, run_dir = run_pioneer(inputs, pioneer_settings(quick, root / "pioneer" / "home"), str(stage_dir / "run"))
                 rep = json.loads((run_dir / "report.json").read_text())
                 if rep.get("model_dir"):
                     current[system] = Path(rep["model_dir"])
