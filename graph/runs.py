@@ -104,7 +104,7 @@ def check_settings(settings) -> dict:
 
 
 class RunManager:
-    """Production runs in the background, one LangGraph thread and one Python thread each, recorded under
+    """Runs of either mode in the background, one LangGraph thread and one Python thread each, recorded under
     `root/<id>/run.json` so that a restarted server continues every run that was going."""
 
     def __init__(self, graph, root: Path, home: str | None = None, workers: int = 2):
@@ -142,12 +142,12 @@ class RunManager:
         return sorted(out, key=lambda r: r.get("created", 0))
 
     # lifecycle
-    def start(self, inputs: dict, settings: dict) -> dict:
+    def start(self, inputs: dict, settings: dict, mode: str = "production") -> dict:
         run_id = uuid.uuid4().hex[:12]
-        rec = {"id": run_id, "status": RUNNING, "inputs": inputs, "settings": settings, "created": time.time(),
+        rec = {"id": run_id, "status": RUNNING, "mode": mode, "inputs": inputs, "settings": settings, "created": time.time(),
                "run_dir": str((self.root / run_id).resolve())}
         self._save(rec)
-        self._spawn(run_id, {"mode": "production", **inputs})
+        self._spawn(run_id, {"mode": mode, **inputs})
         return rec
 
     def answer(self, run_id: str, answer: dict) -> dict:
@@ -197,7 +197,7 @@ class RunManager:
                         f.write(json.dumps({"t": time.time(), **chunk}, default=str) + "\n")
 
                 with hold_run_folder(rec["run_dir"]):  # Busy: another server has this run
-                    status = drive(self.g, payload, config, ctx, log, start={"mode": "production", **rec["inputs"]})
+                    status = drive(self.g, payload, config, ctx, log, start={"mode": rec.get("mode", "production"), **rec["inputs"]})
                 rec = {**self.record(run_id), "status": status, "error": None}
         except Exception as e:  # noqa: BLE001 - recorded; the run keeps its checkpoint
             rec = {**self.record(run_id), "status": FAILED, "error": f"{type(e).__name__}: {e}"}

@@ -3,7 +3,7 @@
 - LangServe routes of the graph under /pioneer (invoke, stream, batch, playground...). The thread id comes
   from the `X-Thread-Id` header, the run settings from an optional `X-Pioneer-Settings` JSON header; an
   adapter passes them to the graph as its context.
-- Background runs: POST /runs starts one (each on its own thread), GET /runs[/{id}[/report|/events]] reads
+- Background runs of either mode: POST /runs starts one (each on its own thread), GET /runs[/{id}[/report|/events]] reads
   them, GET /approvals lists the runs waiting for a person, POST /approvals/{id} answers one.
 - Every request needs the API key in `X-API-Key` (from PIONEER_API_KEY), unless the server is bound to
   loopback and started with --no-auth. Bodies are size-limited; paths must lie under the data roots.
@@ -25,12 +25,10 @@ from typing import Any, Iterator
 from fastapi import Depends, FastAPI, HTTPException, Request  # at module level: FastAPI resolves annotations here
 from langchain_core.runnables import Runnable
 
-from graph.runs import RunManager, check_settings, checkpointer, compiled
-from tools.paths import BadName, PathNotAllowed, child, under_roots
-
-PATH_FIELDS = ("model", "logs", "train_data")  # production inputs that name a file or folder
-LIST_PATH_FIELDS = ("data",)  # cold start: the user's data files or folders
-PATH_SETTINGS = ("catalog",)  # settings that name a folder
+from graph.requests import resolve_input_paths, run_request, run_settings
+from graph.runs import RunManager, checkpointer, compiled
+from graph.service import BadInput
+from tools.paths import BadName, PathNotAllowed, child
 
 
 @dataclass
@@ -208,20 +206,6 @@ class Guard:
         return out
 
 
-def resolve_input_paths(inputs: dict, roots: list[Path]) -> dict:
-    """Graph inputs with their paths (`model`, `logs`, `train_data`, each of `data`) resolved under `roots`."""
-    out = dict(inputs)
-    for k in PATH_FIELDS:
-        if out.get(k) is not None:
-            out[k] = str(under_roots(out[k], roots))
-    for k in LIST_PATH_FIELDS:
-        if out.get(k) is not None:
-            if not isinstance(out[k], list):
-                raise PathNotAllowed(f"{k}: expected a list of paths, not {type(out[k]).__name__}")
-            out[k] = [str(under_roots(v, roots)) for v in out[k]]
-    return out
-
-
 async def _reply(send, status: int, detail: str) -> None:
     body = json.dumps({"detail": detail}).encode()
     await send({"type": "http.response.start", "status": status,
@@ -235,20 +219,10 @@ async def _reply(send, status: int, detail: str) -> None:
 def create_app(settings: ServerSettings):
     from langserve import add_routes
 
-    from agents.data_scout import validate_inputs
     from agents.reviewer import parse_decision
-    from tools.data import DataError
 
     def _settings(raw: dict) -> dict:
-        """Checked run settings; a base model given as a path must lie under the data roots too."""
-        out = check_settings(raw)
-        base = out.get("base_model")
-        if base and base != "minilm":
-            out["base_model"] = str(under_roots(base, settings.data_roots))  # PathNotAllowed is a ValueError
-        for k in PATH_SETTINGS:
-            if out.get(k):
-                out[k] = str(under_roots(out[k], settings.data_roots))
-        return out
+        return run_settings(raw, settings.data_roots)
 
     settings.state_dir = Path(settings.state_dir).resolve()
     settings.data_roots = [Path(r).resolve() for r in settings.data_roots]
@@ -309,29 +283,15 @@ def create_app(settings: ServerSettings):
 
     @app.post("/runs", status_code=202)
     def start_run(body: dict = Depends(json_object)) -> dict:
-        """Start a production run in the background: {model, logs, train_data?, skip_bad_lines?, settings?}."""
-        unknown = set(body) - {*PATH_FIELDS, "skip_bad_lines", "settings"}
-        if unknown:
-            raise HTTPException(400, f"unknown fields: {', '.join(sorted(unknown))}")
-        inputs = {"skip_bad_lines": bool(body.get("skip_bad_lines", False))}
-        for k in PATH_FIELDS:
-            if body.get(k) is None:
-                if k != "train_data":
-                    raise HTTPException(400, f"missing field {k!r}")
-                inputs[k] = None
-                continue
-            try:
-                inputs[k] = str(under_roots(body[k], settings.data_roots))
-            except PathNotAllowed as e:
-                raise HTTPException(403, str(e)) from None
+        """Start a run in the background: production {model, logs, train_data?, skip_bad_lines?, settings?}, or
+        cold start {"mode": "cold_start", description, data?, labels?, kind?, settings?}."""
         try:
-            run_settings = _settings(body.get("settings") or {})
-            validate_inputs(inputs["model"], inputs["logs"], inputs["train_data"], inputs["skip_bad_lines"])
+            mode, inputs, run_settings_ = run_request(body, settings.data_roots)
         except PathNotAllowed as e:
             raise HTTPException(403, str(e)) from None
-        except (ValueError, DataError) as e:
+        except (BadInput, ValueError) as e:
             raise HTTPException(400, str(e)) from None
-        return runs.start(inputs, run_settings)
+        return runs.start(inputs, run_settings_, mode)
 
     @app.get("/runs")
     def list_runs() -> list[dict]:

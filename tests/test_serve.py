@@ -118,6 +118,29 @@ def test_background_runs_go_side_by_side_and_wait_for_approval(client, deploymen
     assert {r["id"] for r in client.get("/runs", headers=KEY).json()} == {a, b}
 
 
+def test_a_cold_start_runs_in_the_background_like_a_production_run(client, deployment, tiny_base):
+    """POST /runs takes either mode through the run service's checks: a cold start from a description and data
+    under the data roots finishes with its report; bad cold-start input is refused before a run exists."""
+    rows = [json.loads(l) for l in (deployment / "parent.jsonl").read_text().splitlines()]
+    data = deployment / "cold" / "train.jsonl"
+    data.parent.mkdir(exist_ok=True)
+    data.write_text("".join(json.dumps({"text": r["input"], "intent": r["output"]}) + "\n" for r in rows))
+    body = {"mode": "cold_start", "description": "Classify banking customer messages by intent", "data": [str(data)],
+            "settings": {"base_model": tiny_base, "max_iterations": 1, "target": 0.5}}
+    for bad, status, said in (({"mode": "sideways"}, 400, "mode"), ({"description": " "}, 400, "description"),
+                              ({"data": [str(deployment / "missing.jsonl")]}, 400, "missing.jsonl"),
+                              ({"data": ["/etc/passwd"]}, 403, "outside the data roots"), ({"model": "x"}, 400, "unknown fields"),
+                              ({"settings": {"max_flips": 1}}, 400, "max_flips")):  # the gate is production's, as on the CLI
+        r = client.post("/runs", json={**body, **bad}, headers=KEY)
+        assert r.status_code == status and said in r.json()["detail"], (bad, r.text)
+    run = client.post("/runs", json=body, headers=KEY)
+    assert run.status_code == 202 and run.json()["mode"] == "cold_start"
+    state = lambda i: client.get(f"/runs/{i}", headers=KEY).json()  # noqa: E731
+    assert wait_for(lambda: state(run.json()["id"]), lambda s: s["status"] != "running")["status"] == "finished"
+    rep = client.get(f"/runs/{run.json()['id']}/report", headers=KEY).json()
+    assert rep["mode"] == "cold_start" and rep["spec"]["kind"] == "classification" and rep["evaluation_set"]["n"] > 0
+
+
 def test_langserve_routes_run_the_graph_on_the_thread_from_the_header(client, deployment, tiny_base, passes_only):
     headers = {**KEY, "X-Thread-Id": "t1", "X-Pioneer-Settings": json.dumps(tiny_settings(tiny_base))}
     body = {"input": {"mode": "production", "model": str(deployment / "deployed"), "logs": str(deployment / "logs.jsonl"),
