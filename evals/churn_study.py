@@ -41,6 +41,21 @@ def mc_dropout(model_dir: str | Path, texts: list[str], passes: int = 10, seed: 
     return np.stack(out)
 
 
+def page(results: dict, task: str = "classification"):
+    """The results page: which right answers retrains flip, by the deployed model's top-2 margin."""
+    from evals.pages import Page
+
+    unit = "sentences" if task == "ner" else "answers"
+    m = results["models"]
+    head = (f"{len(m)} retrains flipped {', '.join(str(r['flips']) for r in m)} of {m[0]['right_before']} right {unit}; "
+            f"the margin's AUC for the flipped ones {min(r['auc_margin'] for r in m)} to {max(r['auc_margin'] for r in m)}")
+    return Page("churn_study" + ("_ner" if task == "ner" else ""), f"Which right {unit} a retrain flips" + (" (entities)" if task == "ner" else ""),
+                f"python -m evals.churn_study --task {task} --deployment DEP --models M1 M2 M3", head,
+                ["margin", "answers", "flip_rate"], results["bins"],
+                "The flip rate of each margin bin over all the retrains (a sentence's margin is its least certain word's); "
+                "it is the gate's churn table (tools/gate.py).")
+
+
 def main(argv: list[str] | None = None) -> int:
     from sklearn.metrics import roc_auc_score
 
@@ -102,7 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     for b in bins:
         print(f"| {b['margin']} | {b['answers']} | {b['flip_rate']} |")
     write_json(a.out, {"deployment": str(dep), "models": rows, "bins": bins})
-    print(f"\nresults in {a.out}")
+    from evals.pages import write
+
+    print(f"\nresults in {a.out}; page {write(page({'models': rows, 'bins': bins}, a.task))}")
     return 0
 
 

@@ -81,6 +81,17 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def page(rows: list[dict]):
+    """The results page: pioneer new against a plain fine-tune of the same base on the same pool, per task."""
+    from evals.pages import Page
+
+    cols = ["task", "labels", "eval_n", "baseline", "plain", "plain_minutes", "pioneer", "pioneer_minutes", "iterations", "memory_used", "chosen"]
+    head = ", ".join(f"{r['task']} {r['pioneer']:.4f} against {r['plain']:.4f}" for r in rows)
+    return Page("coldstart", "Cold start against a plain fine-tune", "pioneer bench coldstart --budget-minutes 30",
+                f"pioneer new against the plain fine-tune (test accuracy): {head}", cols, rows,
+                "Both scored on the same frozen evaluation set (the benchmark's test split); minutes of wall time. One seed.")
+
+
 def main(argv: list[str] | None = None) -> int:
     from evals.datasets import data_dir
 
@@ -100,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     out = table(rows) + f"\n\npeak memory {peak:.0f} MB; budget {a.budget_minutes} min a task"
     print(out)
     (root / "table.md").write_text(out + "\n")
+    from evals.pages import write
+
+    print(f"page {write(page(rows))}")
     return 0
 
 

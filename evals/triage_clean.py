@@ -69,6 +69,22 @@ def score(records: list, tri: list[dict]) -> dict:
             "reasons": {f"{c}:{why}": n for (c, why), n in sorted(by.items())}, "examples": examples}
 
 
+def page(results: dict):
+    """The results page: failures set aside as poison and as noise on each real clean deployment."""
+    from evals.pages import Page
+
+    rows = [{**r, "poison_share": f"{r['poison_share']:.1%}", "noise_share": f"{r['noise_share']:.1%}",
+             "poison examples": " / ".join((r.get("examples") or {}).get(next((k for k in r.get("examples", {}) if k.startswith("poison")), ""), [])[:2])}
+            for r in results["rows"]]
+    head = ", ".join(f"{r['deployment']} {r['poison_share']}" for r in rows)
+    return Page("triage_clean", "Triage on real clean logs", "python -m evals.triage_clean",
+                f"real failures set aside as poison (at most 1% wanted): {head}",
+                ["deployment", "failures", "poison", "poison_share", "noise", "noise_share", "poison examples"], rows,
+                "Every correction here is the benchmark's gold label and every input real traffic of the task, so a failure "
+                "set aside as poison is a real request lost to training; noise set aside is in part the gold labels' own "
+                "inconsistency.")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data-dir", help="benchmark data (default: $PIONEER_DATA_DIR, else ../shared/datasets)")
@@ -87,7 +103,9 @@ def main(argv: list[str] | None = None) -> int:
         for k, ex in r["examples"].items():
             print(f"    {k}: " + " || ".join(ex))
     write_json(Path(a.out) / "results.json", {"rows": rows})
-    print(f"results in {Path(a.out) / 'results.json'}")
+    from evals.pages import write
+
+    print(f"results in {Path(a.out) / 'results.json'}; page {write(page({'rows': rows}))}")
     return 0
 
 

@@ -174,6 +174,33 @@ def markdown_table(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def page(records: list[dict]):
+    """The results page: the union-test score (negative flips) of each system at each stage, and how pioneer ends
+    against naive retraining where naive degrades."""
+    from evals.pages import Page
+
+    rows, ends = [], {}
+    for scn, stage, row in table_rows(records):
+        cells = {s: (f"{r['score']:.3f}" + (f" ({r['negative_flips']})" if stage else "")) if r else None for s, r in ((s, row.get(s)) for s in SYSTEMS)}
+        p = row.get("pioneer") or {}
+        rows.append({"scenario": scn, "stage": stage, **cells, "pioneer decision": ("promoted" if p.get("promoted") else "kept") if stage else None})
+        ends[scn] = row
+    never = [scn for scn in ends if all(b["score"] >= a["score"] - 1e-9 for a, b in _pairs(records, scn))]
+    above = [scn for scn, row in ends.items() if row.get("naive") and row.get("pioneer") and row["pioneer"]["score"] >= row["naive"]["score"]]
+    head = (f"pioneer never lowers the union score in {len(never)} of {len(ends)} scenarios; it ends at or above naive retraining "
+            f"in {len(above)} of {len(ends)} ({', '.join(above) or 'none'})")
+    return Page("adaptft", "AdaptFT-Bench: continual updates under poisoned logs", "pioneer bench adaptft",
+                head, ["scenario", "stage", *SYSTEMS, "pioneer decision"], rows,
+                "Cells: union-test score (negative flips against the same system's previous stage). Stages 1 to 3 add "
+                f"{', '.join(f'{r:.0%}' for r in POISON_RATES)} poison. One seed; plots beside the results file.")
+
+
+def _pairs(records: list[dict], scenario: str) -> list[tuple[dict, dict]]:
+    """Pioneer's consecutive stages of a scenario."""
+    got = sorted((r for r in records if r["scenario"] == scenario and r["system"] == "pioneer"), key=lambda r: r["stage"])
+    return list(zip(got, got[1:]))
+
+
 def plot(records: list[dict], scenario: str, dest: Path) -> None:
     import matplotlib
 
@@ -220,4 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     print(table + "\n" + footer)
     (out / "table.txt").write_text(table + "\n" + footer + "\n")
     (out / "table.md").write_text(markdown_table(records) + "\n\n" + footer + "\n")
+    if not a.quick:  # the quick size is the test suite's check, not a result
+        from evals.pages import write
+
+        print(f"page {write(page(records))}")
     return 0
