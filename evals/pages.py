@@ -1,9 +1,6 @@
 """Results pages: each benchmark writes `evals/results/<name>.md` when it finishes (date, commit, machine, the
-command, its headline and its table), and the README's results table has one row a page.
-
-    python -m evals.pages            # rewrite every page from its recorded results file, and the README's table
-
-A page written from a recorded results file carries the date and commit of the last commit that wrote that file.
+command, its headline and its table), and the README's results table follows the pages, one row a page.
+`python -m evals.recorded` rewrites every page from its recorded results file.
 """
 
 from __future__ import annotations
@@ -98,7 +95,7 @@ def front(path: Path) -> dict:
 
 
 README = ROOT / "README.md"
-MARK = ("<!-- results: written by `python -m evals.pages` from evals/results/*.md -->", "<!-- /results -->")
+MARK = ("<!-- results: written by evals/pages.py from evals/results/*.md -->", "<!-- /results -->")
 
 
 def readme_table(pages_dir: Path = PAGES) -> str:
@@ -117,30 +114,3 @@ def update_readme(readme: Path = README) -> None:
     text = readme.read_text(encoding="utf-8")
     start, end = text.index(MARK[0]) + len(MARK[0]), text.index(MARK[1])
     readme.write_text(text[:start] + "\n" + readme_table() + "\n" + text[end:], encoding="utf-8")
-
-
-def _recorded() -> dict[str, tuple[str, Callable[[object], Page]]]:
-    from evals import churn_study, coldstart_bench, entity_bench, production_bench, triage_clean
-    from evals.adaptft import runner
-
-    return {
-        "production": ("evals/results/production_bench_s14.json", production_bench.page),
-        "entities": ("evals/results/entity_bench_mit_s12.json", entity_bench.page),
-        "coldstart": ("evals/coldstart_results.json", coldstart_bench.page),
-        "adaptft": ("evals/adaptft/results/results.json", runner.page),
-        "triage_clean": ("evals/results/triage_clean.json", triage_clean.page),
-        "churn_study": ("evals/results/churn_study.json", churn_study.page),
-        "churn_study_ner": ("evals/results/churn_study_ner.json", lambda r: churn_study.page(r, "ner")),
-    }
-
-
-def main(argv: list[str] | None = None) -> int:
-    for name, (file, render) in _recorded().items():
-        page = render(json.loads((ROOT / file).read_text()))
-        print(write(page, ROOT / file))
-    print(README)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -22,7 +22,7 @@ def test_the_results_table_is_the_pages():
     from evals.pages import MARK, PAGES, readme_table
 
     block = README[README.index(MARK[0]) + len(MARK[0]):README.index(MARK[1])].strip()
-    assert block == readme_table().strip(), "run python -m evals.pages"
+    assert block == readme_table().strip(), "run python -m evals.recorded"
     linked = set(re.findall(r"\(evals/results/([\w.-]+\.md)\)", block))
     assert linked == {p.name for p in PAGES.glob("*.md")} and len(linked) >= 5
     for name in linked:
