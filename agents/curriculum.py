@@ -6,51 +6,28 @@ paraphrases of each fixable failure pattern, generated once per run and reused o
 
 from __future__ import annotations
 
-import numpy as np
 from langgraph.runtime import Runtime
 
 from agents.progress import emit
 from agents.run_data import run_data, settings
 from graph.context import Context
 from graph.state import State
+from tools import kinds
 from tools.chat import get_chat_model, paraphrase
-from tools.curriculum import Item, MixSpec, build_mix
 from tools.workspace import Workspace
 
 
 def synthesize(state: State, runtime: Runtime[Context]) -> dict:
     ctx = settings(runtime)
     rd = run_data(state, ctx)
-    if state.get("task") == "ner":
-        return _entity_mixes(state, ctx, rd)
-    ws, records, parent, tri, splits = rd.ws, rd.records, rd.parent, rd.triage, rd.splits
+    kind = kinds.get(state.get("task"))
     plan = state["plan"]
-    final = plan["stage"] == "final"
     # the tuning split chooses interpolation weights (and a tagger's threshold), so it stays out of training until
     # the final refit, which keeps its selection's choice and trains on the tuning split too. The held-out failures
     # never train: the gate's net-gain rule and the report's headline are measured on them (`kept_out`).
-    out = kept_out(splits, final)
-    idx = {r.id: i for i, r in enumerate(records)}
-    log_emb = np.load(ws.path("log_emb.npy"))
-    parent_emb = np.load(ws.path("parent_emb.npy"))
-
-    gold_ids = [r.id for r in records if tri[r.id]["category"] == "fixable" and r.id not in out]
-    gold = [Item(records[idx[i]].input, records[idx[i]].correction, "gold", i) for i in gold_ids]
-    trusted_ids = [r.id for r in records if tri[r.id]["category"] == "trusted" and r.id not in out]
-    trusted = [Item(records[idx[i]].input, records[idx[i]].prediction, "retained", i) for i in trusted_ids]
-    trusted += [Item(e.input, e.output, "replay", f"parent:{e.line}") for e in parent]
-    trusted_emb = np.concatenate([log_emb[[idx[i] for i in trusted_ids]].reshape(-1, log_emb.shape[1]), parent_emb])
-    eval_ids = sorted(out)  # no mix holds a near-copy of what evaluates it
-    eval_emb = log_emb[[idx[i] for i in eval_ids]] if eval_ids else np.zeros((0, log_emb.shape[1]), np.float32)
-    extra = _paraphrases(ctx, ws, records, tri, out)
-
-    def make(cand: dict) -> tuple[list[dict], dict]:
-        mix = build_mix(gold, log_emb[[idx[i] for i in gold_ids]], trusted, trusted_emb, eval_emb,
-                        MixSpec(**cand["config"]["mix"]), seed=ctx.seed + plan["iteration"], paraphrases=extra)
-        rows = [{"input": it.text, "output": it.label, "source": it.source, "ref": it.ref} for it in mix.items]
-        return rows, {"composition": mix.composition, "dropped": mix.dropped}
-
-    return mixes(ws, plan, make)
+    out = kept_out(rd.splits, plan["stage"] == "final")
+    extra = _paraphrases(ctx, rd.ws, rd.records, rd.triage, out) if kind.takes_paraphrases else []
+    return mixes(rd.ws, plan, kind.mix_maker(rd, out, ctx.seed + plan["iteration"], extra))
 
 
 def kept_out(splits: dict, final: bool) -> set[str]:
@@ -79,35 +56,7 @@ def mixes(ws: Workspace, plan: dict, make, say=None) -> dict:
     return {"plan": {**plan, "configs": out}}
 
 
-def _entity_mixes(state: State, ctx: Context, rd) -> dict:
-    """Entity extraction: gold corrections, hard negatives for the falsely predicted surfaces, retained passes and
-    parent data; nothing from the regression set or the held-out failures, and the tuning split in the refit only
-    (`kept_out`)."""
-    from collections import Counter
-
-    from tools.entities import build_mix
-    from tools.spans import errors
-
-    ws, plan = rd.ws, state["plan"]
-    final = plan["stage"] == "final"
-    out = kept_out(rd.splits, final)
-    gold = [(r.input, r.correction, r.id) for r in rd.records if rd.category(r.id) == "fixable" and r.id not in out]
-    trusted = [(r.input, r.prediction, r.id) for r in rd.records if rd.category(r.id) == "trusted" and r.id not in out]
-    trusted += [(e.input, e.output, f"parent:{e.line}") for e in rd.parent]
-    by_id = rd.by_id
-    false = Counter(e["text"].lower() for t, c, i in gold for e in errors(t, c, by_id[i].prediction) if e["kind"] == "false_positive")
-    norm = lambda t: " ".join(t.lower().split())  # noqa: E731
-    exclude = {norm(by_id[i].input) for i in out}
-    def make(cand: dict) -> tuple[list[dict], dict]:
-        m = cand["config"]["mix"]
-        mix = build_mix(gold, trusted, [w for w, _ in false.most_common()], m["gold_repeat"], m["hard_negatives"], m["replay_fraction"],
-                        exclude, seed=ctx.seed + plan["iteration"])
-        return mix.rows, {"composition": mix.composition, "dropped": {}}
-
-    return mixes(ws, plan, make)
-
-
-def _paraphrases(ctx: Context, ws: Workspace, records, tri: dict, held: set) -> list[Item]:
+def _paraphrases(ctx: Context, ws: Workspace, records, tri: dict, held: set) -> list[dict]:
     """Chat-model paraphrases of the fixable failure patterns (none without a chat model)."""
     chat = get_chat_model(ctx.chat_model, ctx.chat_base_url)
     if chat is None:
@@ -131,7 +80,7 @@ def _paraphrases(ctx: Context, ws: Workspace, records, tri: dict, held: set) -> 
         emit("curriculum", f"{len(rows)} paraphrases from the chat model")
     # a paraphrase must not copy an evaluation input
     known = {" ".join(r.input.lower().split()) for r in records}
-    return [Item(r["input"], r["output"], "paraphrase") for r in rows if " ".join(r["input"].lower().split()) not in known]
+    return [r for r in rows if " ".join(r["input"].lower().split()) not in known]
 
 
 def cold_mix(state: State, runtime: Runtime[Context]) -> dict:

@@ -11,35 +11,21 @@ from langgraph.runtime import Runtime
 from agents.progress import emit
 from graph.context import Context
 from graph.state import State
-from tools.classifier import load_labels
+from tools import kinds
 from tools.data import DataError, load_examples, load_logs
 from tools.lineage import parent_data_of
 
 
-PRODUCTION_TASKS = ("classification", "ner")
+PRODUCTION_TASKS = tuple(kinds.names())  # the registered task kinds
 
 
 def check_model(model_dir: str, task: str = "classification") -> list[str]:
     """The deployed model's labels (for entities: its entity types); DataError when the folder is not a model
     for the task."""
-    from tools.tagger import entity_types, is_tagger
-
     p = Path(model_dir)
     if not (p / "config.json").exists():
         raise DataError(p, 0, "not a model folder (no config.json)")
-    if task == "ner":
-        if not is_tagger(p):
-            raise DataError(p / "config.json", 0, "the logs hold entity spans but this is not a token-classification model")
-        labels = entity_types(p)
-        if not labels:
-            raise DataError(p / "config.json", 0, "no entity tags in id2label (expected B-TYPE / I-TYPE)")
-        return labels
-    if is_tagger(p):
-        raise DataError(p / "config.json", 0, "the logs hold labels but this is a token-classification (entity) model")
-    labels = load_labels(p)
-    if not labels:
-        raise DataError(p / "config.json", 0, "no id2label: not a sequence-classification model")
-    return labels
+    return kinds.get(task).check_model(p)
 
 
 def _load(logs: str, skip_bad: bool):
@@ -71,10 +57,8 @@ def ingest(state: State, runtime: Runtime[Context]) -> dict:
         emit("ingest", f"no parent data given: using the deployed model's lineage ({lineage})")
     parent = load_examples(train_data, task=task) if train_data else []
     corrected = [r.correction for r in records if r.verdict == "fail" and r.correction is not None]
-    if task == "ner":
-        new = Counter(s["label"] for c in corrected for s in c if s["label"] not in labels)
-    else:
-        new = Counter(c for c in corrected if c not in labels)
+    kind = kinds.get(task)
+    new = Counter(label for c in corrected if c for label in kind.labels_of(c) if label not in labels)  # an empty span list teaches none
     info = {
         "logs": len(records),
         "passed": sum(r.verdict == "pass" for r in records),
@@ -85,8 +69,7 @@ def ingest(state: State, runtime: Runtime[Context]) -> dict:
         "new_labels": dict(new),
         "skipped_lines": [str(e) for e in loaded.skipped],
     }
-    what = "entity types" if task == "ner" else "labels"
-    emit("ingest", f"{info['logs']} logs ({info['failed']} failed), {len(parent)} parent examples, {len(labels)} {what}"
+    emit("ingest", f"{info['logs']} logs ({info['failed']} failed), {len(parent)} parent examples, {len(labels)} {kind.noun}"
          + (f", {len(loaded.skipped)} bad lines skipped" if loaded.skipped else ""))
     info["parent_from_lineage"] = bool(lineage)
     info["registry"] = _registry_entry(state, runtime)
@@ -134,12 +117,12 @@ def scout(state: State, runtime: Runtime[Context]) -> dict:
     ranked = sc.rank(state["description"], user + cat + hub)
     # the spec comes from the user's data, else from the most relevant catalog dataset
     basis = user or [c for c in ranked if c.relevance >= sc.MIN_RELEVANCE][:1]
-    kinds = [c.source.kind for c in basis]
+    source_kinds = [c.source.kind for c in basis]
     data_labels = sorted({l for c in basis for l in c.source.labels})
     chat = get_chat_model(ctx.chat_model, ctx.chat_base_url)
-    spec = infer_task(state["description"], kinds, data_labels, state.get("labels"), state.get("kind"), chat)
+    spec = infer_task(state["description"], source_kinds, data_labels, state.get("labels"), state.get("kind"), chat)
     used = sc.choose(spec, ranked)
-    if not used and chat is not None and spec.kind == "classification":
+    if not used and chat is not None and spec.kind in kinds.names() and kinds.get(spec.kind).chat_writes_examples:
         teacher = _synthesize(chat, ctx.chat_model, spec)
         ranked.append(teacher)
         used = [teacher]

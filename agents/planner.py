@@ -25,7 +25,7 @@ from agents.progress import emit
 from agents.run_data import memory_path, registry_for, settings
 from graph.context import Context
 from graph.state import State
-from tools import strategies
+from tools import kinds, strategies
 from tools.memory import Memory
 from tools.workspace import Workspace
 
@@ -83,10 +83,7 @@ def plan(state: State, runtime: Runtime[Context]) -> dict:
 def _first(state: State, ctx: Context) -> dict:
     if not state["diagnosis"]["triage"]["categories"].get("fixable"):
         return _decide("stop", "no fixable failures in the logs: nothing to retrain, the deployed model stays")
-    if state.get("task") == "ner":
-        configs = strategies.initial_entities(state["diagnosis"]["dominant_error"], ctx.epochs, ctx.learning_rate)
-    else:
-        configs = strategies.initial(ctx.epochs, ctx.learning_rate)
+    configs = kinds.get(state.get("task")).first_strategies(state["diagnosis"], ctx.epochs, ctx.learning_rate)
     memo: dict = {"used": False}
     if ctx.use_memory:
         pats = [p for p in state["diagnosis"]["patterns"] if p["kind"] == "fixable"][:8]  # as recorded by the reporter
@@ -211,9 +208,7 @@ def search(state: State, runtime: Runtime[Context]) -> dict:
         n_train = state["evalset"]["train"]
         remembered, memo = _remembered(state, ctx)
         configs, why = sr.first(n_train, len(state["labels"]), cfg, remembered)
-        if state.get("task") == "ner":  # sentences run longer than requests: 128 subwords
-            for c in configs:
-                c["train"]["max_length"] = max(c["train"]["max_length"], 128)
+        configs = kinds.get(state.get("task")).first_search(configs)
         emit("plan", why)
         return {"memory": memo, "plan": {"action": "train", "stage": "search", "iteration": 1,
                                          "configs": [{"name": c["name"], "config": c} for c in configs], "why": why}}
@@ -233,7 +228,7 @@ def search(state: State, runtime: Runtime[Context]) -> dict:
             emit("plan", why)
             return {"plan": {"action": "train", "stage": "refit", "iteration": last_it + 1,
                              "configs": [{"name": again["name"], "config": again}], "why": why}}
-    configs, why = sr.revise(best, last_it + 1, [tuple(c) for c in best["confusions"]], entities=state.get("task") == "ner")
+    configs, why = kinds.get(state.get("task")).revise_search(best, last_it + 1, [tuple(c) for c in best["confusions"]])
     if not reason:
         configs, note = sr.fit_to_budget(configs, done, n_train, len(state["labels"]), left)
         if configs is None:
@@ -281,7 +276,6 @@ def _remembered(state: State, ctx: Context) -> tuple[dict | None, dict]:
 def finish(state: State, runtime: Runtime[Context]) -> dict:
     """Cold start: the best attempt, scored once on the frozen evaluation set, into the run folder and the registry."""
     from tools.evalset import load_frozen
-    from tools.predict import metrics, predict, score_of
     from tools.registry import Registry
 
     ctx = settings(runtime)
@@ -290,10 +284,10 @@ def finish(state: State, runtime: Runtime[Context]) -> dict:
         return {"promotion": ws.load_json("promotion.json")}
     cand = state["plan"]["candidate"]
     rows = load_frozen(ctx.run_dir)
-    kind = state.get("task", "classification")
-    pred = predict(cand["model_dir"], [r["input"] for r in rows])
-    final = metrics(kind, [r["input"] for r in rows], [r["output"] for r in rows], pred)
-    final["score"] = score_of(kind, final)
+    kind = kinds.get(state.get("task"))
+    pred = kind.predict(cand["model_dir"], [r["input"] for r in rows])
+    final = kind.metrics([r["input"] for r in rows], [r["output"] for r in rows], pred)
+    final["score"] = kind.score(final)
     tags = {}
     for r, p in zip(rows, pred):
         for t in r.get("tags") or []:
@@ -311,7 +305,7 @@ def finish(state: State, runtime: Runtime[Context]) -> dict:
     info = {"registry": name, "version": version, "registry_dir": str(reg.path(version)), "model_dir": str(model_out.resolve()),
             "strategy": cand["strategy"], "final": final}
     ws.save_json("promotion.json", info)
-    emit("finish", f"{cand['strategy']}: {'entity F1' if kind == 'ner' else 'accuracy'} {final['score']} on the frozen evaluation set; "
+    emit("finish", f"{cand['strategy']}: {kind.metric} {final['score']} on the frozen evaluation set; "
                    f"registered {name} {version}")
     if ctx.use_memory:
         try:

@@ -11,7 +11,8 @@ from agents.run_data import memory_path, run_data, settings
 from graph.context import Context
 from graph.state import State
 from tools.memory import Memory
-from tools.metrics import classification_metrics, fix_rate, traffic_estimate
+from tools import kinds
+from tools.metrics import fix_rate, traffic_estimate
 from tools.predict import predict
 from tools.report import node_seconds, write_report
 from tools.spans import same_answer
@@ -102,20 +103,10 @@ def _key(label) -> str:
 
 
 def _metrics(usable, usable_pred, fixable, fixable_pred, reg, reg_pred, task: str = "classification") -> dict:
-    fixed = fix_rate([r.correction for r in fixable], fixable_pred)
-    if task == "ner":
-        from tools.entities import log_metrics
-
-        m = log_metrics([r.input for r in usable], [r.label for r in usable], usable_pred)
-        return {"entity_f1_on_logs": m["f1"], "precision_on_logs": m["precision"], "recall_on_logs": m["recall"],
-                "accuracy_on_logs": m["sentence_accuracy"], "logged_fixable_fixed": fixed,
-                "regression_accuracy": log_metrics([r.input for r in reg], [r.label for r in reg], reg_pred)["sentence_accuracy"],
-                "per_label_recall": {k: v["recall"] for k, v in m["per_type"].items()},
-                "per_type": m["per_type"], "errors": m["errors"]}
-    m = classification_metrics([r.label for r in usable], usable_pred)
-    return {"accuracy_on_logs": m["accuracy"], "macro_f1_on_logs": m["macro_f1"], "logged_fixable_fixed": fixed,
-            "regression_accuracy": classification_metrics([r.label for r in reg], reg_pred)["accuracy"],
-            "per_label_recall": {k: v["recall"] for k, v in m["per_label"].items()}}
+    """The report's figures on the logs, as the task kind shows them, and the share of fixable failures fixed."""
+    shown = kinds.get(task).log_figures([r.input for r in usable], [r.label for r in usable], usable_pred,
+                                        [r.input for r in reg], [r.label for r in reg], reg_pred)
+    return {**shown, "logged_fixable_fixed": fix_rate([r.correction for r in fixable], fixable_pred)}
 
 
 def _decisions(iterations: list[dict], plan: dict, promotion: dict | None, approval: dict) -> list[dict]:
@@ -162,7 +153,7 @@ def _cold_report(state: State, ctx: Context) -> dict:
     final = promotion["final"] if promotion else None
     cand = plan.get("candidate") or {}
     iterations = [{**e, "decision": _cold_decision(e, state["iterations"], cand)} for e in state.get("iterations") or []]
-    metric = "entity F1" if state["task"] == "ner" else "accuracy"
+    metric = kinds.get(state["task"]).metric
     base_score = base.get("score", base.get("accuracy"))
     gain = round(final["score"] - base_score, 4) if final else None
     outcome = (f"trained {promotion['strategy']}: {metric} {final['score']:.4f} on the frozen evaluation set, "

@@ -4,7 +4,7 @@ registry and memory live for this run."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from langgraph.runtime import Runtime
@@ -13,7 +13,7 @@ from graph.context import Context
 from graph.state import State
 from tools.data import Example, LogRecord, load_examples, load_logs
 from tools.registry import Registry
-from tools.workspace import Workspace
+from tools.workspace import RunData, Workspace
 
 
 def settings(runtime: Runtime[Context]) -> Context:
@@ -41,43 +41,12 @@ def load_run_data(state: State) -> tuple[list[LogRecord], list[Example]]:
     return records, parent
 
 
-@dataclass
-class RunData:
-    ws: Workspace
-    records: list[LogRecord]
-    parent: list[Example]
-    triage: dict[str, dict]  # log id -> triage verdict
-    splits: dict[str, list[str]]  # regression and held-out failure ids
-
-    @property
-    def by_id(self) -> dict[str, LogRecord]:
-        return {r.id: r for r in self.records}
-
-    def category(self, log_id: str) -> str:
-        return self.triage[log_id]["category"]
-
-
 def run_data(state: State, ctx: Context) -> RunData:
     """Inputs plus the diagnosis's triage and splits (after the diagnose step)."""
     ws = Workspace(ctx.run_dir)
     records, parent = load_run_data(state)
     tri = {t["id"]: t for t in ws.load_rows("triage.jsonl")}
     return RunData(ws, records, parent, tri, ws.load_json("splits.json"))
-
-
-def deployed_probs(ws: Workspace, model: str, texts: list[str]):
-    """The deployed classifier's probabilities for `texts`, each text run through it once a run: the diagnosis
-    (the logs) and the trainer's teacher (the mixes: the logs again, the parent data) share them."""
-    from tools.classifier import predict_proba
-
-    return ws.by_text("deployed_probs_by_text", texts, lambda new: predict_proba(model, new)[0])
-
-
-def deployed_word_probs(ws: Workspace, model: str, texts: list[str]):
-    """The deployed tagger's word probabilities (`tools.tagger.word_probs`) for `texts`, each text once a run."""
-    from tools.tagger import word_probs
-
-    return ws.blocks_by_text("deployed_word_probs_by_text", texts, lambda new: word_probs(model, new)[0])
 
 
 def registry_name(state: State, ctx: Context) -> str:

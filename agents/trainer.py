@@ -11,16 +11,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 from langgraph.runtime import Runtime
 
 from agents.progress import emit
-from agents.run_data import deployed_probs, deployed_word_probs, settings
+from agents.run_data import settings
 from graph.context import Context
 from graph.state import State
-from tools.classifier import TrainConfig, load_labels, train_classifier
+from tools import kinds
+from tools.classifier import TrainConfig
 from tools.data import read_jsonl
-from tools.tagger import tag_set, teacher_probs, train_tagger
 from tools.workspace import Workspace
 
 
@@ -28,6 +27,7 @@ def train(state: State, runtime: Runtime[Context]) -> dict:
     ctx = settings(runtime)
     plan = state["plan"]
     labels = _label_set(state, plan)
+    kind = kinds.get(state.get("task"))
     ws = Workspace(ctx.run_dir)
     out = []
     for cand in plan["configs"]:
@@ -47,14 +47,8 @@ def train(state: State, runtime: Runtime[Context]) -> dict:
                           f"from {'the deployed model' if start else 'the base model'}")
             name = cand["name"]
             progress = lambda e, name=name: emit("train", f"{name} step {e['step']}/{e['total']} loss {e['loss']}", candidate=name, **e)  # noqa: E731
-            if state.get("task") == "ner":
-                teacher = None
-                if cfg.distill_weight > 0 and texts:
-                    teacher = teacher_probs(state["model"], texts, targets, tag_set(labels), deployed_word_probs(ws, state["model"], texts))
-                summary = train_tagger(ctx.base_model, texts, targets, labels, trained_dir, cfg, progress=progress, teacher=teacher, start=start)
-            else:
-                teacher = _teacher(ws, state["model"], texts, targets, labels) if cfg.distill_weight > 0 else None
-                summary = train_classifier(ctx.base_model, texts, targets, labels, trained_dir, cfg, teacher, progress=progress, start=start)
+            teacher = kind.teacher(ws, state["model"], texts, targets, labels) if cfg.distill_weight > 0 else None
+            summary = kind.train(ctx.base_model, texts, targets, labels, trained_dir, cfg, progress=progress, teacher=teacher, start=start)
         training = {k: summary[k] for k in ("examples", "curve", "seconds")} | {"start": "deployed" if start else "base"}
         if alphas:
             training["interpolation"] = _interpolated(state, ctx, cand["name"], trained_dir, model_dir, alphas)
@@ -131,25 +125,10 @@ def _twin(state: State, cand: dict, trained_dir: Path, model_dir: Path, training
 
 def _label_set(state: State, plan: dict) -> list[str]:
     """The deployed labels (entity types), plus new ones the mixes teach (learned when the logs hold enough of them)."""
-    labels = list(state["labels"])
+    labels, kind = list(state["labels"]), kinds.get(state.get("task"))
     for cand in plan["configs"]:
         for r in read_jsonl(cand["mix_file"]):
-            for label in ([s["label"] for s in r["output"]] if state.get("task") == "ner" else [r["output"]]):
+            for label in kind.labels_of(r["output"]) if r["output"] else []:  # an empty span list teaches none
                 if label not in labels:
                     labels.append(label)
     return labels
-
-
-def _teacher(ws: Workspace, deployed: str, texts: list[str], targets: list[str], labels: list[str]) -> np.ndarray:
-    """The deployed model's probabilities, mapped onto `labels`, on the rows where it is right (zero elsewhere).
-    Each text is run through the deployed model once a run (`deployed_probs`)."""
-    if not texts:
-        return np.zeros((0, len(labels)), dtype=np.float32)
-    probs = deployed_probs(ws, deployed, texts)
-    dep_labels = load_labels(deployed)
-    out = np.zeros((len(texts), len(labels)), dtype=np.float32)
-    for j, l in enumerate(dep_labels):
-        if l in labels:
-            out[:, labels.index(l)] = probs[:, j]
-    right = np.array([dep_labels[k] == t for k, t in zip(probs.argmax(1), targets)])
-    return out * right[:, None]

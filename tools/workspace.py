@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from tools.data import read_jsonl, write_json, write_jsonl
+from tools.data import Example, LogRecord, read_jsonl, write_json, write_jsonl
 
 
 class Workspace:
@@ -74,3 +75,22 @@ class Workspace:
             ends = np.cumsum([n for _, n in keys]).tolist()
             pos = {t: (e - n, e) for (t, n), e in zip(keys, ends)}
         return [arr[slice(*pos[t])] for t in texts]
+
+
+@dataclass
+class RunData:
+    """A production run after its diagnosis: the work files, the validated logs and parent data, each log line's
+    triage verdict and the evaluation splits."""
+
+    ws: Workspace
+    records: list[LogRecord]
+    parent: list[Example]
+    triage: dict[str, dict]  # log id -> triage verdict
+    splits: dict[str, list[str]]  # regression and held-out failure ids
+
+    @property
+    def by_id(self) -> dict[str, LogRecord]:
+        return {r.id: r for r in self.records}
+
+    def category(self, log_id: str) -> str:
+        return self.triage[log_id]["category"]

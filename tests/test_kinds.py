@@ -1,0 +1,77 @@
+"""Task kinds: every registered kind passes the same contract checks, and a kind registered from a test plugs into
+a real run without a change to agents/ (the agents call the registry, never a kind by name)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tools import kinds
+from tools.kinds.base import TaskKind
+
+SAMPLES = {  # (texts, truth, a wrong answer for each) per kind
+    "classification": (["lost my card", "card stolen", "refund please"], ["card_lost", "card_stolen", "refund"],
+                       ["card_stolen", "card_lost", "refund_late"]),
+    "ner": (["Ana flew to Lisbon", "Bob met Ana", "rain today"],
+            [[{"start": 0, "end": 3, "label": "PER"}, {"start": 12, "end": 18, "label": "LOC"}],
+             [{"start": 0, "end": 3, "label": "PER"}, {"start": 8, "end": 11, "label": "PER"}], []],
+            [[{"start": 0, "end": 3, "label": "LOC"}], [], [{"start": 0, "end": 4, "label": "PER"}]]),
+}
+
+
+@pytest.mark.parametrize("name", kinds.names())
+def test_every_kind_keeps_the_contract(name):
+    kind = kinds.get(name)
+    assert isinstance(kind, TaskKind) and kind.name == name and kind is kinds.get(name)
+    texts, truth, wrong = SAMPLES[name]
+    right, bad = kind.metrics(texts, truth, truth), kind.metrics(texts, truth, wrong)
+    assert kind.score(right) == 1.0 and kind.score(bad) < 1.0
+    assert all(isinstance(l, str) for t in truth for l in kind.labels_of(t))
+    confused = kind.confusions(texts, truth, wrong)
+    assert confused and all(len(c) == 3 and c[2] >= 1 for c in confused)
+    assert kind.confusions(texts, truth, truth) == []
+    configs = kind.first_strategies({"dominant_error": "recall", "patterns": []}, 2, 1e-4)
+    assert len(configs) >= 2 and all({"name", "mix", "train"} <= set(c) for c in configs)
+    assert len({c["name"] for c in configs}) == len(configs)
+    shown = kind.log_figures(texts, truth, wrong, texts, truth, truth)
+    assert shown["regression_accuracy"] == 1.0 and isinstance(shown["per_label_recall"], dict)
+    assert kind.churn(None, "unused", []) == [] and kind.answers_with_churn("unused", []) == ([], None)
+
+
+def test_an_unknown_kind_is_named_in_the_error():
+    with pytest.raises(KeyError, match="no task kind 'poetry'.*classification"):
+        kinds.get("poetry")
+
+
+def test_a_kind_registered_from_a_test_drives_a_real_run(deployment, tiny_base, tmp_path, monkeypatch):
+    """A kind of our own, registered for classification logs: the planner trains its first strategies and the
+    reporter shows its figures, with nothing in agents/ changed."""
+    from graph.cli import main
+    from tools.kinds.classification import Classification
+    from tools.strategies import warm
+
+    calls = []
+
+    class Cautious(Classification):
+        def first_strategies(self, diagnosis, epochs, learning_rate):
+            calls.append("first_strategies")
+            return [warm("cautious-a", epochs, learning_rate), warm("cautious-b", epochs, learning_rate / 2)]
+
+        def log_figures(self, *args):
+            calls.append("log_figures")
+            return {**super().log_figures(*args), "checked_by": "cautious"}
+
+    monkeypatch.setattr(kinds.base, "_REGISTRY", dict(kinds.base._REGISTRY))
+    monkeypatch.setattr(kinds.base, "_LOADED", {})
+    kinds.register("classification", Cautious)
+    run = tmp_path / "run"
+    code = main(["improve", "--model", str(deployment / "deployed"), "--logs", str(deployment / "logs.jsonl"),
+                 "--train-data", str(deployment / "parent.jsonl"), "--out", str(run), "--base", tiny_base, "--home", str(tmp_path / "home"),
+                 "--max-iterations", "1", "--learning-rate", "3e-3", "--gate", "absolute", "--max-flips", "1000", "--min-fixed", "0",
+                 "--label-tolerance", "1", "--quiet"])
+    assert code == 0
+    rep = json.loads((run / "report.json").read_text())
+    assert {e["strategy"] for e in rep["iterations"] if e["stage"] == "select"} >= {"cautious-a", "cautious-b"}
+    assert "first_strategies" in calls and "log_figures" in calls
+    assert "checked_by" in json.dumps(rep)

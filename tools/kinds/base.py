@@ -1,0 +1,145 @@
+"""The task-kind protocol and its registry.
+
+The registry holds lazy "module:Class" entries (as lm-evaluation-harness does for its tasks), so importing it
+loads no model code; `get(name)` imports a kind on first use and keeps one instance.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol, runtime_checkable
+
+
+@dataclass
+class Diagnosis:
+    """What a kind's diagnosis of the logs hands the run: each line's triage verdict, the evaluation splits (log
+    ids), the failure patterns, the kind's own figures for the state, and a line for the progress."""
+
+    triage: list[dict]
+    splits: dict[str, list[str]]
+    patterns: list[dict]
+    figures: dict = field(default_factory=dict)
+    said: str = ""
+
+
+def embeddings(ws, records: list, parent: list):
+    """The logs' and the parent data's embeddings, computed once a run (the curriculum reads them back)."""
+    import numpy as np
+
+    from tools.embed import embed
+
+    log_emb = ws.array("log_emb", lambda: embed([r.input for r in records]))
+    parent_emb = ws.array("parent_emb", lambda: embed([e.input for e in parent]) if parent else np.zeros((0, log_emb.shape[1]), np.float32))
+    return log_emb, parent_emb
+
+
+@runtime_checkable
+class TaskKind(Protocol):
+    name: str  # the state's `task`: "classification", "ner"
+    metric: str  # the metric the search selects on and the reports name: "accuracy", "entity F1"
+    unit: str  # what a flip counts: "answers", "sentences"
+    noun: str  # what the deployed model's output set is called: "labels", "entity types"
+
+    def owns(self, model_dir: str | Path) -> bool:
+        """Whether a model folder is a model of this kind."""
+
+    def check_model(self, model_dir: str | Path) -> list[str]:
+        """The deployed model's labels (or entity types); DataError when the folder is not this kind's model."""
+
+    def predict(self, model_dir: str | Path, texts: list[str]) -> list[Any]:
+        """One answer per text."""
+
+    def metrics(self, texts: list[str], truth: list[Any], pred: list[Any]) -> dict:
+        """The kind's metrics of answers against the truth."""
+
+    def score(self, metrics: dict) -> float:
+        """The one number a search selects on, from `metrics`."""
+
+    def log_figures(self, texts: list[str], truth: list[Any], pred: list[Any], reg_texts: list[str], reg_truth: list[Any],
+                    reg_pred: list[Any]) -> dict:
+        """How a report shows a model on the usable logs and on the regression set."""
+
+    def labels_of(self, answer: Any) -> list[str]:
+        """The labels an answer is about (an entity answer: its spans' types)."""
+
+    def deployed_probs(self, ws, model_dir: str | Path, texts: list[str]) -> Any:
+        """The deployed model's probabilities on `texts`, computed once a run (`ws`, a Workspace, caches them)."""
+
+    def teacher(self, ws, deployed: str | Path, texts: list[str], targets: list[Any], labels: list[str]) -> Any:
+        """The deployed model's soft answers where it is right, for focal distillation (None: no teacher)."""
+
+    def train(self, base_model: str | None, texts: list[str], targets: list[Any], labels: list[str], out_dir: str | Path, cfg: Any,
+              progress: Any = None, teacher: Any = None, start: str | Path | None = None) -> dict:
+        """Train a model of this kind (from `base_model`, or warm from `start`) into `out_dir`; its training summary
+        ({"examples", "curve", "seconds", ...})."""
+
+    def confusions(self, texts: list[str], truth: list[Any], pred: list[Any]) -> list[tuple]:
+        """The most frequent (truth, answer, count) confusions, for the search's revisions."""
+
+    def diagnose(self, records: list, parent: list, labels: list[str], model: str | Path, ws: Any, *, base_model: str,
+                 regression_size: int, holdout_failures: float, seed: int, say: Callable[[str], None]) -> Diagnosis:
+        """Score the deployed model on the logs, triage every line (poison, noise, fixable, trusted), hold out the
+        evaluation splits, find the failure patterns."""
+
+    chat_writes_examples: bool  # whether cold start may ask a chat teacher for examples when there is no data
+    takes_paraphrases: bool  # whether a chat model's paraphrases of a failure may join its mixes
+
+    def mix_maker(self, rd: Any, out: set[str], seed: int, paraphrases: list[dict]) -> Callable[[dict], tuple[list[dict], dict]]:
+        """From the run's data (`tools.workspace.RunData`), a function making each configuration's training mix:
+        `make(cand) -> (rows, composition)`, rows {"input", "output", "source", "ref"}; no row from the log ids `out`."""
+
+    def first_strategies(self, diagnosis: dict, epochs: int, learning_rate: float) -> list[dict]:
+        """Production's first configurations (warm starts and what else the kind needs)."""
+
+    def first_search(self, configs: list[dict]) -> list[dict]:
+        """Cold start's first configurations, adjusted to the kind (longer inputs, say)."""
+
+    def revise_search(self, best: dict, iteration: int, confusions: list[tuple]) -> tuple[list[dict], str]:
+        """Cold start's next configurations from the best attempt so far."""
+
+    def evaluation_set(self, train: list[tuple], test: list[tuple], spec: dict, seed: int):
+        """Cold start's evaluation, development and training splits (tools.evalset.Split)."""
+
+    def baseline(self, texts: list[str], train: list[tuple], labels: list[str], base_model: str) -> tuple[list[Any], str]:
+        """An untrained baseline's answers on `texts`, and how they were made."""
+
+
+_REGISTRY: dict[str, str] = {
+    "classification": "tools.kinds.classification:Classification",
+    "ner": "tools.kinds.entities:Entities",
+}
+_LOADED: dict[str, TaskKind] = {}
+
+
+def register(name: str, target: str | type) -> None:
+    """Add a kind: a "module:Class" path (imported on first use) or the class itself."""
+    _REGISTRY[name] = target  # type: ignore[assignment]
+    _LOADED.pop(name, None)
+
+
+def names() -> list[str]:
+    return list(_REGISTRY)
+
+
+def get(name: str | None) -> TaskKind:
+    """The kind called `name` (None: classification, as a state written before kinds had names says)."""
+    name = name or "classification"
+    if name not in _LOADED:
+        if name not in _REGISTRY:
+            raise KeyError(f"no task kind {name!r} (known: {', '.join(_REGISTRY)})")
+        target = _REGISTRY[name]
+        if isinstance(target, str):
+            module, cls = target.split(":")
+            target = getattr(importlib.import_module(module), cls)
+        _LOADED[name] = target()
+    return _LOADED[name]
+
+
+def of_model(model_dir: str | Path) -> TaskKind:
+    """The kind whose model `model_dir` is (classification when none claims it)."""
+    for n in _REGISTRY:
+        if n != "classification" and get(n).owns(model_dir):
+            return get(n)
+    return get("classification")

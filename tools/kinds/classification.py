@@ -1,0 +1,196 @@
+"""Classification: a text in, one label out (`AutoModelForSequenceClassification` with `id2label`); scored by
+accuracy; a flip is a right answer whose label changes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tools.kinds.base import Diagnosis, embeddings
+
+
+class Classification:
+    name, metric, unit, noun = "classification", "accuracy", "answers", "labels"
+
+    def owns(self, model_dir: str | Path) -> bool:
+        from tools.tagger import is_tagger
+
+        return (Path(model_dir) / "config.json").exists() and not is_tagger(model_dir)
+
+    def check_model(self, model_dir: str | Path) -> list[str]:
+        from tools.classifier import load_labels
+        from tools.data import DataError
+        from tools.tagger import is_tagger
+
+        p = Path(model_dir)
+        if is_tagger(p):
+            raise DataError(p / "config.json", 0, "the logs hold labels but this is a token-classification (entity) model")
+        labels = load_labels(p)
+        if not labels:
+            raise DataError(p / "config.json", 0, "no id2label: not a sequence-classification model")
+        return labels
+
+    def predict(self, model_dir: str | Path, texts: list[str]) -> list[Any]:
+        from tools.classifier import predict
+
+        return predict(model_dir, texts)
+
+    def metrics(self, texts: list[str], truth: list[Any], pred: list[Any]) -> dict:
+        from tools.metrics import classification_metrics
+
+        return classification_metrics(truth, pred)
+
+    def score(self, metrics: dict) -> float:
+        return metrics["accuracy"]
+
+    def log_figures(self, texts: list[str], truth: list[Any], pred: list[Any], reg_texts: list[str], reg_truth: list[Any],
+                    reg_pred: list[Any]) -> dict:
+        """How a report shows a model on the usable logs and on the regression set."""
+        from tools.metrics import classification_metrics
+
+        m = classification_metrics(truth, pred)
+        return {"accuracy_on_logs": m["accuracy"], "macro_f1_on_logs": m["macro_f1"],
+                "regression_accuracy": classification_metrics(reg_truth, reg_pred)["accuracy"],
+                "per_label_recall": {k: v["recall"] for k, v in m["per_label"].items()}}
+
+    def labels_of(self, answer: Any) -> list[str]:
+        return [str(answer)]
+
+    def deployed_probs(self, ws, model_dir: str | Path, texts: list[str]):
+        """The deployed classifier's (n, labels) probabilities, each text run through it once a run (`ws` caches
+        them by text: the diagnosis, the gate's churn and the trainer's teacher share them)."""
+        from tools.classifier import predict_proba
+
+        return ws.by_text("deployed_probs_by_text", texts, lambda new: predict_proba(model_dir, new)[0])
+
+    def churn(self, ws, model_dir: str | Path, texts: list[str]) -> list[float] | None:
+        """Each answer's churn (the chance a retrain flips it), from the deployed model's top-2 margin on it."""
+        from tools.gate import churn_of_probs
+
+        return churn_of_probs(self.deployed_probs(ws, model_dir, texts)) if texts else []
+
+    def answers_with_churn(self, model_dir: str | Path, texts: list[str]) -> tuple[list[Any], list[float] | None]:
+        """A model's answers and their churn, from one pass over `texts`."""
+        from tools.classifier import predict_proba
+        from tools.gate import churn_of_probs
+
+        if not texts:
+            return [], None
+        probs, labels = predict_proba(model_dir, texts)
+        return [labels[j] for j in probs.argmax(1)], churn_of_probs(probs)
+
+    def calibrate(self, model_dir: str | Path, texts: list[str], truth: list[Any]) -> dict | None:
+        """Nothing to calibrate on a tuning split: a classifier answers with its argmax."""
+        return None
+
+    def apply_calibration(self, model_dir: str | Path, chosen: dict) -> None:
+        return None
+
+    def teacher(self, ws, deployed: str | Path, texts: list[str], targets: list[Any], labels: list[str]):
+        """The deployed model's probabilities, mapped onto `labels`, on the rows where it is right (zero elsewhere):
+        what focal distillation keeps of the deployed behaviour."""
+        import numpy as np
+
+        from tools.classifier import load_labels
+
+        if not texts:
+            return np.zeros((0, len(labels)), dtype=np.float32)
+        probs = self.deployed_probs(ws, deployed, texts)
+        dep_labels = load_labels(deployed)
+        out = np.zeros((len(texts), len(labels)), dtype=np.float32)
+        for j, l in enumerate(dep_labels):
+            if l in labels:
+                out[:, labels.index(l)] = probs[:, j]
+        right = np.array([dep_labels[k] == t for k, t in zip(probs.argmax(1), targets)])
+        return out * right[:, None]
+
+    def train(self, base_model: str | None, texts: list[str], targets: list[Any], labels: list[str], out_dir: str | Path, cfg,
+              progress=None, teacher=None, start: str | Path | None = None) -> dict:
+        """Fine-tune `base_model` (or the deployed `start`) on the examples; the training summary."""
+        from tools.classifier import train_classifier
+
+        return train_classifier(base_model, texts, targets, labels, out_dir, cfg, teacher, progress=progress, start=start)
+
+    def confusions(self, texts: list[str], truth: list[Any], pred: list[Any]) -> list[tuple]:
+        from tools.search import confusions
+
+        return confusions(truth, pred)
+
+    def diagnose(self, records: list, parent: list, labels: list[str], model: str | Path, ws: Any, *, base_model: str,
+                 regression_size: int, holdout_failures: float, seed: int, say) -> Diagnosis:
+        """The deployed probabilities on the logs; triage (poison, noise by confident learning, fixable); the regression
+        set, held-out failures and tuning split; failure patterns by embedding clusters and confusions."""
+        import numpy as np
+
+        from tools import diagnosis as dx
+        from tools.metrics import classification_metrics
+
+        say("scoring the deployed model on the logs")
+        probs = self.deployed_probs(ws, model, [r.input for r in records])
+        log_emb, parent_emb = embeddings(ws, records, parent)
+        served = [labels[j] for j in probs.argmax(1)]
+        agree = float(np.mean([s == r.prediction for s, r in zip(served, records)]))
+        say("triage: poison, noise, fixable")
+        tri = dx.triage(records, parent, labels, probs, log_emb, parent_emb, dx.tokenizer_vocab(base_model), seed=seed)
+        splits = dx.split_eval(records, tri, regression_size, holdout_failures, seed)
+        pats = dx.patterns(records, tri, log_emb, seed)
+        usable = [r for r, t in zip(records, tri) if t["category"] in ("trusted", "fixable")]
+        baseline = classification_metrics([r.label for r in usable], [r.prediction for r in usable])
+        return Diagnosis(tri, splits, pats, {"deployed_accuracy_on_usable_logs": baseline["accuracy"], "baseline_metrics": baseline,
+                                             "served_predictions_reproduced": round(agree, 4), "confusions": dx.confusions(records, tri)})
+
+    takes_paraphrases = True  # a chat model's paraphrases of a failure keep its label
+
+    def mix_maker(self, rd, out: set[str], seed: int, paraphrases: list[dict]):
+        """`make(cand) -> (rows, composition)`: gold (fixable failures and their perturbations), hard negatives,
+        retained passes, parent replay and paraphrases, as the configuration's mix spec asks, nothing from `out`
+        and no near-copy of an input in it."""
+        import numpy as np
+
+        from tools.curriculum import Item, MixSpec, build_mix
+
+        records, tri = rd.records, rd.triage
+        idx = {r.id: i for i, r in enumerate(records)}
+        log_emb, parent_emb = np.load(rd.ws.path("log_emb.npy")), np.load(rd.ws.path("parent_emb.npy"))
+        gold_ids = [r.id for r in records if tri[r.id]["category"] == "fixable" and r.id not in out]
+        gold = [Item(records[idx[i]].input, records[idx[i]].correction, "gold", i) for i in gold_ids]
+        trusted_ids = [r.id for r in records if tri[r.id]["category"] == "trusted" and r.id not in out]
+        trusted = [Item(records[idx[i]].input, records[idx[i]].prediction, "retained", i) for i in trusted_ids]
+        trusted += [Item(e.input, e.output, "replay", f"parent:{e.line}") for e in rd.parent]
+        trusted_emb = np.concatenate([log_emb[[idx[i] for i in trusted_ids]].reshape(-1, log_emb.shape[1]), parent_emb])
+        eval_ids = sorted(out)  # no mix holds a near-copy of what evaluates it
+        eval_emb = log_emb[[idx[i] for i in eval_ids]] if eval_ids else np.zeros((0, log_emb.shape[1]), np.float32)
+        extra = [Item(p["input"], p["output"], "paraphrase") for p in paraphrases]
+
+        def make(cand: dict) -> tuple[list[dict], dict]:
+            mix = build_mix(gold, log_emb[[idx[i] for i in gold_ids]], trusted, trusted_emb, eval_emb,
+                            MixSpec(**cand["config"]["mix"]), seed=seed, paraphrases=extra)
+            rows = [{"input": it.text, "output": it.label, "source": it.source, "ref": it.ref} for it in mix.items]
+            return rows, {"composition": mix.composition, "dropped": mix.dropped}
+
+        return make
+
+    chat_writes_examples = True  # cold start without data: a chat teacher writes labelled examples of each label
+
+    def first_strategies(self, diagnosis: dict, epochs: int, learning_rate: float) -> list[dict]:
+        from tools.strategies import initial
+
+        return initial(epochs, learning_rate)
+
+    def first_search(self, configs: list[dict]) -> list[dict]:
+        return configs
+
+    def revise_search(self, best: dict, iteration: int, confusions: list[tuple]) -> tuple[list[dict], str]:
+        from tools.search import revise
+
+        return revise(best, iteration, confusions)
+
+    def evaluation_set(self, train: list[tuple], test: list[tuple], spec: dict, seed: int):
+        from tools.evalset import build
+
+        return build(train, test, spec["labels"], spec["out_of_scope"], seed=seed)
+
+    def baseline(self, texts: list[str], train: list[tuple], labels: list[str], base_model: str) -> tuple[list[Any], str]:
+        from tools.zero_shot import nearest_label
+
+        return nearest_label(texts, labels, base_model), "nearest label name by embedding (no training)"
