@@ -17,7 +17,8 @@ from agents.progress import emit
 from agents.run_data import settings
 from graph.context import Context
 from graph.state import State
-from tools import kinds
+from tools import backends, kinds
+from tools.backends import TrainJob
 from tools.classifier import TrainConfig
 from tools.data import read_jsonl
 from tools.workspace import Workspace
@@ -29,33 +30,39 @@ def train(state: State, runtime: Runtime[Context]) -> dict:
     labels = _label_set(state, plan)
     kind = kinds.get(state.get("task"))
     ws = Workspace(ctx.run_dir)
-    out = []
+    places, jobs = [], []
     for cand in plan["configs"]:
         model_dir = Path(ctx.run_dir) / "candidates" / f"{plan['iteration']}-{cand['name']}"
-        alphas = cand["config"].get("interpolate")
-        trained_dir = model_dir.with_name(model_dir.name + "-finetuned") if alphas else model_dir
-        summary_file = trained_dir / "training_summary.json"
+        trained_dir = model_dir.with_name(model_dir.name + "-finetuned") if cand["config"].get("interpolate") else model_dir
         start = state["model"] if cand["config"].get("warm_start") else None
-        if summary_file.exists():
+        places.append((model_dir, trained_dir, start))
+        if (trained_dir / "training_summary.json").exists():
             emit("train", f"{cand['name']}: already trained, reusing {trained_dir}")
-            summary = json.loads(summary_file.read_text())
-        else:
-            rows = read_jsonl(cand["mix_file"])
-            texts, targets = [r["input"] for r in rows], [r["output"] for r in rows]
-            cfg = TrainConfig(**cand["config"]["train"], seed=ctx.seed)
-            emit("train", f"{cand['name']}: {len(texts)} examples, {cfg.epochs} epochs, lr {cfg.learning_rate}, "
-                          f"from {'the deployed model' if start else 'the base model'}")
-            name = cand["name"]
-            progress = lambda e, name=name: emit("train", f"{name} step {e['step']}/{e['total']} loss {e['loss']}", candidate=name, **e)  # noqa: E731
-            teacher = kind.teacher(ws, state["model"], texts, targets, labels) if cfg.distill_weight > 0 else None
-            summary = kind.train(ctx.base_model, texts, targets, labels, trained_dir, cfg, progress=progress, teacher=teacher, start=start)
+            continue
+        rows = read_jsonl(cand["mix_file"])
+        texts, targets = [r["input"] for r in rows], [r["output"] for r in rows]
+        cfg = TrainConfig(**cand["config"]["train"], seed=ctx.seed)
+        jobs.append(TrainJob(cand["name"], kind.name, str(trained_dir), texts, targets, labels, cfg, ctx.base_model, start,
+                             kind.teacher(ws, state["model"], texts, targets, labels) if cfg.distill_weight > 0 else None))
+    backends.get(ctx.backend).run(jobs, _progress)
+    out = []
+    for cand, (model_dir, trained_dir, start) in zip(plan["configs"], places):
+        summary = json.loads((trained_dir / "training_summary.json").read_text())
         training = {k: summary[k] for k in ("examples", "curve", "seconds")} | {"start": "deployed" if start else "base"}
-        if alphas:
-            training["interpolation"] = _interpolated(state, ctx, cand["name"], trained_dir, model_dir, alphas)
+        if cand["config"].get("interpolate"):
+            training["interpolation"] = _interpolated(state, ctx, cand["name"], trained_dir, model_dir, cand["config"]["interpolate"])
         out.append({**cand, "model_dir": str(model_dir), "training": training})
         if (training.get("interpolation") or {}).get("also_gated") is not None:
             out.append(_twin(state, cand, trained_dir, model_dir, training))
     return {"plan": {**plan, "configs": out}}
+
+
+def _progress(job: TrainJob, e: dict) -> None:
+    if e.get("started"):
+        emit("train", f"{job.name}: {len(job.texts)} examples, {job.config.epochs} epochs, lr {job.config.learning_rate}, "
+                      f"from {'the deployed model' if job.start else 'the base model'}")
+    else:
+        emit("train", f"{job.name} step {e['step']}/{e['total']} loss {e['loss']}", candidate=job.name, **e)
 
 
 def _interpolated(state: State, ctx: Context, name: str, trained_dir: Path, model_dir: Path, alphas: list[float]) -> dict:

@@ -14,6 +14,8 @@ import math
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Annotated, Any
 
+from tools.backends.base import names as backend_names
+
 
 class SettingError(ValueError):
     pass
@@ -59,6 +61,7 @@ class Context:
     use_memory: bool = _f(True, "Look up and record failure patterns in the long-term memory.")
     target: float = _f(0.96, "Cold start: stop searching at this development score.", (COLD_START,), min=0.0, max=1.0)
     catalog: str | None = _f(None, "Cold start: a folder of datasets (one sub-folder each, with a card) the data scout may use.", (COLD_START,))
+    backend: str = _f("local", "Where candidates train: 'local' trains them in this process, one after another.", choices=tuple(backend_names()))
     seed: int = _f(0, "Random seed.", min=0, max=2**32 - 1)
 
     def __post_init__(self) -> None:

@@ -17,7 +17,7 @@ def _other_value(name: str):
     if typ is bool:
         return not f.default
     if "choices" in meta:
-        return next(c for c in meta["choices"] if c != f.default)
+        return next((c for c in meta["choices"] if c != f.default), f.default)  # a single choice: the default itself
     if typ is int:
         return min(f.default + 1, meta.get("max", f.default + 1))
     if typ is float:
