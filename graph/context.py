@@ -15,6 +15,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from typing import Annotated, Any
 
 from tools.backends.base import names as backend_names
+from tools.gate import POLICIES
 
 
 class SettingError(ValueError):
@@ -43,7 +44,7 @@ class Context:
     chat_base_url: str | None = _f(None, "OpenAI-compatible endpoint serving `chat_model`.", url=True)
     gate: str = _f("churn", "Regression gate: 'churn' tells churn from regression (max_flips on stable passes, flips not above "
                              "expected churn, fixes significantly above flips); 'absolute' counts every flip against max_flips.",
-                   P, choices=("churn", "absolute"))
+                   P, choices=tuple(POLICIES))
     gate_alpha: float = _f(0.05, "Regression gate ('churn'): level of its one-sided tests.", P, min=0.0001, max=0.5)
     max_flips: int = _f(2, "Regression gate: most negative flips allowed (on stable passes; 'absolute': on all).", P, min=0)
     min_fixed: float = _f(0.5, "Regression gate ('absolute'): least share of held-out failures fixed.", P, min=0.0, max=1.0)

@@ -167,3 +167,18 @@ def test_enough_failures_are_held_out_for_the_net_gain_rule_to_pass_at_all(task)
     assert held == {4: 0, 10: 5, 55: 12, 200: 30}
     assert len(split(55, share=0.0)["held_out_failures"]) == 0  # a user who holds out none gets none
     assert mcnemar_greater(5, 0) < 0.05 <= mcnemar_greater(4, 0)  # why 8 with poison among them was too few
+
+
+def test_a_gate_is_a_named_policy_of_rules(monkeypatch):
+    """A new gate is one entry in POLICIES: here the absolute flip count with the net-gain test instead of a share fixed."""
+    from tools import gate as gt
+
+    monkeypatch.setitem(gt.POLICIES, "strict", ("flips", "net_gain"))
+    reg = ["a"] * 30
+    flipped = ["b"] * 3 + ["a"] * 27
+    fails_t, fails_b = ["a"] * 4, ["b"] * 4
+    g = evaluate_gate(reg, reg, flipped, fails_t, fails_b, fails_t, GateConfig(mode="strict", max_flips=2))
+    assert g["policy"] == ["flips", "net_gain"] and g["failed"] == ["flips", "net_gain"] and not g["passed"]
+    assert "label_drops" not in g["slices"] and g["slices"]["net_gain"] == {"fixes": 4, "flips": 3, "p_value": 0.5}
+    g = evaluate_gate(reg, reg, reg, fails_t, fails_b, fails_t, GateConfig(mode="strict", max_flips=2))
+    assert g["failed"] == ["net_gain"] and g["slices"]["net_gain"]["p_value"] == 0.0625  # 4 fixes, no flip: not yet evidence

@@ -19,22 +19,22 @@ Two modes (`GateConfig.mode`):
 - "absolute" keeps the first rule set: at most `max_flips` negative flips on all passes, at least `min_fixed`
   of the held-out failures fixed, label drops, and the flip limit on the previous version's items.
 
-Every rule is a plain function returning (its figures, the reason it fails or None); `evaluate_gate`
-composes them, so the report's figures are the rules' own. Its result names the rules that failed
-(`failed`, from RULES) beside the reasons written for a person; what reacts to a failure reads the names.
+Every rule is a plain function of the evidence (`RULE_FUNCTIONS`); a mode is a named policy, the rules it applies
+in order (`POLICIES`), so a new gate is one entry there and the report's figures are the rules' own. The result
+names the rules that failed (`failed`, from RULES) beside the reasons written for a person; what reacts to a
+failure reads the names.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from tools.metrics import classification_metrics, fix_rate, label_drops, negative_flips
 
-MODES = ("churn", "absolute")
 # The rules' names, as `evaluate_gate` lists the failed ones; "ratchet_" names are the same rules on the previous
 # version's evaluation items. Flip rules: any of them failing means the candidate flipped too many passes.
 FLIP_RULES = ("flips", "stable", "churn", "ratchet_flips", "ratchet_stable", "ratchet_churn")
@@ -182,9 +182,97 @@ def systematic_rule(flip_labels: Sequence[str], fix_labels: Sequence[str], min_f
 
 def _label_of(answer, task: str) -> list[str]:
     """The labels an answer is about: the label, or (entities) the types of its spans ('none' when empty)."""
-    if task == "ner":
-        return sorted({s["label"] for s in answer}) or ["none"]
-    return [str(answer)]
+    from tools import kinds
+
+    return kinds.get(task).labels_of(answer)
+
+
+@dataclass
+class Evidence:
+    """What the rules read: the deployed and the candidate answers on the regression set (passes) and on the
+    held-out failures, the churn of each pass, the previous version's items (the ratchet), and what follows from them."""
+
+    reg_truth: list
+    reg_before: list
+    reg_after: list
+    fail_truth: list
+    fail_before: list
+    fail_after: list
+    task: str
+    failures_slice: str
+    reg_churn: Sequence[float] | None
+    ratchet: dict | None
+    flips: list[int]  # regression items flipped
+    fixed: float | None  # the share of held-out failures fixed (entities: of their mistakes)
+    drops: dict[str, float]  # labels (entity types) whose recall (F1) dropped past the tolerance
+    _flip_figures: tuple | None = None
+
+    def flip_rules(self, cfg: GateConfig) -> tuple[dict, dict[str, str | None]]:
+        """The stable, churn and systematic rules on the regression set, computed once for the three."""
+        if self._flip_figures is None:
+            fail_fixed = [a == t and b != t for t, b, a in zip(self.fail_truth, self.fail_before, self.fail_after)]
+            self._flip_figures = _flip_rules(self.reg_truth, self.reg_before, self.flips, self.reg_churn,
+                                             [t for t, ok in zip(self.fail_truth, fail_fixed) if ok], cfg, self.task, "the regression set")
+        return self._flip_figures
+
+
+# ---------------------------------------------------------------- rules and policies
+# A rule reads the evidence and returns (figures for the report's slices, {failed rule name: reason}). A policy is
+# the rules a gate mode applies, in the order a person reads their reasons; a new gate is one entry in POLICIES.
+
+Rule = Callable[[Evidence, GateConfig], tuple[dict, dict[str, str]]]
+
+
+def _label_drops(ev: Evidence, cfg: GateConfig) -> tuple[dict, dict[str, str]]:
+    what = "entity type F1 dropped" if ev.task == "ner" else "label recall dropped"
+    return {"label_drops": ev.drops}, ({"label_drops": f"{what}: " + ", ".join(f"{k} -{v:.0%}" for k, v in ev.drops.items())} if ev.drops else {})
+
+
+def _flips_absolute(ev: Evidence, cfg: GateConfig) -> tuple[dict, dict[str, str]]:
+    n = len(ev.flips)
+    return {}, ({"flips": f"{n} negative flips on the regression set (limit {cfg.max_flips})"} if n > cfg.max_flips else {})
+
+
+def _fixed_absolute(ev: Evidence, cfg: GateConfig) -> tuple[dict, dict[str, str]]:
+    if ev.fixed is None or ev.fixed >= cfg.min_fixed:
+        return {}, {}
+    what = {"held_out_failures": "held-out failures"}.get(ev.failures_slice, ev.failures_slice.replace("_", " "))
+    return {}, {"fixed": f"fixes {ev.fixed:.0%} of {f'the entity mistakes in {what}' if ev.task == 'ner' else what} (needs {cfg.min_fixed:.0%})"}
+
+
+def _one_flip_rule(name: str) -> Rule:
+    def rule(ev: Evidence, cfg: GateConfig) -> tuple[dict, dict[str, str]]:
+        figs, reasons = ev.flip_rules(cfg)
+        return {name: figs[name]}, ({name: reasons[name]} if reasons[name] else {})
+
+    rule.__name__ = f"_{name}"
+    return rule
+
+
+def _net_gain(ev: Evidence, cfg: GateConfig) -> tuple[dict, dict[str, str]]:
+    fixes = sum(a == t and b != t for t, b, a in zip(ev.fail_truth, ev.fail_before, ev.fail_after))
+    figs, reason = net_gain_rule(fixes, len(ev.flips), cfg.alpha)
+    return {"net_gain": figs}, ({"net_gain": reason} if reason else {})
+
+
+def _ratchet(ev: Evidence, cfg: GateConfig) -> tuple[dict, dict[str, str]]:
+    if not (ev.ratchet and ev.ratchet.get("truth")):
+        return {}, {}
+    figs, reasons = ratchet_rule(ev.ratchet, cfg)
+    return {"previous_version": figs}, {f"ratchet_{k}": r for k, r in reasons.items()}
+
+
+RULE_FUNCTIONS: dict[str, Rule] = {
+    "label_drops": _label_drops, "flips": _flips_absolute, "fixed": _fixed_absolute, "stable": _one_flip_rule("stable"),
+    "churn": _one_flip_rule("churn"), "net_gain": _net_gain, "systematic": _one_flip_rule("systematic"), "ratchet": _ratchet,
+}
+POLICIES: dict[str, tuple[str, ...]] = {
+    # churn tells churn from regression: stable passes, expected churn, net gain, per-label regressions, the ratchet
+    "churn": ("label_drops", "stable", "churn", "net_gain", "systematic", "ratchet"),
+    # the first rule set: an absolute flip count over all passes and a share of the held-out failures fixed
+    "absolute": ("label_drops", "flips", "fixed", "ratchet"),
+}
+MODES = tuple(POLICIES)
 
 
 def evaluate_gate(
@@ -197,12 +285,12 @@ def evaluate_gate(
     task: str = "classification",
     reg_churn: Sequence[float] | None = None,  # per regression item: the chance a retrain flips it (churn mode)
 ) -> dict:
-    """Answers are labels, or (task "ner") span lists in canonical form: an answer is right when it equals the
-    truth, so a flipped sentence is one whose entities were all right before and are not after. Label drops
-    are recall drops per label, or F1 drops per entity type."""
-    if cfg.mode not in MODES:
+    """The candidate against the rules of the policy `cfg.mode` names. Answers are labels, or (task "ner") span
+    lists in canonical form: an answer is right when it equals the truth, so a flipped sentence is one whose
+    entities were all right before and are not after. Label drops are recall drops per label, or F1 drops per
+    entity type."""
+    if cfg.mode not in POLICIES:
         raise ValueError(f"gate mode {cfg.mode!r} is not one of {', '.join(MODES)}")
-    flips = negative_flips(reg_truth, reg_before, reg_after)
     truth = reg_truth + fail_truth
     if task == "ner":
         from tools.spans import entity_metrics, mistakes_fixed, type_drops
@@ -212,44 +300,24 @@ def evaluate_gate(
         reg_accuracy = entity_metrics(reg_truth, reg_after)["sentence_accuracy"]
     else:
         fixed = fix_rate(fail_truth, fail_after)
-        before = classification_metrics(truth, reg_before + fail_before)
-        after = classification_metrics(truth, reg_after + fail_after)
-        drops = label_drops(before, after, cfg.label_tolerance)
+        drops = label_drops(classification_metrics(truth, reg_before + fail_before), classification_metrics(truth, reg_after + fail_after),
+                            cfg.label_tolerance)
         reg_accuracy = classification_metrics(reg_truth, reg_after)["accuracy"]
-    what = {"held_out_failures": "held-out failures"}.get(failures_slice, failures_slice.replace("_", " "))
+    ev = Evidence(reg_truth, reg_before, reg_after, fail_truth, fail_before, fail_after, task, failures_slice, reg_churn, ratchet,
+                  negative_flips(reg_truth, reg_before, reg_after), fixed, drops)
+    slices = {"regression": {"n": len(reg_truth), "negative_flips": len(ev.flips), "accuracy_after": reg_accuracy},
+              failures_slice: {"n": len(fail_truth), "fixed": fixed}}
     failed: dict[str, str] = {}  # rule name -> its reason, in the order a person reads them
-    slices = {
-        "regression": {"n": len(reg_truth), "negative_flips": len(flips), "accuracy_after": reg_accuracy},
-        failures_slice: {"n": len(fail_truth), "fixed": fixed},
-        "label_drops": drops,
-    }
-    if drops:
-        failed["label_drops"] = (("entity type F1 dropped" if task == "ner" else "label recall dropped") + ": "
-                                 + ", ".join(f"{k} -{v:.0%}" for k, v in drops.items()))
-    stable_flips = len(flips)
-    if cfg.mode == "absolute":
-        if len(flips) > cfg.max_flips:
-            failed["flips"] = f"{len(flips)} negative flips on the regression set (limit {cfg.max_flips})"
-        if fixed is not None and fixed < cfg.min_fixed:
-            failed["fixed"] = f"fixes {fixed:.0%} of {f'the entity mistakes in {what}' if task == 'ner' else what} (needs {cfg.min_fixed:.0%})"
-    else:
-        fail_fixed = [a == t and b != t for t, b, a in zip(fail_truth, fail_before, fail_after)]
-        figs, flip_reasons = _flip_rules(reg_truth, reg_before, flips, reg_churn, [t for t, ok in zip(fail_truth, fail_fixed) if ok],
-                                         cfg, task, "the regression set")
+    for name in POLICIES[cfg.mode]:
+        figs, reasons = RULE_FUNCTIONS[name](ev, cfg)
         slices.update(figs)
-        stable_flips = figs["stable"]["negative_flips"]
-        slices["net_gain"], gain_reason = net_gain_rule(sum(fail_fixed), len(flips), cfg.alpha)
-        for name, r in (("stable", flip_reasons["stable"]), ("churn", flip_reasons["churn"]), ("net_gain", gain_reason),
-                        ("systematic", flip_reasons["systematic"])):
-            if r:
-                failed[name] = r
-    if ratchet and ratchet.get("truth"):
-        slices["previous_version"], rr = ratchet_rule(ratchet, cfg)
-        failed.update({f"ratchet_{k}": r for k, r in rr.items()})
+        failed.update(reasons)
+    stable_flips = slices["stable"]["negative_flips"] if "stable" in slices else len(ev.flips)
     examples = [{"input": texts[i], "label": reg_truth[i], "now": reg_after[i],
-                 **({"churn": round(float(reg_churn[i]), 4)} if reg_churn is not None else {})} for i in flips[:5]] if texts else []
-    return {"mode": cfg.mode, "negative_flips": len(flips), "stable_flips": stable_flips, "max_flips": cfg.max_flips, "fixed": fixed,
-            "passed": not failed, "failed": list(failed), "reasons": list(failed.values()), "slices": slices, "flip_examples": examples}
+                 **({"churn": round(float(reg_churn[i]), 4)} if reg_churn is not None else {})} for i in ev.flips[:5]] if texts else []
+    return {"mode": cfg.mode, "policy": list(POLICIES[cfg.mode]), "negative_flips": len(ev.flips), "stable_flips": stable_flips,
+            "max_flips": cfg.max_flips, "fixed": fixed, "passed": not failed, "failed": list(failed), "reasons": list(failed.values()),
+            "slices": slices, "flip_examples": examples}
 
 
 def ratchet_rule(ratchet: dict, cfg: GateConfig) -> tuple[dict, dict[str, str]]:
