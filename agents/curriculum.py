@@ -14,7 +14,7 @@ from graph.context import Context
 from graph.state import State
 from tools import kinds
 from tools.chat import get_chat_model, paraphrase
-from tools.workspace import Workspace
+from tools.workspace import DEV, PARAPHRASES, TRAIN, Workspace, mix_file
 
 
 def synthesize(state: State, runtime: Runtime[Context]) -> dict:
@@ -44,7 +44,7 @@ def mixes(ws: Workspace, plan: dict, make, say=None) -> dict:
     say = say or (lambda comp: ", ".join(f"{k} {v}" for k, v in comp["composition"].items()))
     out = []
     for cand in plan["configs"]:
-        name = f"mix-{plan['iteration']}-{cand['name']}.jsonl"
+        name = mix_file(plan["iteration"], cand["name"])
         if ws.has(name + ".json"):  # resumed: this mix was already built
             comp = ws.load_json(name + ".json")
         else:
@@ -61,8 +61,8 @@ def _paraphrases(ctx: Context, ws: Workspace, records, tri: dict, held: set) -> 
     chat = get_chat_model(ctx.chat_model, ctx.chat_base_url)
     if chat is None:
         return []
-    if ws.has("paraphrases.jsonl"):
-        rows = ws.load_rows("paraphrases.jsonl")
+    if ws.has(PARAPHRASES):
+        rows = ws.load_rows(PARAPHRASES)
     else:
         rows = []
         by_label: dict[str, list[str]] = {}
@@ -76,7 +76,7 @@ def _paraphrases(ctx: Context, ws: Workspace, records, tri: dict, held: set) -> 
             except Exception as e:  # noqa: BLE001 - paraphrases are an extra, the mix stands without them
                 emit("curriculum", f"chat model failed ({type(e).__name__}: {e}); continuing without paraphrases")
                 break
-        ws.save_rows("paraphrases.jsonl", rows)
+        ws.save_rows(PARAPHRASES, rows)
         emit("curriculum", f"{len(rows)} paraphrases from the chat model")
     # a paraphrase must not copy an evaluation input
     known = {" ".join(r.input.lower().split()) for r in records}
@@ -90,11 +90,11 @@ def cold_mix(state: State, runtime: Runtime[Context]) -> dict:
 
     ctx = settings(runtime)
     ws = Workspace(ctx.run_dir)
-    train = [(r["input"], r["output"]) for r in ws.load_rows("train.jsonl")]
+    train = [(r["input"], r["output"]) for r in ws.load_rows(TRAIN)]
     plan = state["plan"]
 
     def make(cand: dict) -> tuple[list[dict], dict]:
-        src = train + ([(r["input"], r["output"]) for r in ws.load_rows("dev.jsonl")] if cand["config"]["data"].get("with_dev") else [])
+        src = train + ([(r["input"], r["output"]) for r in ws.load_rows(DEV)] if cand["config"]["data"].get("with_dev") else [])
         rows = training_rows(src, cand["config"]["data"], seed=ctx.seed + plan["iteration"])
         return [{"input": t, "output": y} for t, y in rows], {"composition": {"examples": len(rows), **cand["config"]["data"]}}
 

@@ -14,6 +14,7 @@ from graph.state import State
 from tools import kinds
 from tools.data import DataError, load_examples, load_logs
 from tools.lineage import parent_data_of
+from tools.workspace import HUB, POOL_TEST, POOL_TRAIN, SCOUT, Workspace
 
 
 PRODUCTION_TASKS = tuple(kinds.names())  # the registered task kinds
@@ -99,18 +100,17 @@ def scout(state: State, runtime: Runtime[Context]) -> dict:
     from tools import scout as sc
     from tools.chat import get_chat_model
     from tools.taskspec import infer_task
-    from tools.workspace import Workspace
 
     ctx = settings(runtime)
     ws = Workspace(ctx.run_dir)
-    if ws.has("scout.json"):  # resumed: the pool is on disk
-        return ws.load_json("scout.json")["state"]
+    if ws.has(SCOUT):  # resumed: the pool is on disk
+        return ws.load_json(SCOUT)["state"]
     user = [sc.Candidate(sc.load_source(p), "user") for p in state.get("data") or []]
     cat, notes = sc.catalog(ctx.catalog)
     hub_ok, hub_note = sc.hub_status()
     hub = []
     if hub_ok and not user:  # the user's own data comes first; the hub is searched when there is none
-        hub, more = sc.hub_candidates(state["description"], ws.path("hub"))
+        hub, more = sc.hub_candidates(state["description"], ws.path(HUB))
         notes += more
         hub_note += f"; {len(hub)} dataset(s) fetched"
     emit("scout", f"{len(user)} source(s) of yours, {len(cat)} in the catalog, {len(hub)} from the hub; {hub_note}")
@@ -134,15 +134,15 @@ def scout(state: State, runtime: Runtime[Context]) -> dict:
         raise DataError("--data", 0, f"cold start trains classification and entity models so far; this task is {spec.kind} "
                                      "(generation is not supported in cold-start mode yet)")
     pool = sc.build_pool(spec, used)
-    ws.save_rows("pool_train.jsonl", [{"input": t, "output": y, "source": s} for t, y, s in pool.train])
-    ws.save_rows("pool_test.jsonl", [{"input": t, "output": y, "source": s} for t, y, s in pool.test])
+    ws.save_rows(POOL_TRAIN, [{"input": t, "output": y, "source": s} for t, y, s in pool.train])
+    ws.save_rows(POOL_TEST, [{"input": t, "output": y, "source": s} for t, y, s in pool.test])
     info = {"spec": spec.to_dict(), "sources": [c.summary() for c in ranked], "notes": notes, "hub": hub_note,
             "registry_name": _slug(used[0].source.name if used[0].origin != "teacher" else spec.description),
             "pool": {"train": len(pool.train), "test": len(pool.test), "dropped": pool.dropped}}
     emit("scout", f"task: {spec.kind}, {len(spec.labels)} labels ({spec.decided_by}); using "
          + ", ".join(f"{c.source.name} ({c.why})" for c in used) + f"; pool {len(pool.train)} + {len(pool.test)} test")
     out = {"task": spec.kind, "labels": spec.labels, "scout": info}
-    ws.save_json("scout.json", {"state": out})
+    ws.save_json(SCOUT, {"state": out})
     return out
 
 

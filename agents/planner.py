@@ -27,7 +27,7 @@ from graph.context import Context
 from graph.state import State
 from tools import kinds, strategies
 from tools.memory import Memory
-from tools.workspace import Workspace
+from tools.workspace import PROMOTION, STARTED, Workspace
 
 
 def plan(state: State, runtime: Runtime[Context]) -> dict:
@@ -117,9 +117,9 @@ def _decide(action: str, why: str, candidate: dict | None = None) -> dict:
 
 
 def _started(ws: Workspace) -> float:
-    if not ws.has("started.json"):
-        ws.save_json("started.json", {"t": time.time()})
-    return ws.load_json("started.json")["t"]
+    if not ws.has(STARTED):
+        ws.save_json(STARTED, {"t": time.time()})
+    return ws.load_json(STARTED)["t"]
 
 
 def promote(state: State, runtime: Runtime[Context]) -> dict:
@@ -131,9 +131,8 @@ def promote(state: State, runtime: Runtime[Context]) -> dict:
     reg = registry_for(state, ctx)
     name = reg.name
     ws = Workspace(ctx.run_dir)
-    done_file = "promotion.json"
-    if ws.has(done_file):  # resumed after the registry write: do not promote twice
-        return {"promotion": ws.load_json(done_file)}
+    if ws.has(PROMOTION):  # resumed after the registry write: do not promote twice
+        return {"promotion": ws.load_json(PROMOTION)}
     from agents.run_data import run_data
     from agents.verifier import answers_with_churn, eval_sets, recheck_ratchet
     from tools.data import write_jsonl
@@ -170,7 +169,7 @@ def promote(state: State, runtime: Runtime[Context]) -> dict:
     model_out = reg.export(version, Path(ctx.run_dir) / "model")
     info = {"registry": name, "version": version, "registry_dir": str(reg.path(version)), "model_dir": str(model_out.resolve()),
             "strategy": cand["strategy"], "ratchet_at_promotion": reg.meta(version).get("ratchet_at_promotion")}
-    ws.save_json(done_file, info)
+    ws.save_json(PROMOTION, info)
     emit("promote", f"promoted {name} {version} ({cand['strategy']})")
     return {"promotion": info}
 
@@ -280,8 +279,8 @@ def finish(state: State, runtime: Runtime[Context]) -> dict:
 
     ctx = settings(runtime)
     ws = Workspace(ctx.run_dir)
-    if ws.has("promotion.json"):
-        return {"promotion": ws.load_json("promotion.json")}
+    if ws.has(PROMOTION):
+        return {"promotion": ws.load_json(PROMOTION)}
     cand = state["plan"]["candidate"]
     rows = load_frozen(ctx.run_dir)
     kind = kinds.get(state.get("task"))
@@ -304,7 +303,7 @@ def finish(state: State, runtime: Runtime[Context]) -> dict:
     model_out = reg.export(version, Path(ctx.run_dir) / "model")
     info = {"registry": name, "version": version, "registry_dir": str(reg.path(version)), "model_dir": str(model_out.resolve()),
             "strategy": cand["strategy"], "final": final}
-    ws.save_json("promotion.json", info)
+    ws.save_json(PROMOTION, info)
     emit("finish", f"{cand['strategy']}: {kind.metric} {final['score']} on the frozen evaluation set; "
                    f"registered {name} {version}")
     if ctx.use_memory:

@@ -4,6 +4,7 @@ registry and memory live for this run."""
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from graph.context import Context
 from graph.state import State
 from tools.data import Example, LogRecord, load_examples, load_logs
 from tools.registry import Registry
-from tools.workspace import RunData, Workspace
+from tools.workspace import RunData, SPLITS, TRIAGE, Workspace
 
 
 def settings(runtime: Runtime[Context]) -> Context:
@@ -34,19 +35,40 @@ def settings(runtime: Runtime[Context]) -> Context:
 
 
 def load_run_data(state: State) -> tuple[list[LogRecord], list[Example]]:
-    """Logs and parent data as the ingest step validated them (entity spans in canonical form)."""
+    """Logs and parent data as the ingest step validated them (entity spans in canonical form), parsed once per
+    process for as long as the files stay as they are: the nodes after ingest all read them."""
     task = state.get("task", "classification")
-    records = load_logs(state["logs"], task=task, skip_bad=bool(state.get("skip_bad_lines"))).records
-    parent = load_examples(state["train_data"], task=task) if state.get("train_data") else []
-    return records, parent
+    key = (task, bool(state.get("skip_bad_lines")), _identity(state["logs"]), _identity(state.get("train_data")))
+    with _LOCK:
+        hit = _PARSED.get(key)
+    if hit is None:
+        records = load_logs(state["logs"], task=task, skip_bad=bool(state.get("skip_bad_lines"))).records
+        hit = (records, load_examples(state["train_data"], task=task) if state.get("train_data") else [])
+        with _LOCK:
+            while len(_PARSED) >= 4:  # the runs of a server's workers, at most
+                _PARSED.pop(next(iter(_PARSED)))
+            _PARSED[key] = hit
+    return list(hit[0]), list(hit[1])
+
+
+_PARSED: dict[tuple, tuple[list[LogRecord], list[Example]]] = {}
+_LOCK = threading.Lock()
+
+
+def _identity(path: str | None) -> tuple | None:
+    """A file as it is now: its resolved path, size and modification time (None: no file)."""
+    if not path:
+        return None
+    st = Path(path).stat()
+    return str(Path(path).resolve()), st.st_size, st.st_mtime_ns
 
 
 def run_data(state: State, ctx: Context) -> RunData:
     """Inputs plus the diagnosis's triage and splits (after the diagnose step)."""
     ws = Workspace(ctx.run_dir)
     records, parent = load_run_data(state)
-    tri = {t["id"]: t for t in ws.load_rows("triage.jsonl")}
-    return RunData(ws, records, parent, tri, ws.load_json("splits.json"))
+    tri = {t["id"]: t for t in ws.load_rows(TRIAGE)}
+    return RunData(ws, records, parent, tri, ws.load_json(SPLITS))
 
 
 def registry_name(state: State, ctx: Context) -> str:

@@ -18,7 +18,7 @@ from tools import kinds
 from tools.chat import get_chat_model
 from tools.gate import GateConfig, evaluate_gate
 from tools.predict import predict as predict_any
-from tools.workspace import Workspace
+from tools.workspace import DEV, FRAME, PATTERNS, POOL_TEST, POOL_TRAIN, SPLITS, TRAIN, TRIAGE, Workspace
 
 
 def diagnose(state: State, runtime: Runtime[Context]) -> dict:
@@ -31,9 +31,9 @@ def diagnose(state: State, runtime: Runtime[Context]) -> dict:
     chat = get_chat_model(ctx.chat_model, ctx.chat_base_url)
     if chat is not None:
         _name_patterns(chat, d.patterns)
-    ws.save_rows("triage.jsonl", d.triage)
-    ws.save_json("splits.json", d.splits)
-    ws.save_json("patterns.json", d.patterns)
+    ws.save_rows(TRIAGE, d.triage)
+    ws.save_json(SPLITS, d.splits)
+    ws.save_json(PATTERNS, d.patterns)
     counts = dx.summary_counts(d.triage)
     emit("diagnose", "triage: " + ", ".join(f"{k} {v}" for k, v in sorted(counts["categories"].items())) + d.said
          + f"; {len(d.patterns)} failure patterns")
@@ -170,17 +170,17 @@ def frame(state: State, runtime: Runtime[Context]) -> dict:
 
     ctx = settings(runtime)
     ws = Workspace(ctx.run_dir)
-    if ws.has("frame.json"):  # resumed: check the frozen set was not touched
+    if ws.has(FRAME):  # resumed: check the frozen set was not touched
         es.load_frozen(ctx.run_dir)
-        return ws.load_json("frame.json")
+        return ws.load_json(FRAME)
     spec = state["scout"]["spec"]
     rows = lambda name: [(r["input"], r["output"], r["source"]) for r in ws.load_rows(name)]  # noqa: E731
     kind = kinds.get(spec["kind"])
     emit("evalset", "building the evaluation set before any training")
-    sp = kind.evaluation_set(rows("pool_train.jsonl"), rows("pool_test.jsonl"), spec, ctx.seed)
+    sp = kind.evaluation_set(rows(POOL_TRAIN), rows(POOL_TEST), spec, ctx.seed)
     digest = es.freeze(ctx.run_dir, sp)
-    ws.save_rows("dev.jsonl", [{"input": t, "output": y} for t, y, _ in sp.dev])
-    ws.save_rows("train.jsonl", [{"input": t, "output": y} for t, y, _ in sp.train])
+    ws.save_rows(DEV, [{"input": t, "output": y} for t, y, _ in sp.dev])
+    ws.save_rows(TRAIN, [{"input": t, "output": y} for t, y, _ in sp.train])
     emit("evalset", f"frozen: {sp.makeup['n']} examples ({sp.makeup['origin']}), {sp.makeup['labels_covered']} of "
          f"{sp.makeup['labels']} labels, {sp.makeup['boundary']} boundary cases, {sp.makeup['negatives']} negatives; sha256 {digest[:12]}")
     texts, truth = [r["input"] for r in sp.eval], [r["output"] for r in sp.eval]
@@ -189,7 +189,7 @@ def frame(state: State, runtime: Runtime[Context]) -> dict:
     emit("baseline", f"{method}: {kind.metric} {kind.score(base)}")
     out = {"evalset": {**sp.makeup, "sha256": digest, "file": str(Path(ctx.run_dir) / "eval_set.jsonl"),
                        "baseline": {"method": method, "score": kind.score(base), **base}}}
-    ws.save_json("frame.json", out)
+    ws.save_json(FRAME, out)
     return out
 
 
@@ -197,7 +197,7 @@ def score(state: State, runtime: Runtime[Context]) -> dict:
     """Cold start: each candidate's development score (the search selects on it, never on the evaluation set)."""
     ctx = settings(runtime)
     ws = Workspace(ctx.run_dir)
-    dev = ws.load_rows("dev.jsonl")
+    dev = ws.load_rows(DEV)
     texts, truth = [r["input"] for r in dev], [r["output"] for r in dev]
     kind = kinds.get(state.get("task"))
     plan = state["plan"]

@@ -217,3 +217,16 @@ def test_a_registry_entry_of_another_deployment_is_refused_by_content_hash(deplo
     err = capsys.readouterr().err
     assert "none of the versions of registry entry 'deployed'" in err and "--name" in err and not run.exists()
     assert reg.version_of(deployment / "deployed") is None and reg.version_of(other) == "v0000"
+
+
+def test_the_nodes_after_ingest_parse_the_logs_once(deployment, tiny_base, tmp_path, monkeypatch):
+    """Diagnose, curriculum, gate, promote and report all read the logs: one parse serves them (the spy counts the
+    real parser's calls)."""
+    import agents.run_data as rd
+
+    calls = []
+    real = rd.load_logs
+    monkeypatch.setattr(rd, "load_logs", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    monkeypatch.setattr(rd, "_PARSED", {})
+    assert main(improve_args(deployment, tiny_base, tmp_path / "run", "--max-flips", "1000", "--min-fixed", "0", "--label-tolerance", "1")) == 0
+    assert calls == [str(deployment / "logs.jsonl")]

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol, runtime_checkable
 
+from tools.workspace import LOG_EMB, PARENT_EMB
+
 
 @dataclass
 class Diagnosis:
@@ -30,8 +32,8 @@ def embeddings(ws, records: list, parent: list):
 
     from tools.embed import embed
 
-    log_emb = ws.array("log_emb", lambda: embed([r.input for r in records]))
-    parent_emb = ws.array("parent_emb", lambda: embed([e.input for e in parent]) if parent else np.zeros((0, log_emb.shape[1]), np.float32))
+    log_emb = ws.array(LOG_EMB, lambda: embed([r.input for r in records]))
+    parent_emb = ws.array(PARENT_EMB, lambda: embed([e.input for e in parent]) if parent else np.zeros((0, log_emb.shape[1]), np.float32))
     return log_emb, parent_emb
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.kinds.base import Diagnosis, embeddings
+from tools.workspace import DEPLOYED_PROBS, LOG_EMB, PARENT_EMB
 
 
 class Classification:
@@ -61,7 +62,7 @@ class Classification:
         them by text: the diagnosis, the gate's churn and the trainer's teacher share them)."""
         from tools.classifier import predict_proba
 
-        return ws.by_text("deployed_probs_by_text", texts, lambda new: predict_proba(model_dir, new)[0])
+        return ws.by_text(DEPLOYED_PROBS, texts, lambda new: predict_proba(model_dir, new)[0])
 
     def churn(self, ws, model_dir: str | Path, texts: list[str]) -> list[float] | None:
         """Each answer's churn (the chance a retrain flips it), from the deployed model's top-2 margin on it."""
@@ -151,7 +152,7 @@ class Classification:
 
         records, tri = rd.records, rd.triage
         idx = {r.id: i for i, r in enumerate(records)}
-        log_emb, parent_emb = np.load(rd.ws.path("log_emb.npy")), np.load(rd.ws.path("parent_emb.npy"))
+        log_emb, parent_emb = rd.ws.load_array(LOG_EMB), rd.ws.load_array(PARENT_EMB)
         gold_ids = [r.id for r in records if tri[r.id]["category"] == "fixable" and r.id not in out]
         gold = [Item(records[idx[i]].input, records[idx[i]].correction, "gold", i) for i in gold_ids]
         trusted_ids = [r.id for r in records if tri[r.id]["category"] == "trusted" and r.id not in out]

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.kinds.base import Diagnosis, embeddings
+from tools.workspace import DEPLOYED_WORD_PROBS, REGRESSION_MARGINS
 
 
 THRESHOLDS = (None, 0.5, 0.3, 0.2, 0.1, 0.05)  # P("O") below which a word is tagged as an entity; None: argmax
@@ -64,7 +65,7 @@ class Entities:
         """The deployed tagger's word probabilities (`tools.tagger.word_probs`), each text run through it once a run."""
         from tools.tagger import word_probs
 
-        return ws.blocks_by_text("deployed_word_probs_by_text", texts, lambda new: word_probs(model_dir, new)[0])
+        return ws.blocks_by_text(DEPLOYED_WORD_PROBS, texts, lambda new: word_probs(model_dir, new)[0])
 
     def churn(self, ws, model_dir: str | Path, texts: list[str]) -> list[float] | None:
         """Each sentence's churn, from the deployed tagger's least certain word's top-2 margin (computed once a run)."""
@@ -75,7 +76,7 @@ class Entities:
 
         if not texts:
             return []
-        margins = ws.array("regression_margins", lambda: np.array(spans_and_margins(model_dir, texts, self.deployed_probs(ws, model_dir, texts))[1]))
+        margins = ws.array(REGRESSION_MARGINS, lambda: np.array(spans_and_margins(model_dir, texts, self.deployed_probs(ws, model_dir, texts))[1]))
         return sentence_churn(margins.tolist()) if len(margins) == len(texts) else None
 
     def answers_with_churn(self, model_dir: str | Path, texts: list[str]) -> tuple[list[Any], list[float] | None]:
