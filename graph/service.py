@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from graph.context import PRODUCTION, field_for
+from tools.taskspec import KINDS  # what `new --kind` and a cold-start request may name (generation is refused later)
 from graph.runs import AWAITING_APPROVAL, FINISHED
 
 Event = Callable[[dict], None]  # a progress chunk ({"stage", "message", ...}) as the agents emit it
@@ -53,7 +54,6 @@ def setup_env() -> None:
         pass
 
 
-KINDS = ("classification", "ner", "generation")  # what `new --kind` and a cold-start request may name
 
 
 def check_production(inputs: dict) -> None:

@@ -33,7 +33,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from tools.metrics import classification_metrics, fix_rate, label_drops, negative_flips
+from tools.metrics import negative_flips
 
 # The rules' names, as `evaluate_gate` lists the failed ones; "ratchet_" names are the same rules on the previous
 # version's evaluation items. Flip rules: any of them failing means the candidate flipped too many passes.
@@ -71,8 +71,10 @@ SENTENCE_CHURN_BY_MARGIN = ((0.05, 0.194), (0.1, 0.115), (0.2, 0.033), (1.01, 0.
 
 
 def churn_table(task: str) -> tuple[tuple[float, float], ...]:
-    """The measured churn-by-margin table of a task: sentences for entity extraction, answers otherwise."""
-    return SENTENCE_CHURN_BY_MARGIN if task == "ner" else CHURN_BY_MARGIN
+    """The measured churn-by-margin table of a task kind: sentences for entity extraction, answers otherwise."""
+    from tools import kinds
+
+    return kinds.get(task).churn_by_margin()
 
 
 def churn_from_margin(margin: Sequence[float] | np.ndarray, table: Sequence[tuple[float, float]] = CHURN_BY_MARGIN) -> np.ndarray:
@@ -224,7 +226,9 @@ Rule = Callable[[Evidence, GateConfig], tuple[dict, dict[str, str]]]
 
 
 def _label_drops(ev: Evidence, cfg: GateConfig) -> tuple[dict, dict[str, str]]:
-    what = "entity type F1 dropped" if ev.task == "ner" else "label recall dropped"
+    from tools import kinds
+
+    what = kinds.get(ev.task).dropped
     return {"label_drops": ev.drops}, ({"label_drops": f"{what}: " + ", ".join(f"{k} -{v:.0%}" for k, v in ev.drops.items())} if ev.drops else {})
 
 
@@ -236,8 +240,10 @@ def _flips_absolute(ev: Evidence, cfg: GateConfig) -> tuple[dict, dict[str, str]
 def _fixed_absolute(ev: Evidence, cfg: GateConfig) -> tuple[dict, dict[str, str]]:
     if ev.fixed is None or ev.fixed >= cfg.min_fixed:
         return {}, {}
+    from tools import kinds
+
     what = {"held_out_failures": "held-out failures"}.get(ev.failures_slice, ev.failures_slice.replace("_", " "))
-    return {}, {"fixed": f"fixes {ev.fixed:.0%} of {f'the entity mistakes in {what}' if ev.task == 'ner' else what} (needs {cfg.min_fixed:.0%})"}
+    return {}, {"fixed": f"fixes {ev.fixed:.0%} of {kinds.get(ev.task).fixed_what.format(what)} (needs {cfg.min_fixed:.0%})"}
 
 
 def _one_flip_rule(name: str) -> Rule:
@@ -291,18 +297,10 @@ def evaluate_gate(
     entity type."""
     if cfg.mode not in POLICIES:
         raise ValueError(f"gate mode {cfg.mode!r} is not one of {', '.join(MODES)}")
-    truth = reg_truth + fail_truth
-    if task == "ner":
-        from tools.spans import entity_metrics, mistakes_fixed, type_drops
+    from tools import kinds
 
-        fixed = mistakes_fixed(fail_truth, fail_before, fail_after)
-        drops = type_drops(entity_metrics(truth, reg_before + fail_before), entity_metrics(truth, reg_after + fail_after), cfg.label_tolerance)
-        reg_accuracy = entity_metrics(reg_truth, reg_after)["sentence_accuracy"]
-    else:
-        fixed = fix_rate(fail_truth, fail_after)
-        drops = label_drops(classification_metrics(truth, reg_before + fail_before), classification_metrics(truth, reg_after + fail_after),
-                            cfg.label_tolerance)
-        reg_accuracy = classification_metrics(reg_truth, reg_after)["accuracy"]
+    fixed, drops, reg_accuracy = kinds.get(task).gate_evidence(reg_truth, reg_before, reg_after, fail_truth, fail_before, fail_after,
+                                                               cfg.label_tolerance)
     ev = Evidence(reg_truth, reg_before, reg_after, fail_truth, fail_before, fail_after, task, failures_slice, reg_churn, ratchet,
                   negative_flips(reg_truth, reg_before, reg_after), fixed, drops)
     slices = {"regression": {"n": len(reg_truth), "negative_flips": len(ev.flips), "accuracy_after": reg_accuracy},

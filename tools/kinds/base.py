@@ -59,6 +59,17 @@ class TaskKind(Protocol):
     def score(self, metrics: dict) -> float:
         """The one number a search selects on, from `metrics`."""
 
+    dropped: str  # how the gate's label_drops rule reads: "label recall dropped"
+    fixed_what: str  # what the absolute gate's share fixed counts, "{}" standing for the held-out slice
+
+    def churn_by_margin(self) -> tuple[tuple[float, float], ...]:
+        """The measured chance that a retrain flips a right answer, by margin: ((upper margin, rate), ...)."""
+
+    def gate_evidence(self, reg_truth: list, reg_before: list, reg_after: list, fail_truth: list, fail_before: list, fail_after: list,
+                      tolerance: float) -> tuple[float | None, dict[str, float], float]:
+        """What the gate's rules read besides the flips: the share of held-out failures fixed, the labels that lost
+        more than `tolerance`, and the regression set's accuracy."""
+
     def log_figures(self, texts: list[str], truth: list[Any], pred: list[Any], reg_texts: list[str], reg_truth: list[Any],
                     reg_pred: list[Any]) -> dict:
         """How a report shows a model on the usable logs and on the regression set."""

@@ -57,6 +57,24 @@ class Classification:
     def labels_of(self, answer: Any) -> list[str]:
         return [str(answer)]
 
+    dropped = "label recall dropped"  # the gate's label_drops rule, as a person reads it
+    fixed_what = "{}"  # what the absolute gate's share fixed counts: the held-out failures themselves
+
+    def churn_by_margin(self) -> tuple[tuple[float, float], ...]:
+        """The measured chance a retrain flips a right answer, by the deployed model's top-2 margin."""
+        from tools.gate import CHURN_BY_MARGIN
+
+        return CHURN_BY_MARGIN
+
+    def gate_evidence(self, reg_truth: list, reg_before: list, reg_after: list, fail_truth: list, fail_before: list, fail_after: list,
+                      tolerance: float) -> tuple[float | None, dict[str, float], float]:
+        """(the share of held-out failures fixed, labels whose recall dropped past `tolerance`, regression-set accuracy)."""
+        from tools.metrics import classification_metrics, fix_rate, label_drops
+
+        truth = reg_truth + fail_truth
+        drops = label_drops(classification_metrics(truth, reg_before + fail_before), classification_metrics(truth, reg_after + fail_after), tolerance)
+        return fix_rate(fail_truth, fail_after), drops, classification_metrics(reg_truth, reg_after)["accuracy"]
+
     def deployed_probs(self, ws, model_dir: str | Path, texts: list[str]):
         """The deployed classifier's (n, labels) probabilities, each text run through it once a run (`ws` caches
         them by text: the diagnosis, the gate's churn and the trainer's teacher share them)."""

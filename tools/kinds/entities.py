@@ -61,6 +61,25 @@ class Entities:
         """The entity types of a span list; "none" for a sentence without entities (its own group in the gate)."""
         return sorted({s["label"] for s in answer}) or ["none"]
 
+    dropped = "entity type F1 dropped"
+    fixed_what = "the entity mistakes in {}"  # one failed sentence may hold several mistakes
+
+    def churn_by_margin(self) -> tuple[tuple[float, float], ...]:
+        """The measured chance a retrain flips an exactly right sentence, by its least certain word's margin."""
+        from tools.gate import SENTENCE_CHURN_BY_MARGIN
+
+        return SENTENCE_CHURN_BY_MARGIN
+
+    def gate_evidence(self, reg_truth: list, reg_before: list, reg_after: list, fail_truth: list, fail_before: list, fail_after: list,
+                      tolerance: float) -> tuple[float | None, dict[str, float], float]:
+        """(the share of the held-out failures' entity mistakes mended, types whose F1 dropped past `tolerance`,
+        the regression set's sentence accuracy)."""
+        from tools.spans import entity_metrics, mistakes_fixed, type_drops
+
+        truth = reg_truth + fail_truth
+        drops = type_drops(entity_metrics(truth, reg_before + fail_before), entity_metrics(truth, reg_after + fail_after), tolerance)
+        return mistakes_fixed(fail_truth, fail_before, fail_after), drops, entity_metrics(reg_truth, reg_after)["sentence_accuracy"]
+
     def deployed_probs(self, ws, model_dir: str | Path, texts: list[str]):
         """The deployed tagger's word probabilities (`tools.tagger.word_probs`), each text run through it once a run."""
         from tools.tagger import word_probs
