@@ -43,14 +43,13 @@ class Recording(Local):
 
 def test_every_job_of_a_run_goes_through_the_backend(deployment, tiny_base, tmp_path, monkeypatch):
     from graph.cli import main
+    from tests.test_graph import improve_args
 
     monkeypatch.setitem(backends.base._REGISTRY, "local", Recording)
     Recording.jobs = []
     run = tmp_path / "run"
-    code = main(["improve", "--model", str(deployment / "deployed"), "--logs", str(deployment / "logs.jsonl"),
-                 "--train-data", str(deployment / "parent.jsonl"), "--out", str(run), "--base", tiny_base, "--home", str(tmp_path / "home"),
-                 "--max-iterations", "1", "--learning-rate", "3e-3", "--gate", "absolute", "--max-flips", "1000", "--min-fixed", "0",
-                 "--label-tolerance", "1", "--quiet"])
+    code = main(improve_args(deployment, tiny_base, run, "--home", str(tmp_path / "home"), "--max-flips", "1000", "--min-fixed", "0",
+                             "--label-tolerance", "1"))
     assert code == 0
     rep = json.loads((run / "report.json").read_text())
     trained = {e["strategy"] for e in rep["iterations"] if (e.get("training") or {}).get("seconds")}

@@ -48,6 +48,7 @@ def test_a_kind_registered_from_a_test_drives_a_real_run(deployment, tiny_base, 
     """A kind of our own, registered for classification logs: the planner trains its first strategies and the
     reporter shows its figures, with nothing in agents/ changed."""
     from graph.cli import main
+    from tests.test_graph import improve_args
     from tools.kinds.classification import Classification
     from tools.strategies import warm
 
@@ -66,10 +67,8 @@ def test_a_kind_registered_from_a_test_drives_a_real_run(deployment, tiny_base, 
     monkeypatch.setattr(kinds.base, "_LOADED", {})
     kinds.register("classification", Cautious)
     run = tmp_path / "run"
-    code = main(["improve", "--model", str(deployment / "deployed"), "--logs", str(deployment / "logs.jsonl"),
-                 "--train-data", str(deployment / "parent.jsonl"), "--out", str(run), "--base", tiny_base, "--home", str(tmp_path / "home"),
-                 "--max-iterations", "1", "--learning-rate", "3e-3", "--gate", "absolute", "--max-flips", "1000", "--min-fixed", "0",
-                 "--label-tolerance", "1", "--quiet"])
+    code = main(improve_args(deployment, tiny_base, run, "--home", str(tmp_path / "home"), "--max-flips", "1000", "--min-fixed", "0",
+                             "--label-tolerance", "1"))
     assert code == 0
     rep = json.loads((run / "report.json").read_text())
     assert {e["strategy"] for e in rep["iterations"] if e["stage"] == "select"} >= {"cautious-a", "cautious-b"}

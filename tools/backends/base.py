@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
+
+from tools.plugins import make
 
 Progress = Callable[["TrainJob", dict], None]  # (job, {"started": True}) when a job starts, then (job, {"step", "total", "epoch", "loss"})
 
@@ -51,13 +52,7 @@ def names() -> list[str]:
 
 
 def get(name: str) -> Backend:
-    if name not in _REGISTRY:
-        raise KeyError(f"no training backend {name!r} (known: {', '.join(_REGISTRY)})")
-    target = _REGISTRY[name]
-    if isinstance(target, str):
-        module, cls = target.split(":")
-        target = getattr(importlib.import_module(module), cls)
-    return target()
+    return make(_REGISTRY, name, "training backend")
 
 
 def result(job: TrainJob, summary: dict) -> TrainResult:

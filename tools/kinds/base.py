@@ -6,11 +6,11 @@ loads no model code; `get(name)` imports a kind on first use and keeps one insta
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol, runtime_checkable
 
+from tools.plugins import make
 from tools.workspace import LOG_EMB, PARENT_EMB
 
 
@@ -140,13 +140,7 @@ def get(name: str | None) -> TaskKind:
     """The kind called `name` (None: classification, as a state written before kinds had names says)."""
     name = name or "classification"
     if name not in _LOADED:
-        if name not in _REGISTRY:
-            raise KeyError(f"no task kind {name!r} (known: {', '.join(_REGISTRY)})")
-        target = _REGISTRY[name]
-        if isinstance(target, str):
-            module, cls = target.split(":")
-            target = getattr(importlib.import_module(module), cls)
-        _LOADED[name] = target()
+        _LOADED[name] = make(_REGISTRY, name, "task kind")
     return _LOADED[name]
 
 
