@@ -5,14 +5,12 @@ command, its headline and its table), and the README's results table follows the
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = Path(__file__).resolve().parent / "results"
