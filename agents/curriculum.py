@@ -14,7 +14,8 @@ from graph.context import Context
 from graph.state import State
 from tools import kinds
 from tools.chat import get_chat_model, paraphrase
-from tools.workspace import DEV, PARAPHRASES, TRAIN, Workspace, mix_file
+from tools.artifacts import DEV, PARAPHRASES, TRAIN, mix_file
+from tools.workspace import Workspace
 
 
 def synthesize(state: State, runtime: Runtime[Context]) -> dict:

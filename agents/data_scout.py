@@ -14,7 +14,8 @@ from graph.state import State
 from tools import kinds
 from tools.data import DataError, load_examples, load_logs
 from tools.lineage import parent_data_of
-from tools.workspace import HUB, POOL_TEST, POOL_TRAIN, SCOUT, Workspace
+from tools.artifacts import HUB, POOL_TEST, POOL_TRAIN, SCOUT
+from tools.workspace import Workspace
 
 
 PRODUCTION_TASKS = tuple(kinds.names())  # the registered task kinds

@@ -27,7 +27,8 @@ from graph.context import Context
 from graph.state import State
 from tools import kinds, strategies
 from tools.memory import Memory
-from tools.workspace import PROMOTION, STARTED, Workspace
+from tools.artifacts import PROMOTION, STARTED
+from tools.workspace import Workspace
 
 
 def plan(state: State, runtime: Runtime[Context]) -> dict:

@@ -14,7 +14,8 @@ from graph.context import Context
 from graph.state import State
 from tools.data import Example, LogRecord, load_examples, load_logs
 from tools.registry import Registry
-from tools.workspace import RunData, SPLITS, TRIAGE, Workspace
+from tools.artifacts import SPLITS, TRIAGE
+from tools.workspace import RunData, Workspace
 
 
 def settings(runtime: Runtime[Context]) -> Context:

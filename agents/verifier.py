@@ -18,7 +18,8 @@ from tools import kinds
 from tools.chat import get_chat_model
 from tools.gate import GateConfig, evaluate_gate
 from tools.predict import predict as predict_any
-from tools.workspace import DEV, FRAME, PATTERNS, POOL_TEST, POOL_TRAIN, SPLITS, TRAIN, TRIAGE, Workspace
+from tools.artifacts import DEV, FRAME, PATTERNS, POOL_TEST, POOL_TRAIN, SPLITS, TRAIN, TRIAGE
+from tools.workspace import Workspace
 
 
 def diagnose(state: State, runtime: Runtime[Context]) -> dict:

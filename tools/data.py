@@ -50,35 +50,28 @@ class LogRecord:
 
 
 def task_of(output: Any) -> str:
-    """The task kind implied by the shape of an output."""
-    if isinstance(output, list) and all(isinstance(s, dict) and {"start", "end", "label"} <= s.keys() for s in output):
-        return "ner"
-    if isinstance(output, str):
-        return "classification"
-    return "generation"
+    """The task kind implied by the shape of an output: the first registered kind that claims it, else generation."""
+    from tools import kinds
+
+    return next((n for n in kinds.names() if kinds.get(n).claims(output)), "generation")
 
 
 def _check_output(value: Any, task: str | None, what: str, text: str = "") -> str | None:
     """Return a reason when `value` is not a valid output for `task` on input `text` (None when it is)."""
-    if task == "classification":
-        if not isinstance(value, str) or not value.strip():
-            return f"{what} must be a non-empty label string for a classification task, got {json.dumps(value)[:60]}"
-    elif task == "ner":
-        from tools.spans import check
+    from tools import kinds
 
-        return check(text, value, what)
-    elif value is None or value == "":
+    if task in kinds.names():
+        return kinds.get(task).check_output(value, text, what)
+    if value is None or value == "":
         return f"{what} is empty"
     return None
 
 
 def _output(value: Any, task: str | None) -> Any:
-    """An output as the rest of the run compares it: entity spans in their canonical order and keys."""
-    if task == "ner":
-        from tools.spans import canonical
+    """An output as the rest of the run compares it (entity spans in their canonical order and keys)."""
+    from tools import kinds
 
-        return canonical(value)
-    return value
+    return kinds.get(task).canonical(value) if task in kinds.names() else value
 
 
 def _read_lines(path: Path) -> list[tuple[int, str]]:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Callable, Protocol, runtime_checkable
 
 from tools.plugins import make
-from tools.workspace import LOG_EMB, PARENT_EMB
+from tools.artifacts import LOG_EMB, PARENT_EMB
 
 
 @dataclass
@@ -43,6 +43,15 @@ class TaskKind(Protocol):
     metric: str  # the metric the search selects on and the reports name: "accuracy", "entity F1"
     unit: str  # what a flip counts: "answers", "sentences"
     noun: str  # what the deployed model's output set is called: "labels", "entity types"
+
+    def claims(self, output: Any) -> bool:
+        """Whether an answer has this kind's shape (how the logs and the data say which kind a task is)."""
+
+    def check_output(self, value: Any, text: str, what: str) -> str | None:
+        """Why `value` is no valid answer to `text` (a data error's reason), None when it is."""
+
+    def canonical(self, value: Any) -> Any:
+        """An answer as the run compares it."""
 
     def owns(self, model_dir: str | Path) -> bool:
         """Whether a model folder is a model of this kind."""

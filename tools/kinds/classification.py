@@ -7,11 +7,26 @@ from pathlib import Path
 from typing import Any
 
 from tools.kinds.base import Diagnosis, embeddings
-from tools.workspace import DEPLOYED_PROBS, LOG_EMB, PARENT_EMB
+from tools.artifacts import DEPLOYED_PROBS, LOG_EMB, PARENT_EMB
 
 
 class Classification:
     name, metric, unit, noun = "classification", "accuracy", "answers", "labels"
+
+    def claims(self, output: Any) -> bool:
+        """Whether a logged answer has this kind's shape: a label."""
+        return isinstance(output, str)
+
+    def check_output(self, value: Any, text: str, what: str) -> str | None:
+        """Why `value` is no valid answer to `text` (None when it is)."""
+        import json
+
+        if not isinstance(value, str) or not value.strip():
+            return f"{what} must be a non-empty label string for a classification task, got {json.dumps(value)[:60]}"
+        return None
+
+    def canonical(self, value: Any) -> Any:
+        return value
 
     def owns(self, model_dir: str | Path) -> bool:
         from tools.tagger import is_tagger

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.kinds.base import Diagnosis, embeddings
-from tools.workspace import DEPLOYED_WORD_PROBS, REGRESSION_MARGINS
+from tools.artifacts import DEPLOYED_WORD_PROBS, REGRESSION_MARGINS
 
 
 THRESHOLDS = (None, 0.5, 0.3, 0.2, 0.1, 0.05)  # P("O") below which a word is tagged as an entity; None: argmax
@@ -15,6 +15,22 @@ THRESHOLDS = (None, 0.5, 0.3, 0.2, 0.1, 0.05)  # P("O") below which a word is ta
 
 class Entities:
     name, metric, unit, noun = "ner", "entity F1", "sentences", "entity types"
+
+    def claims(self, output: Any) -> bool:
+        """Whether a logged answer has this kind's shape: a list of spans."""
+        return isinstance(output, list) and all(isinstance(s, dict) and {"start", "end", "label"} <= s.keys() for s in output)
+
+    def check_output(self, value: Any, text: str, what: str) -> str | None:
+        """Why `value` is no valid span list for `text`: out of the text, overlapping, a `text` that is not the slice."""
+        from tools.spans import check
+
+        return check(text, value, what)
+
+    def canonical(self, value: Any) -> Any:
+        """Spans in their canonical order and keys."""
+        from tools.spans import canonical
+
+        return canonical(value)
 
     def owns(self, model_dir: str | Path) -> bool:
         from tools.tagger import is_tagger
