@@ -30,31 +30,38 @@ def train(state: State, runtime: Runtime[Context]) -> dict:
     labels = _label_set(state, plan)
     kind = kinds.get(state.get("task"))
     ws = Workspace(ctx.run_dir)
-    places, jobs = [], []
+    summaries, jobs = {}, []  # candidate name -> its training summary; the jobs still to train
     for cand in plan["configs"]:
-        model_dir = Path(ctx.run_dir) / "candidates" / f"{plan['iteration']}-{cand['name']}"
-        trained_dir = model_dir.with_name(model_dir.name + "-finetuned") if cand["config"].get("interpolate") else model_dir
-        start = state["model"] if cand["config"].get("warm_start") else None
-        places.append((model_dir, trained_dir, start))
+        model_dir, trained_dir = _dirs(ctx, plan, cand)
         if (trained_dir / "training_summary.json").exists():
             emit("train", f"{cand['name']}: already trained, reusing {trained_dir}")
+            summaries[cand["name"]] = json.loads((trained_dir / "training_summary.json").read_text())
             continue
         rows = read_jsonl(cand["mix_file"])
         texts, targets = [r["input"] for r in rows], [r["output"] for r in rows]
         cfg = TrainConfig(**cand["config"]["train"], seed=ctx.seed)
+        start = state["model"] if cand["config"].get("warm_start") else None
         jobs.append(TrainJob(cand["name"], kind.name, str(trained_dir), texts, targets, labels, cfg, ctx.base_model, start,
                              kind.teacher(ws, state["model"], texts, targets, labels) if cfg.distill_weight > 0 else None))
-    backends.get(ctx.backend).run(jobs, _progress)
+    summaries |= {r.name: r.summary for r in backends.get(ctx.backend).run(jobs, _progress)}
     out = []
-    for cand, (model_dir, trained_dir, start) in zip(plan["configs"], places):
-        summary = json.loads((trained_dir / "training_summary.json").read_text())
-        training = {k: summary[k] for k in ("examples", "curve", "seconds")} | {"start": "deployed" if start else "base"}
+    for cand in plan["configs"]:
+        model_dir, trained_dir = _dirs(ctx, plan, cand)
+        training = {k: summaries[cand["name"]][k] for k in ("examples", "curve", "seconds")}
+        training["start"] = "deployed" if cand["config"].get("warm_start") else "base"
         if cand["config"].get("interpolate"):
             training["interpolation"] = _interpolated(state, ctx, cand["name"], trained_dir, model_dir, cand["config"]["interpolate"])
         out.append({**cand, "model_dir": str(model_dir), "training": training})
         if (training.get("interpolation") or {}).get("also_gated") is not None:
             out.append(_twin(state, cand, trained_dir, model_dir, training))
     return {"plan": {**plan, "configs": out}}
+
+
+def _dirs(ctx: Context, plan: dict, cand: dict) -> tuple[Path, Path]:
+    """A candidate's model folder, and the folder its fine-tuned weights go to before interpolation (the same
+    folder when it is not interpolated)."""
+    model_dir = Path(ctx.run_dir) / "candidates" / f"{plan['iteration']}-{cand['name']}"
+    return model_dir, model_dir.with_name(model_dir.name + "-finetuned") if cand["config"].get("interpolate") else model_dir
 
 
 def _progress(job: TrainJob, e: dict) -> None:

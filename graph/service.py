@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Callable
 
 from graph.context import PRODUCTION, field_for
-from tools.taskspec import KINDS  # what `new --kind` and a cold-start request may name (generation is refused later)
 from graph.runs import AWAITING_APPROVAL, FINISHED
+from tools.taskspec import KINDS  # what `new --kind` and a cold-start request may name (generation is refused later)
 
 Event = Callable[[dict], None]  # a progress chunk ({"stage", "message", ...}) as the agents emit it
 Ask = Callable[[dict], "dict | None"]  # an approval request -> an answer ({"decision", "note", "by"}), or None: later
