@@ -209,12 +209,16 @@ class Evidence:
     drops: dict[str, float]  # labels (entity types) whose recall (F1) dropped past the tolerance
     _flip_figures: tuple | None = None
 
+    @property
+    def fail_fixed(self) -> list[bool]:
+        """Each held-out failure: wrong before, right after."""
+        return [a == t and b != t for t, b, a in zip(self.fail_truth, self.fail_before, self.fail_after)]
+
     def flip_rules(self, cfg: GateConfig) -> tuple[dict, dict[str, str | None]]:
         """The stable, churn and systematic rules on the regression set, computed once for the three."""
         if self._flip_figures is None:
-            fail_fixed = [a == t and b != t for t, b, a in zip(self.fail_truth, self.fail_before, self.fail_after)]
             self._flip_figures = _flip_rules(self.reg_truth, self.reg_before, self.flips, self.reg_churn,
-                                             [t for t, ok in zip(self.fail_truth, fail_fixed) if ok], cfg, self.task, "the regression set")
+                                             [t for t, ok in zip(self.fail_truth, self.fail_fixed) if ok], cfg, self.task, "the regression set")
         return self._flip_figures
 
 
@@ -256,8 +260,7 @@ def _one_flip_rule(name: str) -> Rule:
 
 
 def _net_gain(ev: Evidence, cfg: GateConfig) -> tuple[dict, dict[str, str]]:
-    fixes = sum(a == t and b != t for t, b, a in zip(ev.fail_truth, ev.fail_before, ev.fail_after))
-    figs, reason = net_gain_rule(fixes, len(ev.flips), cfg.alpha)
+    figs, reason = net_gain_rule(sum(ev.fail_fixed), len(ev.flips), cfg.alpha)
     return {"net_gain": figs}, ({"net_gain": reason} if reason else {})
 
 
