@@ -18,9 +18,6 @@ from tools.artifacts import HUB, POOL_TEST, POOL_TRAIN, SCOUT
 from tools.workspace import Workspace
 
 
-PRODUCTION_TASKS = tuple(kinds.names())  # the registered task kinds
-
-
 def check_model(model_dir: str, task: str = "classification") -> list[str]:
     """The deployed model's labels (for entities: its entity types); DataError when the folder is not a model
     for the task."""
@@ -33,8 +30,8 @@ def check_model(model_dir: str, task: str = "classification") -> list[str]:
 def _load(logs: str, skip_bad: bool):
     """The logs, checked against the task their predictions imply (classification or entity extraction)."""
     loaded = load_logs(logs, task="detect", skip_bad=skip_bad)
-    if loaded.task not in PRODUCTION_TASKS:
-        raise DataError(logs, 0, f"task '{loaded.task}' is not supported in production mode yet (classification and entity extraction)")
+    if loaded.task not in kinds.names():
+        raise DataError(logs, 0, f"task '{loaded.task}' is not supported in production mode yet ({', '.join(kinds.names())})")
     return loaded
 
 
@@ -131,9 +128,9 @@ def scout(state: State, runtime: Runtime[Context]) -> dict:
         best = f"; the closest catalog dataset, {ranked[0].source.name}, scored {ranked[0].relevance:.2f} (needs {sc.MIN_RELEVANCE})" if cat else ""
         raise DataError("--data", 0, "no training data for this task: pass --data FILE|DIR with labelled examples, or --catalog DIR "
                                      f"holding a relevant dataset, or --chat-model to synthesize examples{best}; {hub_note}")
-    if spec.kind not in PRODUCTION_TASKS:
-        raise DataError("--data", 0, f"cold start trains classification and entity models so far; this task is {spec.kind} "
-                                     "(generation is not supported in cold-start mode yet)")
+    if spec.kind not in kinds.names():
+        raise DataError("--data", 0, f"cold start trains {', '.join(kinds.names())} models so far; this task is {spec.kind} "
+                                     f"({spec.kind} is not supported in cold-start mode yet)")
     pool = sc.build_pool(spec, used)
     ws.save_rows(POOL_TRAIN, [{"input": t, "output": y, "source": s} for t, y, s in pool.train])
     ws.save_rows(POOL_TEST, [{"input": t, "output": y, "source": s} for t, y, s in pool.test])

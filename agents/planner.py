@@ -144,7 +144,7 @@ def promote(state: State, runtime: Runtime[Context]) -> dict:
         version = reg.promoted_by(promotion_id)
         if version is None:
             gated_against = ((cand["gate"].get("slices") or {}).get("previous_version") or {}).get("version")
-            again, failed = recheck_ratchet(cand["model_dir"], reg, gated_against, ctx)
+            again, failed = recheck_ratchet(cand["model_dir"], reg, gated_against, ctx, state.get("task"))
             if failed:
                 why = f"not promoted: another run promoted {again['version']} into {name} meanwhile, and {cand['strategy']} fails its ratchet: {failed}"
                 emit("promote", why)

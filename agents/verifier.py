@@ -102,7 +102,7 @@ def ratchet_set(registry, version: str | None) -> dict | None:
     return out
 
 
-def recheck_ratchet(model_dir: str, registry, gated_against: str | None, ctx: Context) -> tuple[dict | None, str | None]:
+def recheck_ratchet(model_dir: str, registry, gated_against: str | None, ctx: Context, task: str | None = None) -> tuple[dict | None, str | None]:
     """At promotion, under the registry's lock: when another run promoted since this candidate was gated,
     the ratchet on the version that is current now, as (slice, reason it fails or None); (None, None) when
     the gate already saw the current version."""
@@ -112,7 +112,7 @@ def recheck_ratchet(model_dir: str, registry, gated_against: str | None, ctx: Co
     rat = ratchet_set(registry, cur) if cur != gated_against else None
     if not rat or not rat["truth"]:
         return None, None
-    sl, reasons = ratchet_rule({**rat, "after": predict_any(model_dir, rat["texts"])}, gate_config(ctx))
+    sl, reasons = ratchet_rule({**rat, "after": predict_any(model_dir, rat["texts"])}, gate_config(ctx), task)
     return sl, "; ".join(reasons.values()) or None
 
 

@@ -19,7 +19,7 @@ from typing import Callable
 
 from graph.context import PRODUCTION, field_for
 from graph.runs import AWAITING_APPROVAL, FINISHED
-from tools.taskspec import KINDS  # what `new --kind` and a cold-start request may name (generation is refused later)
+from tools.kinds import known as known_kinds  # what `new --kind` and a cold-start request may name (planned kinds are refused later)
 
 Event = Callable[[dict], None]  # a progress chunk ({"stage", "message", ...}) as the agents emit it
 Ask = Callable[[dict], "dict | None"]  # an approval request -> an answer ({"decision", "note", "by"}), or None: later
@@ -75,8 +75,8 @@ def check_cold_start(inputs: dict, settings: dict) -> None:
 
     if not isinstance(inputs.get("description"), str) or not inputs["description"].strip():
         raise BadInput("the task description must be a non-empty sentence")
-    if inputs.get("kind") is not None and inputs["kind"] not in KINDS:
-        raise BadInput(f"kind {inputs['kind']!r} is not one of {', '.join(KINDS)}")
+    if inputs.get("kind") is not None and inputs["kind"] not in known_kinds():
+        raise BadInput(f"kind {inputs['kind']!r} is not one of {', '.join(known_kinds())}")
     labels = inputs.get("labels")
     if labels is not None and (not isinstance(labels, list) or not all(isinstance(l, str) and l.strip() for l in labels)):
         raise BadInput("labels must be a list of names")

@@ -37,6 +37,33 @@ def test_every_kind_keeps_the_contract(name):
     shown = kind.log_figures(texts, truth, wrong, texts, truth, truth)
     assert shown["regression_accuracy"] == 1.0 and isinstance(shown["per_label_recall"], dict)
     assert kind.churn(None, "unused", []) == [] and kind.answers_with_churn("unused", []) == ([], None)
+    # what cold start reads: the task's labels keep every answer; its results table names keys the metrics hold
+    labels = sorted({l for t in truth for l in kind.labels_of(t)})
+    assert [kind.map_answer(t, labels, "as_in_data") for t in truth] == truth
+    assert all(k in right for _, k in kind.report_columns) and isinstance(kind.min_labels, int)
+    assert kinds.naming(name)["metric_key"] == kind.metric_key and name in kinds.known()
+
+
+def test_a_registered_kind_is_named_by_descriptions_and_flags(monkeypatch):
+    """Cold start's kind names, description words and label minimum come from the registry: a kind registered
+    here is chosen by its words and by --kind, and keeps its own label minimum."""
+    from tools.kinds import base
+    from tools.kinds.classification import Classification
+    from tools.taskspec import TaskError, infer_task, kind_from_description
+
+    class Haiku(Classification):
+        name, metric_key, words, min_labels = "haiku", "season_accuracy", r"\bhaiku\b", 3
+
+    monkeypatch.setitem(base._REGISTRY, "haiku", Haiku)
+    monkeypatch.setattr(base, "_LOADED", {})
+    assert "haiku" in kinds.known() and kind_from_description("sort each haiku by its season") == "haiku"
+    spec = infer_task("sort each haiku by its season", [], [], ["spring", "summer", "autumn"])
+    assert (spec.kind, spec.metric, spec.decided_by["kind"]) == ("haiku", "season_accuracy", "description")
+    with pytest.raises(TaskError, match="haiku task needs 3 labels"):
+        infer_task("sort poems", [], [], ["spring", "autumn"], kind="haiku")
+    # a kind planned but not registered is named, then refused by the run (not mistaken for another kind)
+    assert kind_from_description("summarize each dialogue in two sentences") == "generation"
+    assert "generation" in kinds.known() and "generation" not in kinds.names()
 
 
 def test_an_unknown_kind_is_named_in_the_error():

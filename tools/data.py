@@ -50,10 +50,18 @@ class LogRecord:
 
 
 def task_of(output: Any) -> str:
-    """The task kind implied by the shape of an output: the first registered kind that claims it, else generation."""
+    """The task kind implied by the shape of an output: the first registered kind that claims it, else free text."""
     from tools import kinds
 
-    return next((n for n in kinds.names() if kinds.get(n).claims(output)), "generation")
+    return next((n for n in kinds.names() if kinds.get(n).claims(output)), kinds.UNCLAIMED)
+
+
+def task_of_outputs(outputs: list[Any]) -> str:
+    """The kind of a file's outputs, read off its first 50: their one kind, else free text (mixed shapes)."""
+    from tools import kinds
+
+    found = {task_of(o) for o in outputs[:50]}
+    return found.pop() if len(found) == 1 else kinds.UNCLAIMED
 
 
 def _check_output(value: Any, task: str | None, what: str, text: str = "") -> str | None:
@@ -221,8 +229,7 @@ def _typed(path: Path, r: LogRecord, task: str | None) -> LogRecord:
 
 
 def detect_task(records: list[LogRecord]) -> str:
-    kinds = {task_of(r.prediction) for r in records[:50]}
-    return kinds.pop() if len(kinds) == 1 else "generation"
+    return task_of_outputs([r.prediction for r in records])
 
 
 def write_jsonl(path: str | Path, rows: list[dict]) -> None:

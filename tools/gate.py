@@ -267,7 +267,7 @@ def _net_gain(ev: Evidence, cfg: GateConfig) -> tuple[dict, dict[str, str]]:
 def _ratchet(ev: Evidence, cfg: GateConfig) -> tuple[dict, dict[str, str]]:
     if not (ev.ratchet and ev.ratchet.get("truth")):
         return {}, {}
-    figs, reasons = ratchet_rule(ev.ratchet, cfg)
+    figs, reasons = ratchet_rule(ev.ratchet, cfg, ev.task)
     return {"previous_version": figs}, {f"ratchet_{k}": r for k, r in reasons.items()}
 
 
@@ -321,9 +321,9 @@ def evaluate_gate(
             "slices": slices, "flip_examples": examples}
 
 
-def ratchet_rule(ratchet: dict, cfg: GateConfig) -> tuple[dict, dict[str, str]]:
+def ratchet_rule(ratchet: dict, cfg: GateConfig, task: str | None = None) -> tuple[dict, dict[str, str]]:
     """The previous version's evaluation items it was not trained on: the flip limit ("absolute"), or the
-    stable, churn and systematic rules ("churn"). Returns its figures and {rule name: reason} for each rule it fails."""
+    stable, churn and systematic rules ("churn"), read as answers of the kind `task` (None: classification). Returns its figures and {rule name: reason} for each rule it fails."""
     keep = [i for i, trained in enumerate(ratchet.get("trained") or [False] * len(ratchet["truth"])) if not trained]
     truth = [ratchet["truth"][i] for i in keep]
     before, after = [ratchet["before"][i] for i in keep], [ratchet["after"][i] for i in keep]
@@ -334,7 +334,6 @@ def ratchet_rule(ratchet: dict, cfg: GateConfig) -> tuple[dict, dict[str, str]]:
     if cfg.mode == "absolute":
         return fig, ({"flips": f"{len(flips)} negative flips on {where} (limit {cfg.max_flips})"} if len(flips) > cfg.max_flips else {})
     churn_all = ratchet.get("churn")
-    task = "ner" if any(isinstance(t, list) for t in truth) else "classification"
     fixed = [t for t, b, a in zip(truth, before, after) if b != t and a == t]
     figs, reasons = _flip_rules(truth, before, flips, None if churn_all is None else [churn_all[i] for i in keep], fixed, cfg, task, where)
     return {**fig, **figs}, {k: r for k, r in reasons.items() if r}

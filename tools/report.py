@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tools import kinds
 from tools.data import write_json
 
 
@@ -222,8 +223,8 @@ def render_cold_markdown(r: dict) -> str:
               f"{ev['removed_from_training']} copies removed from training; development split {ev['dev']}, training split {ev['train']}.", "",
               "Most confusable label pairs: " + ", ".join(f"{a} / {b} ({s})" for a, b, s in ev["confusable_pairs"][:5]), "",
               "## Results on the evaluation set", ""]
-    cols = [("entity F1", "f1"), ("precision", "precision"), ("recall", "recall")] if spec["kind"] == "ner" else \
-        [("accuracy", "accuracy"), ("macro F1", "macro_f1")]
+    kind = kinds.get(spec["kind"])
+    cols = kind.report_columns
     lines += ["| | " + " | ".join(c for c, _ in cols) + " |", "| --- |" + " --- |" * len(cols),
               f"| untrained ({base['method']}) | " + " | ".join(_fmt(base.get(k)) for _, k in cols) + " |",
               "| final model | " + " | ".join(_fmt(final.get(k)) for _, k in cols) + " |", ""]
@@ -234,7 +235,7 @@ def render_cold_markdown(r: dict) -> str:
         lines += [f"**Memory:** started from `{m['strategy']}` (remembered dev score {m['remembered_score']:.3f}, runs {m['from_runs']}); "
                   f"similar tasks: {m['similar_tasks']}", ""]
     lines += ["## Attempts (scored on the development split)", "",
-              f"| iteration | strategy | examples | epochs | learning rate | dev {'entity F1' if spec['kind'] == 'ner' else 'accuracy'} | seconds | decision |",
+              f"| iteration | strategy | examples | epochs | learning rate | dev {kind.metric} | seconds | decision |",
               "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for e in r["iterations"]:
         t = e["config"]["train"]

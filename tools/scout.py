@@ -13,9 +13,10 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tools import kinds
 from tools.data import DataError
 from tools.sources import Source, load_source
-from tools.taskspec import TaskSpec, humanize, map_label
+from tools.taskspec import TaskSpec, humanize
 
 MIN_RELEVANCE = 0.3  # a catalog dataset below this is not about the task (MiniLM cosine; see the README)
 
@@ -116,11 +117,11 @@ def choose(spec: TaskSpec, ranked: list[Candidate], min_relevance: float = MIN_R
         if c.source.kind != spec.kind:
             c.why = f"a {c.source.kind} dataset, the task is {spec.kind}"
             continue
-        if spec.kind != "generation":
-            labels = c.source.labels if spec.kind == "classification" else []
-            c.mapped = sum(1 for e in c.source.examples if spec.kind != "classification" or map_label(e.output, spec.labels, spec.label_level))
-            if spec.kind == "classification" and not c.mapped:
-                c.why = f"none of its {len(labels)} labels maps onto the task's"
+        if spec.kind in kinds.names():
+            kind = kinds.get(spec.kind)
+            c.mapped = sum(1 for e in c.source.examples if kind.map_answer(e.output, spec.labels, spec.label_level) is not None)
+            if not c.mapped:
+                c.why = f"none of its {len(c.source.labels)} {kind.noun} maps onto the task's"
                 continue
         else:
             c.mapped = len(c.source.examples)
@@ -139,17 +140,14 @@ def build_pool(spec: TaskSpec, used: list[Candidate]) -> Pool:
     seen: dict[str, tuple[object, str]] = {}
     conflicts: set[str] = set()
     unmapped = 0
+    kind = kinds.get(spec.kind) if spec.kind in kinds.names() else None
     for c in used:  # test splits first: an input in a test split is never trained on
         for split, rows in sorted(c.source.splits.items(), key=lambda kv: kv[0] != "test"):
             for e in rows:
-                y = e.output
-                if spec.kind == "classification":
-                    y = map_label(e.output, spec.labels, spec.label_level)
-                    if y is None:
-                        unmapped += 1
-                        continue
-                elif spec.kind == "ner":  # entities of types the task lacks are not entities here
-                    y = [{**s, "label": t} for s in e.output if (t := map_label(s["label"], spec.labels, spec.label_level))]
+                y = kind.map_answer(e.output, spec.labels, spec.label_level) if kind else e.output
+                if y is None:
+                    unmapped += 1
+                    continue
                 key = " ".join(e.input.lower().split())
                 if key in seen:
                     if seen[key][0] != y:

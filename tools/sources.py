@@ -22,7 +22,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tools.data import DataError, Example, json_object, task_of
+from tools import kinds
+from tools.data import DataError, Example, json_object, task_of_outputs
 from tools.spans import from_tokens
 
 INPUT_COLUMNS = ("input", "text", "sentence", "utterance", "query", "question", "content")
@@ -50,17 +51,14 @@ class Source:
 
     @property
     def kind(self) -> str:
-        rows = self.examples[:50]
-        kinds = {task_of(e.output) for e in rows}
-        return kinds.pop() if len(kinds) == 1 else "generation"
+        return task_of_outputs([e.output for e in self.examples[:50]])
 
     @property
     def labels(self) -> list[str]:
-        if self.kind == "classification":
-            return sorted({e.output for e in self.examples})
-        if self.kind == "ner":
-            return sorted({s["label"] for e in self.examples for s in e.output})
-        return []
+        if self.kind not in kinds.names():
+            return []
+        kind = kinds.get(self.kind)
+        return sorted({l for e in self.examples if e.output for l in kind.labels_of(e.output)})  # no label in an empty answer
 
     def summary(self) -> dict:
         return {"name": self.name, "path": self.path, "format": self.format, "kind": self.kind,

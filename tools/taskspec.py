@@ -12,13 +12,8 @@ import json
 import re
 from dataclasses import asdict, dataclass, field
 
-KINDS = ("classification", "ner", "generation")
-METRICS = {"classification": "accuracy", "ner": "entity_f1", "generation": "exact_match"}
-KIND_WORDS = {
-    "ner": r"\b(extract|entit(y|ies)|ner|named[- ]entit|span|tag(ging)? (the )?(words|tokens))\b",
-    "classification": r"\b(classif\w*|categori[sz]\w*|intent\w*|sentiment|label\w*|detect (the )?(type|topic)|topic|which (type|kind|category))\b",
-    "generation": r"\b(answer (the )?question|summari[sz]\w*|generate|write|translate|solve|code)\b",
-}
+from tools import kinds
+
 OUT_OF_SCOPE = {"oos", "out_of_scope", "outofscope", "other", "none", "irrelevant", "unknown", "no_intent"}
 
 
@@ -71,7 +66,8 @@ def names_labels(description: str, labels: list[str]) -> int:
 
 
 def kind_from_description(description: str) -> str | None:
-    hits = [k for k, pat in KIND_WORDS.items() if re.search(pat, description, re.I)]
+    """The one kind whose words the description uses (None when none does, or several do)."""
+    hits = [k for k in kinds.known() if re.search(kinds.naming(k)["words"], description, re.I)]
     return hits[0] if len(hits) == 1 else None
 
 
@@ -82,24 +78,26 @@ def infer_task(description: str, data_kinds: list[str], data_labels: list[str], 
         raise TaskError("the task description is empty", 'the DESCRIPTION argument: pioneer new "classify ..."')
     decided: dict[str, str] = {}
     hint = _ask_chat(chat, description, data_labels) if chat is not None else {}
+    known = kinds.known()
     if kind:
-        if kind not in KINDS:
-            raise TaskError(f"unknown task kind {kind!r} (expected one of {', '.join(KINDS)})", "--kind")
+        if kind not in known:
+            raise TaskError(f"unknown task kind {kind!r} (expected one of {', '.join(known)})", "--kind")
         decided["kind"] = "flag"
     elif data_kinds:
-        kinds = sorted(set(data_kinds))
-        if len(kinds) > 1:
-            raise TaskError(f"the data holds several kinds of task ({', '.join(kinds)})", "--kind")
-        kind, decided["kind"] = kinds[0], "data"
-    elif hint.get("kind") in KINDS:
+        found = sorted(set(data_kinds))
+        if len(found) > 1:
+            raise TaskError(f"the data holds several kinds of task ({', '.join(found)})", "--kind")
+        kind, decided["kind"] = found[0], "data"
+    elif hint.get("kind") in known:
         kind, decided["kind"] = hint["kind"], "chat"
     else:
         kind = kind_from_description(description)
         if kind is None:
-            raise TaskError("cannot tell from the description whether this is classification, entity extraction or generation",
-                            "--kind classification|ner|generation")
+            raise TaskError(f"cannot tell from the description which kind of task this is ({', '.join(known)})",
+                            "--kind " + "|".join(known))
         decided["kind"] = "description"
 
+    need = kinds.naming(kind)["min_labels"]
     level = "as_in_data"
     if labels:
         out, decided["labels"] = list(dict.fromkeys(labels)), "flag"
@@ -111,17 +109,17 @@ def infer_task(description: str, data_kinds: list[str], data_labels: list[str], 
             top = sorted({coarse(l) for l in data_labels})
             if names_labels(description, top) >= max(2, len(top) // 2):
                 out, level = top, "coarse"
-    elif hint.get("labels") and kind != "generation":
+    elif hint.get("labels") and need:
         out, decided["labels"] = [str(l) for l in hint["labels"]], "chat"
-    elif kind == "generation":
+    elif not need:
         out = []
     else:
         raise TaskError("no label set: the description names none and there is no labelled data",
                         "--labels A B C, or --data with labelled examples")
-    if kind == "classification" and len(out) < 2:
-        raise TaskError(f"a classification task needs two labels or more, found {out}", "--labels")
+    if len(out) < need:
+        raise TaskError(f"a {kind} task needs {need} labels or more, found {out}", "--labels")
     oos = [l for l in out if _norm(l) in {_norm(x) for x in OUT_OF_SCOPE}]
-    return TaskSpec(description.strip(), kind, out, METRICS[kind], out_of_scope=oos, label_level=level, decided_by=decided)
+    return TaskSpec(description.strip(), kind, out, kinds.naming(kind)["metric_key"], out_of_scope=oos, label_level=level, decided_by=decided)
 
 
 def map_label(source_label: str, task_labels: list[str], level: str = "as_in_data") -> str | None:
@@ -137,7 +135,7 @@ def map_label(source_label: str, task_labels: list[str], level: str = "as_in_dat
 def _ask_chat(chat, description: str, data_labels: list[str]) -> dict:
     """The chat model's reading of the task as JSON ({} when it fails: the deterministic rules decide)."""
     prompt = ("Read this task description for a small language model and answer with JSON only: "
-              '{"kind": "classification" | "ner" | "generation", "labels": [label names, when the task has labels]}.\n'
+              '{"kind": ' + " | ".join(f'"{k}"' for k in kinds.known()) + ', "labels": [label names, when the task has labels]}.\n'
               f"Description: {description}\n" + (f"Labels found in the data: {data_labels[:100]}\n" if data_labels else ""))
     try:
         reply = chat.invoke(prompt)

@@ -11,7 +11,7 @@ import os
 import sys
 
 from graph.context import COLD_START, PRODUCTION
-from graph.service import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK, KINDS, BadInput, setup_env
+from graph.service import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK, BadInput, known_kinds, setup_env
 
 __all__ = ["main", "parser", "BadInput"]
 
@@ -37,7 +37,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("description", help='the task in a sentence, e.g. "classify banking customer questions by intent"')
     p.add_argument("--data", nargs="+", default=[], help="your data: files or folders (JSONL, CSV, CoNLL columns, seq.in + label, label-first lines)")
     p.add_argument("--labels", nargs="+", help="the label set (default: the labels found in the data)")
-    p.add_argument("--kind", choices=KINDS, help="the task kind (default: from the data, else the description)")
+    p.add_argument("--kind", choices=known_kinds(), help="the task kind (default: from the data, else the description)")
     p.add_argument("--out", help=RESUMES)
     add_run_options(p, COLD_START)
 

@@ -2,6 +2,6 @@
 is written once per kind behind one protocol (`base.TaskKind`), and the agents call the kind they are given
 (`get(state["task"])`), never branching on its name. A new kind is one module and one `register` line."""
 
-from tools.kinds.base import TaskKind, get, names, register
+from tools.kinds.base import UNCLAIMED, TaskKind, get, known, names, naming, register
 
-__all__ = ["TaskKind", "get", "names", "register"]
+__all__ = ["UNCLAIMED", "TaskKind", "get", "known", "names", "naming", "register"]

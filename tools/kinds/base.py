@@ -43,6 +43,14 @@ class TaskKind(Protocol):
     metric: str  # the metric the search selects on and the reports name: "accuracy", "entity F1"
     unit: str  # what a flip counts: "answers", "sentences"
     noun: str  # what the deployed model's output set is called: "labels", "entity types"
+    metric_key: str  # the task spec's metric: "accuracy", "entity_f1"
+    words: str  # a regular expression: a task description using these words asks for this kind
+    min_labels: int  # the fewest labels (or entity types) a task of this kind can have; 0: none needed
+    report_columns: tuple[tuple[str, str], ...]  # (heading, metrics key) columns of the cold-start report
+
+    def map_answer(self, answer: Any, labels: list[str], level: str) -> Any:
+        """A source's answer on the task's labels (`level` "coarse": LABEL:sub labels cut at the colon); None when
+        the example has no place in the task."""
 
     def claims(self, output: Any) -> bool:
         """Whether an answer has this kind's shape (how the logs and the data say which kind a task is)."""
@@ -133,6 +141,13 @@ _REGISTRY: dict[str, str] = {
     "ner": "tools.kinds.entities:Entities",
 }
 _LOADED: dict[str, TaskKind] = {}
+UNCLAIMED = "generation"  # the kind of an answer no registered kind claims: free text
+# Kinds a task description or `--kind` may name before they can be trained: a run names them and refuses them
+# with a clear reason. A kind's module and registration take its entry's place.
+PLANNED: dict[str, dict] = {
+    "generation": {"words": r"\b(answer (the )?question|summari[sz]\w*|generate|write|translate|solve|code)\b",
+                   "metric_key": "exact_match", "min_labels": 0},
+}
 
 
 def register(name: str, target: str | type) -> None:
@@ -142,7 +157,21 @@ def register(name: str, target: str | type) -> None:
 
 
 def names() -> list[str]:
+    """The registered kinds: those a run can train."""
     return list(_REGISTRY)
+
+
+def known() -> list[str]:
+    """Every kind a task can name: the registered ones, then the planned ones."""
+    return names() + [n for n in PLANNED if n not in _REGISTRY]
+
+
+def naming(name: str) -> dict:
+    """What cold start reads of a kind before it trains: {"words", "metric_key", "min_labels"}."""
+    if name in _REGISTRY:
+        k = get(name)
+        return {"words": k.words, "metric_key": k.metric_key, "min_labels": k.min_labels}
+    return PLANNED[name]
 
 
 def get(name: str | None) -> TaskKind:

@@ -12,6 +12,16 @@ from tools.artifacts import DEPLOYED_PROBS, LOG_EMB, PARENT_EMB
 
 class Classification:
     name, metric, unit, noun = "classification", "accuracy", "answers", "labels"
+    metric_key = "accuracy"  # the task spec's metric
+    words = r"\b(classif\w*|categori[sz]\w*|intent\w*|sentiment|label\w*|detect (the )?(type|topic)|topic|which (type|kind|category))\b"
+    min_labels = 2  # a task of fewer labels is refused
+    report_columns = (("accuracy", "accuracy"), ("macro F1", "macro_f1"))  # the cold-start report's results table
+
+    def map_answer(self, answer: Any, labels: list[str], level: str) -> Any:
+        """A source's label on the task's labels; None when the task has no such label."""
+        from tools.taskspec import map_label
+
+        return map_label(answer, labels, level)
 
     def claims(self, output: Any) -> bool:
         """Whether a logged answer has this kind's shape: a label."""

@@ -15,6 +15,16 @@ THRESHOLDS = (None, 0.5, 0.3, 0.2, 0.1, 0.05)  # P("O") below which a word is ta
 
 class Entities:
     name, metric, unit, noun = "ner", "entity F1", "sentences", "entity types"
+    metric_key = "entity_f1"
+    words = r"\b(extract|entit(y|ies)|ner|named[- ]entit|span|tag(ging)? (the )?(words|tokens))\b"
+    min_labels = 1
+    report_columns = (("entity F1", "f1"), ("precision", "precision"), ("recall", "recall"))
+
+    def map_answer(self, answer: Any, labels: list[str], level: str) -> Any:
+        """A source's spans on the task's entity types: spans of types the task lacks are not entities here."""
+        from tools.taskspec import map_label
+
+        return [{**s, "label": t} for s in answer if (t := map_label(s["label"], labels, level))]
 
     def claims(self, output: Any) -> bool:
         """Whether a logged answer has this kind's shape: a list of spans."""
