@@ -14,8 +14,8 @@ from graph.context import Context
 from graph.state import State
 from tools import kinds
 from tools.chat import get_chat_model, paraphrase
-from tools.artifacts import DEV, PARAPHRASES, TRAIN, mix_file
-from tools.workspace import Workspace
+from tools.store.artifacts import DEV, PARAPHRASES, TRAIN, mix_file
+from tools.store.workspace import Workspace
 
 
 def synthesize(state: State, runtime: Runtime[Context]) -> dict:
@@ -87,7 +87,7 @@ def _paraphrases(ctx: Context, ws: Workspace, records, tri: dict, held: set) -> 
 def cold_mix(state: State, runtime: Runtime[Context]) -> dict:
     """Cold start: each configuration's training set, from the training split (and the development split, for
     the final refit) and its data spec."""
-    from tools.search import training_rows
+    from tools.coldstart.search import training_rows
 
     ctx = settings(runtime)
     ws = Workspace(ctx.run_dir)

@@ -12,10 +12,10 @@ from agents.progress import emit
 from graph.context import Context
 from graph.state import State
 from tools import kinds
-from tools.data import DataError, load_examples, load_logs
-from tools.lineage import parent_data_of
-from tools.artifacts import HUB, POOL_TEST, POOL_TRAIN, SCOUT
-from tools.workspace import Workspace
+from tools.production.lineage import parent_data_of
+from tools.store.artifacts import HUB, POOL_TEST, POOL_TRAIN, SCOUT
+from tools.store.data import DataError, load_examples, load_logs
+from tools.store.workspace import Workspace
 
 
 def check_model(model_dir: str, task: str = "classification") -> list[str]:
@@ -95,9 +95,9 @@ def _registry_entry(state: State, runtime: Runtime[Context]) -> dict:
 def scout(state: State, runtime: Runtime[Context]) -> dict:
     """Cold start: the task spec, the sources ranked by relevance, and the pooled examples (work/pool_*.jsonl)."""
     from agents.run_data import settings
-    from tools import scout as sc
     from tools.chat import get_chat_model
-    from tools.taskspec import infer_task
+    from tools.coldstart import scout as sc
+    from tools.coldstart.taskspec import infer_task
 
     ctx = settings(runtime)
     ws = Workspace(ctx.run_dir)
@@ -147,9 +147,9 @@ def scout(state: State, runtime: Runtime[Context]) -> dict:
 def _synthesize(chat, model_name: str, spec, per_label: int = 30):
     """A source written by the teacher chat model: `per_label` inputs for each label."""
     from tools.chat import synthesize
-    from tools.data import Example
-    from tools.scout import Candidate
-    from tools.sources import Source
+    from tools.coldstart.scout import Candidate
+    from tools.coldstart.sources import Source
+    from tools.store.data import Example
 
     rows, n = [], 0
     for label in spec.labels:

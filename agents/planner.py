@@ -9,7 +9,7 @@ attempt is rolled back, never built upon), chosen by what failed, as many of the
 refit after them (each costed from the last iteration's seconds per example). Stop at the iteration limit or the
 time budget, promoting nothing.
 
-Cold start (`search`, `finish`): the search policy of tools/search.py on the development split, fitted to the
+Cold start (`search`, `finish`): the search policy of tools/coldstart/search.py on the development split, fitted to the
 time budget, then one refit of the chosen configuration (on the training and development splits when the budget
 allows); the final model is scored once on the frozen evaluation set and registered.
 """
@@ -25,10 +25,11 @@ from agents.progress import emit
 from agents.run_data import memory_path, registry_for, settings
 from graph.context import Context
 from graph.state import State
-from tools import kinds, strategies
-from tools.memory import Memory
-from tools.artifacts import PROMOTION, STARTED
-from tools.workspace import Workspace
+from tools import kinds
+from tools.production import strategies
+from tools.store.artifacts import PROMOTION, STARTED
+from tools.store.memory import Memory
+from tools.store.workspace import Workspace
 
 
 def plan(state: State, runtime: Runtime[Context]) -> dict:
@@ -136,8 +137,8 @@ def promote(state: State, runtime: Runtime[Context]) -> dict:
         return {"promotion": ws.load_json(PROMOTION)}
     from agents.run_data import run_data
     from agents.verifier import answers_with_churn, eval_sets, recheck_ratchet
-    from tools.data import write_jsonl
-    from tools.lineage import PARENT_FILE, curated_examples
+    from tools.production.lineage import PARENT_FILE, curated_examples
+    from tools.store.data import write_jsonl
 
     promotion_id = f"{Path(ctx.run_dir).resolve()}:{cand['model_dir']}"
     with reg.lock(on_wait=lambda who: emit("promote", f"waiting for registry entry {name} (held by {who or 'another run'})")):
@@ -196,8 +197,8 @@ FINISH_RESERVE = 0.05  # share of the cold-start budget kept for scoring the cho
 
 
 def search(state: State, runtime: Runtime[Context]) -> dict:
-    """Cold start: the next configurations to train, or the decision to stop (tools.search has the policy)."""
-    from tools import search as sr
+    """Cold start: the next configurations to train, or the decision to stop (tools.coldstart.search has the policy)."""
+    from tools.coldstart import search as sr
 
     ctx = settings(runtime)
     ws = Workspace(ctx.run_dir)
@@ -252,7 +253,7 @@ def _final(entry: dict, selected: dict) -> dict:
 
 def task_text(state: State) -> str:
     """How the memory knows a task: its description and label names."""
-    from tools.taskspec import humanize
+    from tools.coldstart.taskspec import humanize
 
     return f"{state['description']} labels: " + ", ".join(humanize(l) for l in state["labels"][:40])
 
@@ -275,8 +276,8 @@ def _remembered(state: State, ctx: Context) -> tuple[dict | None, dict]:
 
 def finish(state: State, runtime: Runtime[Context]) -> dict:
     """Cold start: the best attempt, scored once on the frozen evaluation set, into the run folder and the registry."""
-    from tools.evalset import load_frozen
-    from tools.registry import Registry
+    from tools.coldstart.evalset import load_frozen
+    from tools.store.registry import Registry
 
     ctx = settings(runtime)
     ws = Workspace(ctx.run_dir)

@@ -10,12 +10,12 @@ from agents.progress import emit
 from agents.run_data import memory_path, run_data, settings
 from graph.context import Context
 from graph.state import State
-from tools.memory import Memory
 from tools import kinds
-from tools.metrics import fix_rate, traffic_estimate
-from tools.predict import predict
-from tools.report import node_seconds, write_report
-from tools.spans import same_answer
+from tools.kinds.spans import same_answer
+from tools.models.metrics import fix_rate, traffic_estimate
+from tools.models.predict import predict
+from tools.store.memory import Memory
+from tools.store.report import node_seconds, write_report
 
 
 def report(state: State, runtime: Runtime[Context]) -> dict:
@@ -91,7 +91,7 @@ def _untrained(usable, splits: dict, cand: dict | None) -> list:
     promoted model did train on (a refit adds the tuning split): what the headline figures rest on."""
     held = set(splits.get("regression", [])) | set(splits.get("held_out_failures", [])) | set(splits.get("tuning", []))
     if cand and cand.get("mix_file") and Path(cand["mix_file"]).exists():
-        from tools.data import read_jsonl
+        from tools.store.data import read_jsonl
 
         held -= {row.get("ref") for row in read_jsonl(cand["mix_file"])}
     return [r for r in usable if r.id in held]
@@ -144,7 +144,7 @@ def _remember(ctx: Context, state: State, iterations: list[dict]) -> None:
 
 def _cold_report(state: State, ctx: Context) -> dict:
     """Cold start: what was found, the frozen evaluation set, the baseline, every attempt, the final model."""
-    from tools.report import write_cold_report
+    from tools.store.report import write_cold_report
 
     promotion = state.get("promotion")
     plan = state.get("plan") or {}

@@ -12,10 +12,10 @@ from langgraph.runtime import Runtime
 
 from graph.context import Context
 from graph.state import State
-from tools.data import Example, LogRecord, load_examples, load_logs
-from tools.registry import Registry
-from tools.artifacts import SPLITS, TRIAGE
-from tools.workspace import RunData, Workspace
+from tools.store.artifacts import SPLITS, TRIAGE
+from tools.store.data import Example, LogRecord, load_examples, load_logs
+from tools.store.registry import Registry
+from tools.store.workspace import RunData, Workspace
 
 
 def settings(runtime: Runtime[Context]) -> Context:
@@ -25,7 +25,7 @@ def settings(runtime: Runtime[Context]) -> Context:
     if not ctx.run_dir:
         from langgraph.config import get_config
 
-        from tools.paths import folder_name
+        from tools.store.paths import folder_name
 
         try:
             thread = (get_config().get("configurable") or {}).get("thread_id") or "default"
@@ -76,7 +76,7 @@ def registry_name(state: State, ctx: Context) -> str:
     """The registry entry: --name, else the name a pioneer-written model carries, else its folder's name."""
     meta = Path(state["model"]) / "pioneer.json"
     written = json.loads(meta.read_text()).get("name") if meta.exists() else None
-    from tools.paths import as_name
+    from tools.store.paths import as_name
 
     # a name read from a file or a folder is made a valid one; a name the user gave was checked by the Context
     return ctx.registry_name or (as_name(str(written)) if written else None) or as_name(Path(state["model"]).resolve().name)

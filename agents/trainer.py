@@ -2,7 +2,7 @@
 
 The deployed model is also a teacher (its soft labels on examples it got right; for a tagger, on the words
 whose tag it got right). A warm-started configuration that asks for interpolation ends as a * deployed +
-(1 - a) * fine-tuned, a chosen on the tuning split (tools/warm.py; the final refit keeps its selection's a). A
+(1 - a) * fine-tuned, a chosen on the tuning split (tools/models/warm.py; the final refit keeps its selection's a). A
 candidate that was already trained (a resumed run) is not trained again.
 """
 
@@ -19,9 +19,9 @@ from graph.context import Context
 from graph.state import State
 from tools import backends, kinds
 from tools.backends import TrainJob
-from tools.classifier import TrainConfig
-from tools.data import read_jsonl
-from tools.workspace import Workspace
+from tools.models.classifier import TrainConfig
+from tools.store.data import read_jsonl
+from tools.store.workspace import Workspace
 
 
 def train(state: State, runtime: Runtime[Context]) -> dict:
@@ -76,7 +76,7 @@ def _interpolated(state: State, ctx: Context, name: str, trained_dir: Path, mode
     """a * deployed + (1 - a) * fine-tuned into `model_dir`, a chosen on the tuning split (once: a resumed run
     reads the choice back)."""
     from agents.run_data import run_data
-    from tools.warm import all_tied, also_gated, choose_alpha, interpolate
+    from tools.models.warm import all_tied, also_gated, choose_alpha, interpolate
 
     done = model_dir / "interpolation.json"
     if done.exists():
@@ -123,7 +123,7 @@ def _twin(state: State, cand: dict, trained_dir: Path, model_dir: Path, training
     stage 1 (deployed 0.416 on the union test) a = 0 scored 0.871 against 0.827 at 0.35 and was promoted; on drift
     stage 2 both warm starts failed the gate at a = 0 (3 fixes against 1 and 3 flips) and the gentle one passed at
     0.35 (5 fixes, 0 flips) and was promoted. No training: its seconds are 0 (the cost model skips it)."""
-    from tools.warm import interpolate
+    from tools.models.warm import interpolate
 
     weight = training["interpolation"]["also_gated"]
     name = f"{cand['name']}@{weight}"

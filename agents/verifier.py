@@ -13,13 +13,13 @@ from agents.progress import emit
 from agents.run_data import RunData, load_run_data, registry_for, run_data, settings
 from graph.context import Context
 from graph.state import State
-from tools import diagnosis as dx
 from tools import kinds
 from tools.chat import get_chat_model
 from tools.gate import GateConfig, evaluate_gate
-from tools.predict import predict as predict_any
-from tools.artifacts import DEV, FRAME, PATTERNS, POOL_TEST, POOL_TRAIN, SPLITS, TRAIN, TRIAGE
-from tools.workspace import Workspace
+from tools.models.predict import predict as predict_any
+from tools.production import diagnosis as dx
+from tools.store.artifacts import DEV, FRAME, PATTERNS, POOL_TEST, POOL_TRAIN, SPLITS, TRAIN, TRIAGE
+from tools.store.workspace import Workspace
 
 
 def diagnose(state: State, runtime: Runtime[Context]) -> dict:
@@ -167,7 +167,7 @@ def gate(state: State, runtime: Runtime[Context]) -> dict:
 
 def frame(state: State, runtime: Runtime[Context]) -> dict:
     """Cold start: the frozen evaluation set, the development and training splits, and the baseline."""
-    from tools import evalset as es
+    from tools.coldstart import evalset as es
 
     ctx = settings(runtime)
     ws = Workspace(ctx.run_dir)

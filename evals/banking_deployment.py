@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from evals.datasets import banking77, trec_questions
-from tools.data import write_json
-from tools.embed import embed
-from tools.simulate import simulate_deployment
+from tools.fixtures.simulate import simulate_deployment
+from tools.models.embed import embed
+from tools.store.data import write_json
 
 
 def confusable_intents(rows: list[tuple[str, str]], n: int) -> list[str]:

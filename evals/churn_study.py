@@ -59,10 +59,10 @@ def page(results: dict, task: str = "classification"):
 def main(argv: list[str] | None = None) -> int:
     from sklearn.metrics import roc_auc_score
 
-    from tools.classifier import predict, predict_proba
-    from tools.data import read_jsonl, write_json
     from tools.gate import churn_from_margin, churn_table
-    from tools.spans import same_answer
+    from tools.kinds.spans import same_answer
+    from tools.models.classifier import predict, predict_proba
+    from tools.store.data import read_jsonl, write_json
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--deployment", required=True)
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     test = read_jsonl(dep / "test.jsonl")
     texts, truth = [r["input"] for r in test], [r["output"] for r in test]
     if a.task == "ner":
-        from tools.tagger import predict_spans, spans_and_margins
+        from tools.models.tagger import predict_spans, spans_and_margins
 
         before, margin = spans_and_margins(dep / "deployed", texts)
         margin = np.array(margin)

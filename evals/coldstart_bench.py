@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from tools.data import read_jsonl, write_json
+from tools.store.data import read_jsonl, write_json
 
 TASKS = {
     "banking77": ("banking77", "Classify the messages customers send to a mobile bank's support chat by intent "
@@ -34,8 +34,8 @@ PLAIN = {"epochs": 5, "learning_rate": 1e-4, "batch_size": 32}
 
 def plain_finetune(run_dir: Path, out: Path) -> dict:
     """The plain recipe on pioneer's whole training pool (training plus development split), scored on its evaluation set."""
-    from tools.classifier import TrainConfig, predict, train_classifier
-    from tools.metrics import classification_metrics
+    from tools.models.classifier import TrainConfig, predict, train_classifier
+    from tools.models.metrics import classification_metrics
 
     pool = read_jsonl(run_dir / "work" / "pool_train.jsonl")
     ev = read_jsonl(run_dir / "eval_set.jsonl")

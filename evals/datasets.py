@@ -61,7 +61,7 @@ ENTITY_FILES = {
 def entity_sentences(dataset: str, split: str, root: str | None = None) -> list[tuple[str, list[dict]]]:
     """(text, character spans) of a CoNLL/BIO benchmark split (tokens joined by spaces). MIT Restaurant's test
     split is the original test file (the lesson's test plus valid parts, as its SOURCE.md says)."""
-    from tools.sources import load_source
+    from tools.coldstart.sources import load_source
 
     out = []
     for name in ENTITY_FILES[dataset][split]:

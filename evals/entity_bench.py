@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 
 from evals.datasets import entity_sentences
-from tools.classifier import TrainConfig
-from tools.data import load_examples, load_logs, read_jsonl, write_json
+from tools.models.classifier import TrainConfig
+from tools.store.data import load_examples, load_logs, read_jsonl, write_json
 
 CONDITIONS = {"clean": {"wrong_rate": 0.0, "poison_rate": 0.0}, "noisy": {"wrong_rate": 0.15, "poison_rate": 0.05}}
 NAIVE = TrainConfig(epochs=6, learning_rate=2e-4, max_length=128)  # pioneer's first configuration's recipe
@@ -34,8 +34,8 @@ PARENT_N, LOGS_N = 300, 3000  # the deployment's size: sentences the deployed ta
 
 
 def build(out: Path, dataset: str, seed: int, parent_n: int, logs_n: int, data_dir: str | None, **noise) -> dict:
-    from tools.simulate import simulate_entity_deployment
-    from tools.spans import types_of
+    from tools.fixtures.simulate import simulate_entity_deployment
+    from tools.kinds.spans import types_of
 
     rng = random.Random(seed)
     train = entity_sentences(dataset, "train", data_dir)
@@ -51,7 +51,7 @@ def build(out: Path, dataset: str, seed: int, parent_n: int, logs_n: int, data_d
 def naive_retrain(dep: Path, out: Path, types: list[str]) -> Path:
     """Everything as labelled: parent data, passes with their prediction, failures with their correction.
     Trained afresh every run: its wall time is the baseline of the 3x budget, measured beside pioneer's."""
-    from tools.tagger import train_tagger
+    from tools.models.tagger import train_tagger
 
     shutil.rmtree(out, ignore_errors=True)
     parent = load_examples(dep / "parent.jsonl", task="ner")
@@ -64,7 +64,7 @@ def naive_retrain(dep: Path, out: Path, types: list[str]) -> Path:
 def run_condition(name: str, dataset: str, root: Path, a) -> list[dict]:
     from evals.scorers import entity_test_scores, triage_scores
     from graph.service import start as run_pioneer
-    from tools.tagger import predict_spans
+    from tools.models.tagger import predict_spans
 
     dep = root / dataset / name / "deployment"
     t = time.time()

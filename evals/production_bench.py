@@ -18,8 +18,8 @@ from pathlib import Path
 
 from evals.banking_deployment import build
 from evals.scorers import fixable_fixed, test_scores, triage_scores
-from tools.classifier import TrainConfig, predict, train_classifier
-from tools.data import load_examples, load_logs, read_jsonl, write_json
+from tools.models.classifier import TrainConfig, predict, train_classifier
+from tools.store.data import load_examples, load_logs, read_jsonl, write_json
 
 CONDITIONS = {"clean": {"wrong_rate": 0.0, "poison_rate": 0.0}, "noisy": {"wrong_rate": 0.2, "poison_rate": 0.1}}
 NAIVE = TrainConfig(epochs=6, learning_rate=2e-4)  # the strongest plain recipe measured here (0.919 test accuracy)

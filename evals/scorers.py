@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tools.metrics import classification_metrics, negative_flips
-from tools.simulate import triage_scores  # noqa: F401 - the simulations own their answer key; the benchmarks score with it here
+from tools.fixtures.simulate import triage_scores  # noqa: F401 - the simulations own their answer key; the benchmarks score with it here
+from tools.models.metrics import classification_metrics, negative_flips
 
 
 def test_scores(truth: list[str], deployed: list[str], candidate: list[str]) -> dict:
@@ -13,8 +13,8 @@ def test_scores(truth: list[str], deployed: list[str], candidate: list[str]) -> 
 
 def entity_test_scores(texts: list[str], truth: list[list[dict]], deployed: list[list[dict]], candidate: list[list[dict]]) -> dict:
     """Entity F1, precision and recall, the error kinds, and flipped sentences (exactly right before, not after)."""
-    from tools.entities import log_metrics
-    from tools.spans import canonical
+    from tools.kinds.spans import canonical
+    from tools.production.entities import log_metrics
 
     m = log_metrics(texts, truth, candidate)
     t, b, a = ([canonical(s) for s in rows] for rows in (truth, deployed, candidate))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tools.data import load_examples, load_logs, write_json
+from tools.store.data import load_examples, load_logs, write_json
 
 DEPLOYMENTS = {  # name: (task, how to build it)
     "banking77": "classification",
@@ -39,19 +39,19 @@ def build(name: str, out: Path, data_dir: str | None) -> None:
 
 
 def triage(dep: Path, task: str) -> tuple[list, list[dict]]:
-    from tools import diagnosis as dx
-    from tools.embed import embed
+    from tools.models.embed import embed
+    from tools.production import diagnosis as dx
 
     records = load_logs(dep / "logs.jsonl", task=task).records
     parent = load_examples(dep / "parent.jsonl", task=task)
     log_emb, parent_emb = embed([r.input for r in records]), embed([e.input for e in parent])
     vocab = dx.tokenizer_vocab("minilm")
     if task == "ner":
-        from tools import entities as en
-        from tools.tagger import entity_types
+        from tools.models.tagger import entity_types
+        from tools.production import entities as en
 
         return records, en.triage(records, parent, entity_types(dep / "deployed"), log_emb, parent_emb, vocab)
-    from tools.classifier import predict_proba
+    from tools.models.classifier import predict_proba
 
     probs, labels = predict_proba(dep / "deployed", [r.input for r in records])
     return records, dx.triage(records, parent, labels, probs.astype(np.float32), log_emb, parent_emb, vocab)

@@ -99,7 +99,7 @@ def kind_of(name: str) -> type:
 
 def check_value(name: str, value: Any, where: str = "") -> Any:
     """`value` when it is a valid `name` setting, else SettingError naming it, its limits and `where` it came from."""
-    from tools.paths import BadName, check_name
+    from tools.store.paths import BadName, check_name
 
     if name not in FIELDS:
         raise SettingError(f"{where}unknown setting {name!r} (known: {', '.join(FIELDS)})")

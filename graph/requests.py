@@ -9,7 +9,7 @@ from pathlib import Path
 from graph.context import COLD_START, FIELDS, PRODUCTION, settable
 from graph.runs import OWNED_BY_SERVER, check_settings
 from graph.service import BadInput, check_cold_start, check_production
-from tools.paths import PathNotAllowed, under_roots
+from tools.store.paths import PathNotAllowed, under_roots
 
 PATH_FIELDS = ("model", "logs", "train_data")  # production inputs that name a file or folder
 LIST_PATH_FIELDS = ("data",)  # cold start: the user's data files or folders

@@ -127,7 +127,7 @@ class RunManager:
         return json.loads(p.read_text())
 
     def _save(self, rec: dict) -> None:
-        from tools.data import write_json
+        from tools.store.data import write_json
 
         with self._lock:
             write_json(self._path(rec["id"]), rec)
@@ -183,7 +183,7 @@ class RunManager:
 
     def _work(self, run_id: str, payload) -> None:
         from graph.context import Context
-        from tools.locks import hold_run_folder
+        from tools.store.locks import hold_run_folder
 
         try:
             with self._slots:

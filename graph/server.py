@@ -28,7 +28,7 @@ from langchain_core.runnables import Runnable
 from graph.requests import resolve_input_paths, run_request, run_settings
 from graph.runs import RunManager, checkpointer, compiled
 from graph.service import BadInput
-from tools.paths import BadName, PathNotAllowed, child
+from tools.store.paths import BadName, PathNotAllowed, child
 
 
 @dataclass
@@ -97,7 +97,7 @@ class GraphWithContext(Runnable):
     @contextmanager
     def _thread(self, config: dict | None):
         """One request at a time on a thread: a second one while the first runs gets 409."""
-        from tools.locks import Busy, hold_run_folder
+        from tools.store.locks import Busy, hold_run_folder
 
         ctx = self.context(config)
         try:

@@ -59,7 +59,7 @@ def setup_env() -> None:
 def check_production(inputs: dict) -> None:
     """Refuse a production run's bad input (file, line, reason) before any run folder exists."""
     from agents.data_scout import validate_inputs
-    from tools.data import DataError
+    from tools.store.data import DataError
 
     try:
         validate_inputs(inputs["model"], inputs["logs"], inputs.get("train_data"), bool(inputs.get("skip_bad_lines")))
@@ -70,8 +70,8 @@ def check_production(inputs: dict) -> None:
 def check_cold_start(inputs: dict, settings: dict) -> None:
     """Refuse a cold start's bad input before any run folder exists: no description, an unknown kind, labels that
     are not names, unreadable data, or no source of data at all."""
-    from tools.data import DataError
-    from tools.sources import load_source
+    from tools.coldstart.sources import load_source
+    from tools.store.data import DataError
 
     if not isinstance(inputs.get("description"), str) or not inputs["description"].strip():
         raise BadInput("the task description must be a non-empty sentence")
@@ -82,7 +82,7 @@ def check_cold_start(inputs: dict, settings: dict) -> None:
         raise BadInput("labels must be a list of names")
     data = inputs.get("data") or []
     if not data and not settings.get("catalog") and not settings.get("chat_model"):
-        from tools.scout import hub_status
+        from tools.coldstart.scout import hub_status
 
         hub_ok, hub_note = hub_status()
         if not hub_ok:
@@ -127,7 +127,7 @@ def find_unfinished(key: str, runs: Path) -> Path | None:
 @contextmanager
 def holding(run_dir: Path):
     """The run folder's lock for this process: a second process on the same folder is refused (BadInput)."""
-    from tools.locks import Busy, hold_run_folder
+    from tools.store.locks import Busy, hold_run_folder
 
     try:
         with hold_run_folder(run_dir):
@@ -163,7 +163,7 @@ def start(inputs: dict, settings: dict, out: str | None = None, *, mode: str = P
     its folder. Progress goes to `on_event`, approval requests to `ask`, a notice for a person (a run that had
     already finished) to `say`. Bad input found inside a fresh run leaves no folder behind."""
     from graph.runs import is_postgres
-    from tools.data import write_json
+    from tools.store.data import write_json
 
     key = run_key(inputs, settings)
     run_dir = Path(out) if out else find_unfinished(key, Path("runs")) or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
@@ -187,8 +187,8 @@ def start(inputs: dict, settings: dict, out: str | None = None, *, mode: str = P
                 on_event({"stage": "run", "message": f"{'resuming' if resumed else 'run folder'}: {run_dir}"})
             return drive(run_dir, meta, None if resumed else {"mode": mode, **inputs}, database_url, on_event, ask), run_dir
         except Exception as e:
-            from tools.data import DataError
-            from tools.taskspec import TaskError
+            from tools.coldstart.taskspec import TaskError
+            from tools.store.data import DataError
 
             if fresh and isinstance(e, (BadInput, DataError, TaskError)):  # bad input found inside the run: leave nothing
                 import shutil
@@ -218,7 +218,7 @@ def drive(run_dir: Path, meta: dict, payload, database_url: str | None, on_event
     from graph.runs import checkpointer, compiled, config_for, pending_request
     from graph.runs import drive as drive_thread
     from langgraph.types import Command
-    from tools.data import write_json
+    from tools.store.data import write_json
 
     ctx = context_of(meta, run_dir)
     config = config_for(meta.get("thread", "run"))

@@ -24,7 +24,7 @@ def tiny_base(tmp_path_factory):
     """A 2-layer, 64-wide BERT with MiniLM's tokenizer: trains a few hundred steps a second."""
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    from tools.embed import minilm_path
+    from tools.models.embed import minilm_path
 
     d = tmp_path_factory.mktemp("tiny-base")
     tok = AutoTokenizer.from_pretrained(minilm_path())
@@ -41,7 +41,7 @@ def tiny_base(tmp_path_factory):
 @pytest.fixture(scope="session")
 def task_rows():
     """(parent, traffic, test) rows of the demo's generated intent task."""
-    from tools.demo import generate
+    from tools.fixtures.demo import generate
 
     rng = random.Random(0)
     return generate(6, (0,), rng), generate(30, (0, 1, 2), rng), generate(15, (0, 1, 2), rng)
@@ -50,9 +50,9 @@ def task_rows():
 @pytest.fixture(scope="session")
 def deployment(tmp_path_factory, tiny_base, task_rows):
     """A deployed tiny model trained on the parent data, with judged logs (10% wrong corrections, 6% poison)."""
-    from tools.classifier import TrainConfig
-    from tools.demo import INTENTS
-    from tools.simulate import simulate_deployment
+    from tools.fixtures.demo import INTENTS
+    from tools.fixtures.simulate import simulate_deployment
+    from tools.models.classifier import TrainConfig
 
     d = tmp_path_factory.mktemp("deployment")
     parent, traffic_rows, test = task_rows

@@ -49,7 +49,7 @@ def child(killed_file: Path, args: list[str]) -> int:
                 return out
 
             setattr(m, name, functools.wraps(fn)(wrapped))
-    from tools.registry import Registry
+    from tools.store.registry import Registry
 
     promote = Registry.promote
 

@@ -35,8 +35,8 @@ def test_same_seed_same_logs_byte_for_byte(tmp_path):
 
 
 def test_entity_scenario_keeps_every_entity_through_the_noise_and_judges_span_sets(tmp_path):
-    from tools.demo import CITIES, FIRMS, PEOPLE
-    from tools.spans import check
+    from tools.fixtures.demo import CITIES, FIRMS, PEOPLE
+    from tools.kinds.spans import check
 
     info = build(SCENARIOS["demo-ner"], tmp_path / "n", seed=1, size=QUICK)
     assert info["labels"] == ["LOC", "ORG", "PER"] and info["scenario"]["task"] == "ner"

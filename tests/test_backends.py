@@ -13,7 +13,7 @@ from tools.backends.local import Local
 
 
 def test_the_local_backend_trains_a_job_and_reports_its_start_and_steps(tiny_base, tmp_path):
-    from tools.classifier import TrainConfig, predict
+    from tools.models.classifier import TrainConfig, predict
 
     texts = ["i lost my card", "my card is gone", "refund my order", "i want my money back"] * 4
     targets = ["lost", "lost", "refund", "refund"] * 4

@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from tools.data import DataError
+from tools.store.data import DataError
 
 
 def _write(path, text: str, encoding: str = "utf-8"):
@@ -21,7 +21,7 @@ def _write(path, text: str, encoding: str = "utf-8"):
 
 
 def test_sources_read_the_common_formats_with_their_splits(tmp_path):
-    from tools.sources import load_source
+    from tools.coldstart.sources import load_source
 
     csv_dir = tmp_path / "csvset"
     _write(csv_dir / "train.csv", "text,category\nhow do i pay,payment\nwhere is my card,card\n")
@@ -52,7 +52,7 @@ def test_sources_read_the_common_formats_with_their_splits(tmp_path):
 
 
 def test_unreadable_data_names_file_and_line(tmp_path):
-    from tools.sources import load_source
+    from tools.coldstart.sources import load_source
 
     _write(tmp_path / "d" / "train.jsonl", '{"text": "ok", "label": "a"}\n{"text": "broken"\n')
     with pytest.raises(DataError) as e:
@@ -69,7 +69,7 @@ def test_unreadable_data_names_file_and_line(tmp_path):
 
 
 def test_task_spec_from_flags_data_and_description():
-    from tools.taskspec import TaskError, infer_task, map_label
+    from tools.coldstart.taskspec import TaskError, infer_task, map_label
 
     spec = infer_task("sort questions", ["classification"], ["card", "oos", "payment"])
     assert spec.kind == "classification" and spec.labels == ["card", "oos", "payment"] and spec.out_of_scope == ["oos"]
@@ -100,7 +100,7 @@ def _rows(n_per_label: int, labels=("alpha", "beta", "gamma"), seed=0):
 
 
 def test_eval_set_covers_every_label_is_never_trained_on_and_is_frozen(tmp_path):
-    from tools import evalset as es
+    from tools.coldstart import evalset as es
 
     pool = _rows(20)
     sp = es.build(pool, [], ["alpha", "beta", "gamma"], [], seed=0)
@@ -129,7 +129,7 @@ def test_eval_set_covers_every_label_is_never_trained_on_and_is_frozen(tmp_path)
 
 
 def test_search_changes_data_then_optimization_then_targets_confusions_and_stops():
-    from tools import search as sr
+    from tools.coldstart import search as sr
 
     cfg = sr.SearchSettings(target=0.96, max_iterations=5, budget_minutes=60, first_cap=100)
     first, _ = sr.first(1000, 10, cfg)
@@ -185,7 +185,7 @@ def test_search_changes_data_then_optimization_then_targets_confusions_and_stops
 
 
 def _intent_dir(tmp_path, name: str, seed: int):
-    from tools.demo import generate
+    from tools.fixtures.demo import generate
 
     rows = generate(14, (0, 1, 2), random.Random(seed))
     d = tmp_path / name
@@ -273,8 +273,8 @@ def test_new_with_only_a_description_synthesizes_data_with_the_teacher(tmp_path,
 
 
 def test_catalog_datasets_are_ranked_and_used_only_when_relevant_and_their_labels_map(tmp_path):
-    from tools import scout as sc
-    from tools.taskspec import infer_task
+    from tools.coldstart import scout as sc
+    from tools.coldstart.taskspec import infer_task
 
     cat = tmp_path / "catalog"
     rows = [(f"my card {i} was lost", "card_lost") for i in range(6)] + [(f"when will card {i} arrive", "card_arrival") for i in range(6)]
@@ -329,7 +329,7 @@ def test_the_scout_searches_a_reachable_hub_and_reads_its_parquet_with_class_nam
     import pyarrow.parquet as pq
 
     from graph.cli import main
-    from tools.demo import INTENTS, generate
+    from tools.fixtures.demo import INTENTS, generate
 
     labels = sorted(INTENTS)
     rows = generate(12, (0, 1, 2), random.Random(3))

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from tools.data import DataError, load_examples, load_logs
+from tools.store.data import DataError, load_examples, load_logs
 
 
 def write(tmp_path, name, content: bytes | str):

@@ -8,8 +8,8 @@ import random
 import numpy as np
 import pytest
 
-from tools.data import DataError
-from tools.demo import entity_sentence
+from tools.fixtures.demo import entity_sentence
+from tools.store.data import DataError
 
 
 def _log(i, text, pred, verdict="pass", correction=None) -> str:
@@ -28,7 +28,7 @@ def _log(i, text, pred, verdict="pass", correction=None) -> str:
 ])
 def test_bad_spans_name_the_file_the_line_and_the_reason(tmp_path, spans, reason, capsys):
     from graph.cli import main
-    from tools.data import load_logs
+    from tools.store.data import load_logs
 
     f = tmp_path / "logs.jsonl"
     ok = [{"start": 0, "end": 5, "label": "PER"}]
@@ -45,8 +45,8 @@ def test_bad_spans_name_the_file_the_line_and_the_reason(tmp_path, spans, reason
 
 
 def test_conll_files_tag_first_or_token_first_iob1_or_iob2_read_as_the_same_spans(tmp_path):
-    from tools.sources import load_source
-    from tools.spans import from_tags, to_tags, words
+    from tools.coldstart.sources import load_source
+    from tools.kinds.spans import from_tags, to_tags, words
 
     iob2 = "Alice\tB-PER\nSmith\tI-PER\nmet\tO\nBob\tB-PER\nin\tO\nNew\tB-LOC\nYork\tI-LOC\n\nhi\tO\n"
     iob1 = "Alice\tI-PER\nSmith\tI-PER\nmet\tO\nBob\tI-PER\nin\tO\nNew\tI-LOC\nYork\tI-LOC\n\nhi\tO\n"
@@ -68,7 +68,7 @@ def test_conll_files_tag_first_or_token_first_iob1_or_iob2_read_as_the_same_span
 @pytest.mark.parametrize("text, entity", [("Apple's shares rose", "Apple"), ("a New York-based firm", "New York"),
                                           ("the U.S. team", "U.S."), ("mail bob@acme.com today", "acme.com")])
 def test_spans_ending_before_punctuation_survive_the_word_tags(text, entity):
-    from tools.spans import from_tags, to_tags, words
+    from tools.kinds.spans import from_tags, to_tags, words
 
     start = text.index(entity)
     spans = [{"start": start, "end": start + len(entity), "label": "X"}]
@@ -78,7 +78,7 @@ def test_spans_ending_before_punctuation_survive_the_word_tags(text, entity):
 def test_entity_metrics_match_seqeval_and_errors_are_broken_down_by_kind():
     from seqeval.metrics import f1_score, precision_score, recall_score
 
-    from tools.spans import entity_metrics, error_breakdown, errors, from_tags, to_tags, words
+    from tools.kinds.spans import entity_metrics, error_breakdown, errors, from_tags, to_tags, words
 
     rng = random.Random(0)
     texts, truth, pred = [], [], []
@@ -110,9 +110,9 @@ def test_entity_metrics_match_seqeval_and_errors_are_broken_down_by_kind():
 def test_a_tiny_tagger_learns_spans_and_loads_with_plain_transformers(tmp_path, tiny_base):
     from transformers import AutoModelForTokenClassification
 
-    from tools.classifier import TrainConfig
-    from tools.spans import entity_metrics
-    from tools.tagger import entity_types, predict_spans, set_threshold, tag_set, teacher_probs, train_tagger
+    from tools.kinds.spans import entity_metrics
+    from tools.models.classifier import TrainConfig
+    from tools.models.tagger import entity_types, predict_spans, set_threshold, tag_set, teacher_probs, train_tagger
 
     rng = random.Random(0)
     names, cities = ["alice", "bob", "carol", "dave"], ["paris", "rome", "oslo", "lima"]
@@ -137,8 +137,8 @@ def test_a_tiny_tagger_learns_spans_and_loads_with_plain_transformers(tmp_path, 
     # a warm start keeps the tagger's rows of the tags it knows, and a new type starts fresh
     import torch
 
-    from tools.tagger import spans_and_margins
-    from tools.warm import load_start
+    from tools.models.tagger import spans_and_margins
+    from tools.models.warm import load_start
 
     warm = load_start(AutoModelForTokenClassification, out, tag_set(["LOC", "ORG", "PER"]))
     new_tags = [warm.config.id2label[i] for i in range(warm.config.num_labels)]
@@ -171,8 +171,8 @@ def test_a_tiny_tagger_learns_spans_and_loads_with_plain_transformers(tmp_path, 
 
 @pytest.fixture(scope="module")
 def entity_deployment(tmp_path_factory, tiny_base):
-    from tools.classifier import TrainConfig
-    from tools.simulate import simulate_entity_deployment
+    from tools.fixtures.simulate import simulate_entity_deployment
+    from tools.models.classifier import TrainConfig
 
     rng = random.Random(0)
     d = tmp_path_factory.mktemp("ner-deployment")
@@ -186,9 +186,9 @@ def entity_deployment(tmp_path_factory, tiny_base):
 
 def test_production_mode_improves_an_entity_extractor_and_reports_error_kinds(entity_deployment, tiny_base, tmp_path, capsys):
     from graph.cli import main
-    from tools.data import read_jsonl
-    from tools.spans import entity_metrics
-    from tools.tagger import predict_spans
+    from tools.kinds.spans import entity_metrics
+    from tools.models.tagger import predict_spans
+    from tools.store.data import read_jsonl
 
     d, info = entity_deployment
     assert 0 < info["deployed_sentence_accuracy_on_traffic"] < 0.9
@@ -220,8 +220,8 @@ def test_production_mode_improves_an_entity_extractor_and_reports_error_kinds(en
     md = (run / "report.md").read_text()
     assert "Errors by kind" in md and "entity F1 on usable logs" in md
     # the deployed tagger ran once per text, for the diagnosis, the churn and every candidate's teacher alike
-    from tools.tagger import word_probs
-    from tools.workspace import Workspace
+    from tools.models.tagger import word_probs
+    from tools.store.workspace import Workspace
 
     seen = [t for t, _ in json.loads((run / "work" / "deployed_word_probs_by_text.json").read_text())]
     logs, parent = [r["input"] for r in read_jsonl(d / "logs.jsonl")], [r["input"] for r in read_jsonl(d / "parent.jsonl")]
@@ -249,8 +249,8 @@ def test_production_mode_improves_an_entity_extractor_and_reports_error_kinds(en
 
 
 def test_triage_and_mix_follow_the_trusted_data():
-    from tools.data import LogRecord
-    from tools.entities import EntityTriageSettings, build_mix, contradictions, lexicon
+    from tools.production.entities import EntityTriageSettings, build_mix, contradictions, lexicon
+    from tools.store.data import LogRecord
 
     sp = lambda a, b, t: {"start": a, "end": b, "label": t}  # noqa: E731
     trusted = [(f"meet {w} in paris", [sp(5, 5 + len(w), "PER"), sp(9 + len(w), 14 + len(w), "LOC")], f"t{k}")
@@ -276,9 +276,9 @@ def test_triage_and_mix_follow_the_trusted_data():
 
 def test_cold_start_trains_an_entity_model_from_conll_files(tmp_path, tiny_base):
     from graph.cli import main
-    from tools.data import read_jsonl
-    from tools.spans import check, to_tags, words
-    from tools.tagger import predict_spans
+    from tools.kinds.spans import check, to_tags, words
+    from tools.models.tagger import predict_spans
+    from tools.store.data import read_jsonl
 
     rng = random.Random(1)
     d = tmp_path / "travel"

@@ -152,9 +152,10 @@ def test_a_tagger_sentence_at_the_stable_margin_counts_as_stable():
 def test_enough_failures_are_held_out_for_the_net_gain_rule_to_pass_at_all(task):
     """15% of 55 fixable failures is 8: with 0 flips a candidate needs 5 fixes among them (0.5 ** 5 < 0.05), and
     undetected poison among the 8 can make that impossible. At least 12 are held out, never more than half."""
-    from tools import diagnosis, entities
-    from tools.data import LogRecord
     from tools.gate import mcnemar_greater
+    from tools.production import diagnosis
+    from tools.production import entities
+    from tools.store.data import LogRecord
 
     def split(n_fixable: int, share: float = 0.15) -> dict:
         out = [{"category": "fixable"} if i < n_fixable else {"category": "trusted"} for i in range(n_fixable + 300)]

@@ -70,7 +70,7 @@ def test_improve_promotes_behind_the_gate_and_reports(deployment, tiny_base, tmp
     # the promoted model carries its lineage: the parent data and the trusted log lines, never the excluded ones;
     # a run on it without --train-data replays that
     from agents.data_scout import ingest
-    from tools.data import read_jsonl
+    from tools.store.data import read_jsonl
 
     lineage = read_jsonl(Path(rep["model_dir"]) / "parent_data.jsonl")
     parent = read_jsonl(deployment / "parent.jsonl")
@@ -202,7 +202,7 @@ def test_approval_pauses_before_promotion_and_resumes_from_the_cli(deployment, t
 
 
 def test_a_registry_entry_of_another_deployment_is_refused_by_content_hash(deployment, tiny_base, tmp_path, capsys):
-    from tools.registry import Registry
+    from tools.store.registry import Registry
 
     home = tmp_path / "home"
     other = tmp_path / "deployed"  # another deployment's model, in a folder of the same name

@@ -47,9 +47,9 @@ def test_every_kind_keeps_the_contract(name):
 def test_a_registered_kind_is_named_by_descriptions_and_flags(monkeypatch):
     """Cold start's kind names, description words and label minimum come from the registry: a kind registered
     here is chosen by its words and by --kind, and keeps its own label minimum."""
+    from tools.coldstart.taskspec import TaskError, infer_task, kind_from_description
     from tools.kinds import base
     from tools.kinds.classification import Classification
-    from tools.taskspec import TaskError, infer_task, kind_from_description
 
     class Haiku(Classification):
         name, metric_key, words, min_labels = "haiku", "season_accuracy", r"\bhaiku\b", 3
@@ -77,7 +77,7 @@ def test_a_kind_registered_from_a_test_drives_a_real_run(deployment, tiny_base, 
     from graph.cli import main
     from tests.test_graph import improve_args
     from tools.kinds.classification import Classification
-    from tools.strategies import warm
+    from tools.production.strategies import warm
 
     calls = []
 

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from tools.memory import Memory
-from tools.registry import Registry, RegistryError
+from tools.store.memory import Memory
+from tools.store.registry import Registry, RegistryError
 
 
 def model_dir(tmp_path, name):

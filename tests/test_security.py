@@ -146,7 +146,7 @@ def test_langserve_opens_the_paths_it_checked_and_cold_start_paths_are_checked(s
 
 
 def test_a_busy_thread_refuses_a_second_request(server, deployment, passes_only):
-    from tools.locks import file_lock
+    from tools.store.locks import file_lock
 
     client, state = server
     body = {"input": {"mode": "production", "model": str(deployment / "deployed"), "logs": str(passes_only)}}
@@ -160,7 +160,7 @@ def test_a_busy_thread_refuses_a_second_request(server, deployment, passes_only)
 
 
 def test_folder_names_from_any_key_stay_inside_and_apart():
-    from tools.paths import check_name, folder_name
+    from tools.store.paths import check_name, folder_name
 
     keys = ["py-1", "../../x", "/etc/passwd", "a/b", "a_b", "..", "", "über thread", "a b", "a-b"]
     names = [folder_name(k) for k in keys]
@@ -168,7 +168,7 @@ def test_folder_names_from_any_key_stay_inside_and_apart():
 
 
 def test_registry_and_rollback_take_names_not_paths(tmp_path, capsys):
-    from tools.registry import Registry
+    from tools.store.registry import Registry
 
     home = tmp_path / "home"
     reg = Registry("intent", home / "registry")
@@ -198,7 +198,7 @@ def test_new_that_refuses_its_task_inside_the_run_leaves_no_folder(tmp_path, cap
 
 
 def test_byte_order_marks_are_not_data(tmp_path):
-    from tools.data import load_examples, load_logs
+    from tools.store.data import load_examples, load_logs
 
     logs = tmp_path / "logs.jsonl"
     logs.write_bytes(b"\xef\xbb\xbf" + json.dumps({"id": "1", "input": "hi", "prediction": "a", "verdict": "pass"}).encode() + b"\n")
@@ -223,7 +223,7 @@ def test_eval_into_a_closed_pipe_and_predict_into_a_missing_folder(deployment, t
 
 
 def test_a_second_run_on_a_live_run_folder_is_refused(deployment, tiny_base, tmp_path, capsys):
-    from tools.locks import file_lock
+    from tools.store.locks import file_lock
 
     run = tmp_path / "run"
     with file_lock(run / ".lock"):  # the first run holds its folder
@@ -235,7 +235,7 @@ def test_a_second_run_on_a_live_run_folder_is_refused(deployment, tiny_base, tmp
 
 
 def test_promotions_into_one_name_take_turns_and_leave_no_orphan(tmp_path):
-    from tools.registry import Registry
+    from tools.store.registry import Registry
 
     big = tmp_path / "model"
     big.mkdir()
@@ -265,7 +265,7 @@ def test_promotions_into_one_name_take_turns_and_leave_no_orphan(tmp_path):
 def test_a_candidate_gated_before_another_promotion_faces_the_ratchet_of_the_new_version(deployment, tiny_base, tmp_path, capsys):
     """Run A is gated while the entry is empty, then waits for approval; run B promotes meanwhile a version
     whose evaluation set A's candidate gets all wrong. A's approval does not promote: the ratchet applies."""
-    from tools.registry import Registry
+    from tools.store.registry import Registry
 
     run = tmp_path / "run"
     home = tmp_path / "home"
@@ -310,7 +310,7 @@ def _kill_at_every_step(args: list[str], killed: Path, env: dict) -> subprocess.
 def test_a_run_killed_after_every_step_finishes_with_one_report_and_one_version(deployment, tiny_base, tmp_path):
     """SIGKILL right after each node's work (before its checkpoint) and right after the registry write, one
     boundary per process; each rerun of the same command goes on, and the last one finishes."""
-    from tools.registry import Registry
+    from tools.store.registry import Registry
 
     run, killed = tmp_path / "run", tmp_path / "killed.json"
     args = improve_args(deployment, tiny_base, run, "--max-flips", "1000", "--min-fixed", "0", "--label-tolerance", "1")
@@ -330,7 +330,7 @@ def test_a_run_killed_after_every_step_finishes_with_one_report_and_one_version(
 
 def test_a_cold_start_killed_after_every_step_finishes_with_one_version(tiny_base, tmp_path):
     from tests.test_cold_start import _intent_dir
-    from tools.registry import Registry
+    from tools.store.registry import Registry
 
     run, killed, home = tmp_path / "run", tmp_path / "killed.json", tmp_path / "home"
     args = ["new", "Classify banking customer messages by intent", "--data", str(_intent_dir(tmp_path, "bank", 0)), "--out", str(run),

@@ -4,13 +4,13 @@ import random
 
 import numpy as np
 
-from tools.clustering import cluster_failures
-from tools.curriculum import Item, MixSpec, build_mix, label_ratio
-from tools.embed import embed
 from tools.gate import GateConfig, evaluate_gate
-from tools.metrics import classification_metrics, fix_rate, label_drops, negative_flips
-from tools.perturb import perturb
-from tools.triage import (
+from tools.models.embed import embed
+from tools.models.metrics import classification_metrics, fix_rate, label_drops, negative_flips
+from tools.production.clustering import cluster_failures
+from tools.production.curriculum import Item, MixSpec, build_mix, label_ratio
+from tools.production.perturb import perturb
+from tools.production.triage import (
     default_noise_ratio, domain_similarity, fit_noise_model, has_negation, is_gibberish, is_injection,
     negation_rates, noisy_corrections, off_task_threshold,
 )
@@ -155,7 +155,7 @@ def test_entity_gate_counts_the_mistakes_mended_in_failed_sentences():
 
 
 def test_strategy_revisions_follow_what_failed():
-    from tools import strategies
+    from tools.production import strategies
 
     base = strategies.strategy("s", distill_weight=0.5)
     flips = {"negative_flips": 9, "slices": {}, "fixed": 0.9, "passed": False, "failed": ["stable"], "reasons": ["9 negative flips on stable passes of the regression set (limit 2)"]}
@@ -184,7 +184,7 @@ def test_strategy_revisions_follow_what_failed():
 
 
 def test_the_traffic_estimate_weights_each_held_out_line_by_the_lines_it_stands_for():
-    from tools.metrics import traffic_estimate
+    from tools.models.metrics import traffic_estimate
 
     # 4 held-out passes stand for 100 passes, 2 held-out failures for 20 failures
     passed = [True, True, True, True, False, False]
@@ -200,8 +200,8 @@ def test_the_traffic_estimate_weights_each_held_out_line_by_the_lines_it_stands_
 
 
 def test_an_unusual_failure_with_a_plausible_correction_is_kept_and_another_tasks_text_is_poison():
-    from tools.data import Example, LogRecord
-    from tools.diagnosis import triage
+    from tools.production.diagnosis import triage
+    from tools.store.data import Example, LogRecord
 
     rng = np.random.default_rng(0)
     unit = lambda v: v / np.linalg.norm(v, axis=-1, keepdims=True)  # noqa: E731
@@ -224,7 +224,7 @@ def test_an_unusual_failure_with_a_plausible_correction_is_kept_and_another_task
 
 
 def test_passes_far_from_the_parent_vouch_for_their_neighbours_only_where_the_labels_agree():
-    from tools.triage import poison_verdicts
+    from tools.production.triage import poison_verdicts
 
     rng = np.random.default_rng(1)
     unit = lambda v: v / np.linalg.norm(v, axis=-1, keepdims=True)  # noqa: E731
@@ -256,7 +256,7 @@ def test_passes_far_from_the_parent_vouch_for_their_neighbours_only_where_the_la
 
 
 def test_the_next_iteration_is_costed_from_the_last_and_cut_to_the_budget():
-    from tools import strategies
+    from tools.production import strategies
 
     warm, base = strategies.warm("w", epochs=2), strategies.strategy("b", epochs=4)
     last = [{"config": warm, "training": {"examples": 1000, "seconds": 60.0, "start": "deployed"}},   # 0.03 s per example-epoch
@@ -276,7 +276,7 @@ def test_the_next_iteration_is_costed_from_the_last_and_cut_to_the_budget():
 
 
 def test_rows_by_text_are_computed_once_a_run_and_survive_a_torn_write(tmp_path):
-    from tools.workspace import Workspace
+    from tools.store.workspace import Workspace
 
     ws, asked = Workspace(tmp_path), []
 
@@ -294,7 +294,7 @@ def test_rows_by_text_are_computed_once_a_run_and_survive_a_torn_write(tmp_path)
 
 def test_blocks_of_any_length_per_text_are_computed_once_a_run(tmp_path):
     """A tagger's probabilities per word: a block of rows per text, none for a text without words."""
-    from tools.workspace import Workspace
+    from tools.store.workspace import Workspace
 
     ws, asked = Workspace(tmp_path), []
 

@@ -1,4 +1,4 @@
-"""Warm starts from a deployed checkpoint and weight interpolation with it (tools/warm.py), on a tiny BERT."""
+"""Warm starts from a deployed checkpoint and weight interpolation with it (tools/models/warm.py), on a tiny BERT."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def _logits(model_dir, texts):
 def test_a_warm_start_keeps_the_deployed_rows_of_every_known_label(deployment, task_rows):
     from transformers import AutoModelForSequenceClassification
 
-    from tools.warm import load_start
+    from tools.models.warm import load_start
 
     texts = [text for text, _ in task_rows[2][:8]]
     before, labels = _logits(deployment / "deployed", texts)
@@ -38,8 +38,8 @@ def test_a_warm_start_keeps_the_deployed_rows_of_every_known_label(deployment, t
 
 
 def test_interpolation_runs_from_the_old_model_to_the_new_and_refuses_other_architectures(deployment, tiny_base, task_rows, tmp_path):
-    from tools.classifier import TrainConfig, load_labels, train_classifier
-    from tools.warm import choose_alpha, interpolate, weight_choice
+    from tools.models.classifier import TrainConfig, load_labels, train_classifier
+    from tools.models.warm import choose_alpha, interpolate, weight_choice
 
     _, traffic, _ = task_rows
     texts, truth = [t for t, _ in traffic[:64]], [y for _, y in traffic[:64]]
@@ -93,7 +93,7 @@ def test_interpolation_runs_from_the_old_model_to_the_new_and_refuses_other_arch
 
 
 def test_the_interpolation_weight_is_the_largest_within_one_item_of_the_best_unless_the_split_ties_them_all():
-    from tools.warm import weight_choice
+    from tools.models.warm import weight_choice
 
     assert weight_choice({0.0: 0.900, 0.2: 0.895, 0.5: 0.890}, 200) == 0.2  # 0.895 is one item below, 0.890 two
     assert weight_choice({0.0: 0.900, 0.2: 0.895, 0.5: 0.890}, 2000) == 0.0  # one item is 0.0005: only the best
@@ -108,7 +108,7 @@ def test_the_interpolation_weight_is_the_largest_within_one_item_of_the_best_unl
     logp = {0.0: -0.74, 0.2: -0.82, 0.35: -0.92, 0.5: -1.07}  # TREC stage 1's bold warm start, 23 tuning items
     assert weight_choice({0.0: 0.783, 0.2: 0.783, 0.35: 0.783, 0.5: 0.783}, 23, logp) == 0.0
     assert weight_choice({0.0: 0.9, 0.2: 0.9, 0.35: 0.9, 0.5: 0.85}, 20, {0.0: -0.5, 0.2: -0.4, 0.35: -0.4, 0.5: -0.6}) == 0.35  # equals: the larger
-    from tools.warm import also_gated
+    from tools.models.warm import also_gated
 
     assert also_gated({0.0: 0.783, 0.2: 0.783, 0.35: 0.783, 0.5: 0.783}, 23, 0.0) == 0.35  # tied: both go to the gate
     assert also_gated({0.0: 0.783, 0.2: 0.783, 0.35: 0.783, 0.5: 0.783}, 23, 0.35) is None

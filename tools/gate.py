@@ -33,7 +33,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from tools.metrics import negative_flips
+from tools.models.metrics import negative_flips
 
 # The rules' names, as `evaluate_gate` lists the failed ones; "ratchet_" names are the same rules on the previous
 # version's evaluation items. Flip rules: any of them failing means the candidate flipped too many passes.
@@ -88,7 +88,7 @@ def churn_from_margin(margin: Sequence[float] | np.ndarray, table: Sequence[tupl
 
 def sentence_churn(margins: Sequence[float]) -> list[float]:
     """Per-sentence churn of a tagger's answers (a sentence flips when any of its words does), from each sentence's
-    smallest word top-2 margin (tools.tagger.spans_and_margins) and SENTENCE_CHURN_BY_MARGIN."""
+    smallest word top-2 margin (tools.models.tagger.spans_and_margins) and SENTENCE_CHURN_BY_MARGIN."""
     return churn_from_margin(margins, SENTENCE_CHURN_BY_MARGIN).round(4).tolist()
 
 

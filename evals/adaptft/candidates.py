@@ -15,13 +15,13 @@ import json
 from pathlib import Path
 
 from evals.scorers import test_scores
-from tools.data import read_jsonl
 from tools.gate import mcnemar_greater
-from tools.metrics import negative_flips
+from tools.models.metrics import negative_flips
+from tools.store.data import read_jsonl
 
 
 def stage_rows(run: Path, x: list[str], y: list[str]) -> list[dict]:
-    from tools.classifier import predict
+    from tools.models.classifier import predict
 
     rep = json.loads((run / "report.json").read_text())
     before = predict(rep["deployed_model"], x)

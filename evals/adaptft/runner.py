@@ -24,13 +24,13 @@ from pathlib import Path
 
 from evals.adaptft.scenarios import DEFAULT, FULL, POISON_RATES, QUICK, SCENARIOS, Size, build, render_logs
 from evals.scorers import entity_test_scores, test_scores, triage_scores
-from tools.data import read_jsonl, write_json, write_jsonl
+from tools.store.data import read_jsonl, write_json, write_jsonl
 
 SYSTEMS = ("deployed", "naive", "pioneer", "oracle")
 
 
 def recipe(quick: bool, task: str = "classification"):
-    from tools.classifier import TrainConfig
+    from tools.models.classifier import TrainConfig
 
     cfg = TrainConfig(epochs=2, learning_rate=3e-4) if quick else TrainConfig(epochs=6, learning_rate=2e-4)
     return TrainConfig(**{**cfg.__dict__, "max_length": 128}) if task == "ner" else cfg
@@ -44,8 +44,8 @@ def pioneer_settings(quick: bool, home: Path) -> dict:
 def train_once(rows: list[tuple], labels: list[str], dest: Path, cfg, task: str = "classification") -> Path:
     """A model trained from the base on `rows` (kept: a rerun of the benchmark reuses it): a classifier, or a
     tagger of the entity types `labels`."""
-    from tools.classifier import train_classifier
-    from tools.tagger import train_tagger
+    from tools.models.classifier import train_classifier
+    from tools.models.tagger import train_tagger
 
     if not (dest / "config.json").exists():
         fit = train_tagger if task == "ner" else train_classifier
@@ -63,8 +63,8 @@ def score(task: str, texts: list[str], truth: list, before: list, after: list) -
 
 
 def run_scenario(name: str, out: Path, seed: int, size: Size, quick: bool, data_dir: str | None, log=print) -> list[dict]:
-    from tools.lineage import parent_data_of
-    from tools.predict import predict
+    from tools.models.predict import predict
+    from tools.production.lineage import parent_data_of
 
     from graph.service import start as run_pioneer
 

@@ -18,9 +18,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from tools.perturb import casing, filler, perturb_spans, truncate, typo
-from tools.spans import same_answer
-from tools.simulate import INJECTIONS, OFF_TOPIC, corrupt_spans, gibberish, made_up_entity
+from tools.fixtures.simulate import INJECTIONS, OFF_TOPIC, corrupt_spans, gibberish, made_up_entity
+from tools.kinds.spans import same_answer
+from tools.production.perturb import casing, filler, perturb_spans, truncate, typo
 
 POISON_RATES = (0.15, 0.25, 0.40)
 FIXABLE_RATE = 0.25  # share of real requests that arrive perturbed (typos, casing...): the label stays right
@@ -77,11 +77,11 @@ FULL, QUICK = Size(parent_per_label=12, stage_requests=500), Size(parent_per_lab
 def load_rows(data: str, data_dir: str | None) -> list[tuple[str, Any]]:
     """(text, label) rows of a benchmark's training split; (text, spans) for entity data."""
     if data == "demo":
-        from tools.demo import generate
+        from tools.fixtures.demo import generate
 
         return generate(80, (0, 1, 2), random.Random(1234))
     if data == "demo-ner":
-        from tools.demo import entity_sentence
+        from tools.fixtures.demo import entity_sentence
 
         rng = random.Random(1234)
         return [entity_sentence(rng) for _ in range(1500)]
@@ -195,7 +195,7 @@ def _split_labels(scn: Scenario, rows: list[tuple[str, str]], size: Size, rng: r
 
 def _split_spans(scn: Scenario, rows: list[tuple[str, list[dict]]], size: Size, rng: random.Random):
     """Entities: every type; `parent_per_label` sentences per type (at least 8 types' worth) as the parent data."""
-    from tools.spans import types_of
+    from tools.kinds.spans import types_of
 
     unique, seen = [], set()
     for t, sp in rows:  # each text once: a test input never reappears in the traffic
@@ -215,7 +215,7 @@ def _has_pair(label, pair: list[str]) -> bool:
 def build(scn: Scenario, out: Path, seed: int = 0, size: Size = FULL, data_dir: str | None = None) -> dict:
     """Write the scenario under `out`: parent.jsonl, stage{1,2,3}/traffic.jsonl (with the hidden noise),
     union_test.jsonl and scenario.json. The same seed gives the same files, byte for byte."""
-    from tools.data import write_json, write_jsonl
+    from tools.store.data import write_json, write_jsonl
 
     rng = random.Random(seed)
     rows = load_rows(scn.data, data_dir)

@@ -19,10 +19,10 @@ CLASSIFICATION = [n for n in SCENARIOS if SCENARIOS[n].task == "classification"]
 
 
 def sweep(root: Path, stage: int, ratios: list[float | None]) -> list[dict]:
-    from tools import diagnosis as dx
-    from tools.classifier import predict_proba
-    from tools.data import load_examples, load_logs, read_jsonl, write_jsonl
-    from tools.embed import embed
+    from tools.models.classifier import predict_proba
+    from tools.models.embed import embed
+    from tools.production import diagnosis as dx
+    from tools.store.data import load_examples, load_logs, read_jsonl, write_jsonl
 
     traffic = read_jsonl(root / "data" / f"stage{stage}" / "traffic.jsonl")
     probs, labels = predict_proba(root / "models" / "deployed", [t["input"] for t in traffic])
@@ -47,7 +47,7 @@ def sweep(root: Path, stage: int, ratios: list[float | None]) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     from evals.adaptft.runner import recipe, train_once
-    from tools.data import read_jsonl
+    from tools.store.data import read_jsonl
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scenarios", nargs="+", default=[n for n in DEFAULT if n in CLASSIFICATION], choices=CLASSIFICATION)

@@ -114,8 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())  # so that the interpreter's final flush does not fail again
         return EXIT_OK
     except Exception as e:  # noqa: BLE001 - an internal error: say so, keep the run folder for a resume
-        from tools.data import DataError
-        from tools.taskspec import TaskError
+        from tools.coldstart.taskspec import TaskError
+        from tools.store.data import DataError
 
         if isinstance(e, (DataError, TaskError)):  # bad input found inside a run (cold start's data scout)
             print(f"error: {e}", file=sys.stderr)

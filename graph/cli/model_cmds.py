@@ -9,7 +9,7 @@ from graph.service import EXIT_OK, BadInput
 
 
 def read_inputs(path: str) -> list[dict]:
-    from tools.data import DataError, _objects
+    from tools.store.data import DataError, _objects
 
     p = Path(path)
     if p.suffix.lower() == ".txt":
@@ -30,8 +30,8 @@ def read_inputs(path: str) -> list[dict]:
 
 def cmd_predict(args) -> int:
     from agents.data_scout import check_model
-    from tools.data import DataError
-    from tools.predict import model_task, predict
+    from tools.models.predict import model_task, predict
+    from tools.store.data import DataError
 
     try:
         check_model(args.model, model_task(args.model) if Path(args.model, "config.json").exists() else "classification")
@@ -45,7 +45,7 @@ def cmd_predict(args) -> int:
         raise BadInput(f"--output {out}: is a folder, expected a file name")
     preds = [{**r, "prediction": p} for r, p in zip(rows, predict(args.model, [r["input"] for r in rows]))]
     if out:
-        from tools.data import write_jsonl
+        from tools.store.data import write_jsonl
 
         write_jsonl(out, preds)  # whole or not at all
     else:
@@ -55,8 +55,8 @@ def cmd_predict(args) -> int:
 
 def cmd_eval(args) -> int:
     from agents.data_scout import check_model
-    from tools.data import DataError, load_examples
-    from tools.predict import metrics, model_task, predict
+    from tools.models.predict import metrics, model_task, predict
+    from tools.store.data import DataError, load_examples
 
     try:
         task = model_task(args.model) if Path(args.model, "config.json").exists() else "classification"
@@ -70,7 +70,7 @@ def cmd_eval(args) -> int:
 
 
 def cmd_rollback(args) -> int:
-    from tools.registry import Registry, RegistryError
+    from tools.store.registry import Registry, RegistryError
 
     try:
         reg = Registry(args.name, Path(args.home) / "registry" if args.home else None)
@@ -82,7 +82,7 @@ def cmd_rollback(args) -> int:
 
 
 def cmd_registry(args) -> int:
-    from tools.registry import Registry, RegistryError
+    from tools.store.registry import Registry, RegistryError
 
     try:
         reg = Registry(args.name, Path(args.home) / "registry" if args.home else None)

@@ -69,7 +69,7 @@ def cmd_new(args) -> int:
 
 def cmd_demo(args) -> int:
     from graph.service import report
-    from tools.demo import build_demo, score_demo
+    from tools.fixtures.demo import build_demo, score_demo
 
     settings = resolve(args, PRODUCTION)
     run_dir = Path(args.out or Path("runs") / f"demo-{time.strftime('%Y%m%d-%H%M%S')}")

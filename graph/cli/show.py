@@ -80,7 +80,7 @@ def user() -> str:
 def result(run_dir: Path) -> None:
     """A production run's result: the outcome, deployed against promoted, the gate, what was excluded."""
     from tools.gate import describe
-    from tools.report import summary_table
+    from tools.store.report import summary_table
 
     rep = json.loads((run_dir / "report.json").read_text())
     print(f"\n{rep['outcome']}")

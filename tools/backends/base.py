@@ -21,7 +21,7 @@ class TrainJob:
     texts: list[str]
     targets: list[Any]
     labels: list[str]
-    config: Any  # tools.classifier.TrainConfig
+    config: Any  # tools.models.classifier.TrainConfig
     base_model: str | None = None  # trained from the base model ...
     start: str | None = None  # ... or warm-started from this checkpoint
     teacher: Any = None  # soft answers for focal distillation, as the kind's `teacher` makes them

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Callable, Protocol, runtime_checkable
 
 from tools.plugins import make
-from tools.artifacts import LOG_EMB, PARENT_EMB
+from tools.store.artifacts import LOG_EMB, PARENT_EMB
 
 
 @dataclass
@@ -30,7 +30,7 @@ def embeddings(ws, records: list, parent: list):
     """The logs' and the parent data's embeddings, computed once a run (the curriculum reads them back)."""
     import numpy as np
 
-    from tools.embed import embed
+    from tools.models.embed import embed
 
     log_emb = ws.array(LOG_EMB, lambda: embed([r.input for r in records]))
     parent_emb = ws.array(PARENT_EMB, lambda: embed([e.input for e in parent]) if parent else np.zeros((0, log_emb.shape[1]), np.float32))
@@ -117,7 +117,7 @@ class TaskKind(Protocol):
     takes_paraphrases: bool  # whether a chat model's paraphrases of a failure may join its mixes
 
     def mix_maker(self, rd: Any, out: set[str], seed: int, paraphrases: list[dict]) -> Callable[[dict], tuple[list[dict], dict]]:
-        """From the run's data (`tools.workspace.RunData`), a function making each configuration's training mix:
+        """From the run's data (`tools.store.workspace.RunData`), a function making each configuration's training mix:
         `make(cand) -> (rows, composition)`, rows {"input", "output", "source", "ref"}; no row from the log ids `out`."""
 
     def first_strategies(self, diagnosis: dict, epochs: int, learning_rate: float) -> list[dict]:
@@ -130,7 +130,7 @@ class TaskKind(Protocol):
         """Cold start's next configurations from the best attempt so far."""
 
     def evaluation_set(self, train: list[tuple], test: list[tuple], spec: dict, seed: int):
-        """Cold start's evaluation, development and training splits (tools.evalset.Split)."""
+        """Cold start's evaluation, development and training splits (tools.coldstart.evalset.Split)."""
 
     def baseline(self, texts: list[str], train: list[tuple], labels: list[str], base_model: str) -> tuple[list[Any], str]:
         """An untrained baseline's answers on `texts`, and how they were made."""

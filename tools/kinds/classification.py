@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.kinds.base import Diagnosis, embeddings
-from tools.artifacts import DEPLOYED_PROBS, LOG_EMB, PARENT_EMB
+from tools.store.artifacts import DEPLOYED_PROBS, LOG_EMB, PARENT_EMB
 
 
 class Classification:
@@ -19,7 +19,7 @@ class Classification:
 
     def map_answer(self, answer: Any, labels: list[str], level: str) -> Any:
         """A source's label on the task's labels; None when the task has no such label."""
-        from tools.taskspec import map_label
+        from tools.coldstart.taskspec import map_label
 
         return map_label(answer, labels, level)
 
@@ -39,14 +39,14 @@ class Classification:
         return value
 
     def owns(self, model_dir: str | Path) -> bool:
-        from tools.tagger import is_tagger
+        from tools.models.tagger import is_tagger
 
         return (Path(model_dir) / "config.json").exists() and not is_tagger(model_dir)
 
     def check_model(self, model_dir: str | Path) -> list[str]:
-        from tools.classifier import load_labels
-        from tools.data import DataError
-        from tools.tagger import is_tagger
+        from tools.models.classifier import load_labels
+        from tools.models.tagger import is_tagger
+        from tools.store.data import DataError
 
         p = Path(model_dir)
         if is_tagger(p):
@@ -57,12 +57,12 @@ class Classification:
         return labels
 
     def predict(self, model_dir: str | Path, texts: list[str]) -> list[Any]:
-        from tools.classifier import predict
+        from tools.models.classifier import predict
 
         return predict(model_dir, texts)
 
     def metrics(self, texts: list[str], truth: list[Any], pred: list[Any]) -> dict:
-        from tools.metrics import classification_metrics
+        from tools.models.metrics import classification_metrics
 
         return classification_metrics(truth, pred)
 
@@ -72,7 +72,7 @@ class Classification:
     def log_figures(self, texts: list[str], truth: list[Any], pred: list[Any], reg_texts: list[str], reg_truth: list[Any],
                     reg_pred: list[Any]) -> dict:
         """How a report shows a model on the usable logs and on the regression set."""
-        from tools.metrics import classification_metrics
+        from tools.models.metrics import classification_metrics
 
         m = classification_metrics(truth, pred)
         return {"accuracy_on_logs": m["accuracy"], "macro_f1_on_logs": m["macro_f1"],
@@ -94,7 +94,7 @@ class Classification:
     def gate_evidence(self, reg_truth: list, reg_before: list, reg_after: list, fail_truth: list, fail_before: list, fail_after: list,
                       tolerance: float) -> tuple[float | None, dict[str, float], float]:
         """(the share of held-out failures fixed, labels whose recall dropped past `tolerance`, regression-set accuracy)."""
-        from tools.metrics import classification_metrics, fix_rate, label_drops
+        from tools.models.metrics import classification_metrics, fix_rate, label_drops
 
         truth = reg_truth + fail_truth
         drops = label_drops(classification_metrics(truth, reg_before + fail_before), classification_metrics(truth, reg_after + fail_after), tolerance)
@@ -103,7 +103,7 @@ class Classification:
     def deployed_probs(self, ws, model_dir: str | Path, texts: list[str]):
         """The deployed classifier's (n, labels) probabilities, each text run through it once a run (`ws` caches
         them by text: the diagnosis, the gate's churn and the trainer's teacher share them)."""
-        from tools.classifier import predict_proba
+        from tools.models.classifier import predict_proba
 
         return ws.by_text(DEPLOYED_PROBS, texts, lambda new: predict_proba(model_dir, new)[0])
 
@@ -115,8 +115,8 @@ class Classification:
 
     def answers_with_churn(self, model_dir: str | Path, texts: list[str]) -> tuple[list[Any], list[float] | None]:
         """A model's answers and their churn, from one pass over `texts`."""
-        from tools.classifier import predict_proba
         from tools.gate import churn_of_probs
+        from tools.models.classifier import predict_proba
 
         if not texts:
             return [], None
@@ -135,7 +135,7 @@ class Classification:
         what focal distillation keeps of the deployed behaviour."""
         import numpy as np
 
-        from tools.classifier import load_labels
+        from tools.models.classifier import load_labels
 
         if not texts:
             return np.zeros((0, len(labels)), dtype=np.float32)
@@ -151,12 +151,12 @@ class Classification:
     def train(self, base_model: str | None, texts: list[str], targets: list[Any], labels: list[str], out_dir: str | Path, cfg,
               progress=None, teacher=None, start: str | Path | None = None) -> dict:
         """Fine-tune `base_model` (or the deployed `start`) on the examples; the training summary."""
-        from tools.classifier import train_classifier
+        from tools.models.classifier import train_classifier
 
         return train_classifier(base_model, texts, targets, labels, out_dir, cfg, teacher, progress=progress, start=start)
 
     def confusions(self, texts: list[str], truth: list[Any], pred: list[Any]) -> list[tuple]:
-        from tools.search import confusions
+        from tools.coldstart.search import confusions
 
         return confusions(truth, pred)
 
@@ -166,8 +166,8 @@ class Classification:
         set, held-out failures and tuning split; failure patterns by embedding clusters and confusions."""
         import numpy as np
 
-        from tools import diagnosis as dx
-        from tools.metrics import classification_metrics
+        from tools.models.metrics import classification_metrics
+        from tools.production import diagnosis as dx
 
         say("scoring the deployed model on the logs")
         probs = self.deployed_probs(ws, model, [r.input for r in records])
@@ -191,7 +191,7 @@ class Classification:
         and no near-copy of an input in it."""
         import numpy as np
 
-        from tools.curriculum import Item, MixSpec, build_mix
+        from tools.production.curriculum import Item, MixSpec, build_mix
 
         records, tri = rd.records, rd.triage
         idx = {r.id: i for i, r in enumerate(records)}
@@ -217,7 +217,7 @@ class Classification:
     chat_writes_examples = True  # cold start without data: a chat teacher writes labelled examples of each label
 
     def first_strategies(self, diagnosis: dict, epochs: int, learning_rate: float) -> list[dict]:
-        from tools.strategies import initial
+        from tools.production.strategies import initial
 
         return initial(epochs, learning_rate)
 
@@ -225,16 +225,16 @@ class Classification:
         return configs
 
     def revise_search(self, best: dict, iteration: int, confusions: list[tuple]) -> tuple[list[dict], str]:
-        from tools.search import revise
+        from tools.coldstart.search import revise
 
         return revise(best, iteration, confusions)
 
     def evaluation_set(self, train: list[tuple], test: list[tuple], spec: dict, seed: int):
-        from tools.evalset import build
+        from tools.coldstart.evalset import build
 
         return build(train, test, spec["labels"], spec["out_of_scope"], seed=seed)
 
     def baseline(self, texts: list[str], train: list[tuple], labels: list[str], base_model: str) -> tuple[list[Any], str]:
-        from tools.zero_shot import nearest_label
+        from tools.coldstart.zero_shot import nearest_label
 
         return nearest_label(texts, labels, base_model), "nearest label name by embedding (no training)"

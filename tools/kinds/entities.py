@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.kinds.base import Diagnosis, embeddings
-from tools.artifacts import DEPLOYED_WORD_PROBS, REGRESSION_MARGINS
+from tools.store.artifacts import DEPLOYED_WORD_PROBS, REGRESSION_MARGINS
 
 
 THRESHOLDS = (None, 0.5, 0.3, 0.2, 0.1, 0.05)  # P("O") below which a word is tagged as an entity; None: argmax
@@ -22,7 +22,7 @@ class Entities:
 
     def map_answer(self, answer: Any, labels: list[str], level: str) -> Any:
         """A source's spans on the task's entity types: spans of types the task lacks are not entities here."""
-        from tools.taskspec import map_label
+        from tools.coldstart.taskspec import map_label
 
         return [{**s, "label": t} for s in answer if (t := map_label(s["label"], labels, level))]
 
@@ -32,24 +32,24 @@ class Entities:
 
     def check_output(self, value: Any, text: str, what: str) -> str | None:
         """Why `value` is no valid span list for `text`: out of the text, overlapping, a `text` that is not the slice."""
-        from tools.spans import check
+        from tools.kinds.spans import check
 
         return check(text, value, what)
 
     def canonical(self, value: Any) -> Any:
         """Spans in their canonical order and keys."""
-        from tools.spans import canonical
+        from tools.kinds.spans import canonical
 
         return canonical(value)
 
     def owns(self, model_dir: str | Path) -> bool:
-        from tools.tagger import is_tagger
+        from tools.models.tagger import is_tagger
 
         return is_tagger(model_dir)
 
     def check_model(self, model_dir: str | Path) -> list[str]:
-        from tools.data import DataError
-        from tools.tagger import entity_types, is_tagger
+        from tools.models.tagger import entity_types, is_tagger
+        from tools.store.data import DataError
 
         p = Path(model_dir)
         if not is_tagger(p):
@@ -60,12 +60,12 @@ class Entities:
         return labels
 
     def predict(self, model_dir: str | Path, texts: list[str]) -> list[Any]:
-        from tools.tagger import predict_spans
+        from tools.models.tagger import predict_spans
 
         return predict_spans(model_dir, texts)
 
     def metrics(self, texts: list[str], truth: list[Any], pred: list[Any]) -> dict:
-        from tools.entities import log_metrics
+        from tools.production.entities import log_metrics
 
         return log_metrics(texts, truth, pred)
 
@@ -75,7 +75,7 @@ class Entities:
     def log_figures(self, texts: list[str], truth: list[Any], pred: list[Any], reg_texts: list[str], reg_truth: list[Any],
                     reg_pred: list[Any]) -> dict:
         """How a report shows a tagger on the usable logs and on the regression set: entity scores, error kinds."""
-        from tools.entities import log_metrics
+        from tools.production.entities import log_metrics
 
         m = log_metrics(texts, truth, pred)
         return {"entity_f1_on_logs": m["f1"], "precision_on_logs": m["precision"], "recall_on_logs": m["recall"],
@@ -100,15 +100,15 @@ class Entities:
                       tolerance: float) -> tuple[float | None, dict[str, float], float]:
         """(the share of the held-out failures' entity mistakes mended, types whose F1 dropped past `tolerance`,
         the regression set's sentence accuracy)."""
-        from tools.spans import entity_metrics, mistakes_fixed, type_drops
+        from tools.kinds.spans import entity_metrics, mistakes_fixed, type_drops
 
         truth = reg_truth + fail_truth
         drops = type_drops(entity_metrics(truth, reg_before + fail_before), entity_metrics(truth, reg_after + fail_after), tolerance)
         return mistakes_fixed(fail_truth, fail_before, fail_after), drops, entity_metrics(reg_truth, reg_after)["sentence_accuracy"]
 
     def deployed_probs(self, ws, model_dir: str | Path, texts: list[str]):
-        """The deployed tagger's word probabilities (`tools.tagger.word_probs`), each text run through it once a run."""
-        from tools.tagger import word_probs
+        """The deployed tagger's word probabilities (`tools.models.tagger.word_probs`), each text run through it once a run."""
+        from tools.models.tagger import word_probs
 
         return ws.blocks_by_text(DEPLOYED_WORD_PROBS, texts, lambda new: word_probs(model_dir, new)[0])
 
@@ -117,7 +117,7 @@ class Entities:
         import numpy as np
 
         from tools.gate import sentence_churn
-        from tools.tagger import spans_and_margins
+        from tools.models.tagger import spans_and_margins
 
         if not texts:
             return []
@@ -127,7 +127,7 @@ class Entities:
     def answers_with_churn(self, model_dir: str | Path, texts: list[str]) -> tuple[list[Any], list[float] | None]:
         """A tagger's span answers and each sentence's churn, from one pass over `texts`."""
         from tools.gate import sentence_churn
-        from tools.tagger import spans_and_margins
+        from tools.models.tagger import spans_and_margins
 
         if not texts:
             return [], None
@@ -137,8 +137,8 @@ class Entities:
     def calibrate(self, model_dir: str | Path, texts: list[str], truth: list[Any]) -> dict | None:
         """The decision threshold (P("O") below which a word is an entity) with the best entity F1 on a tuning split,
         saved with the model; with over-prediction, a tuned threshold trades recall for precision."""
-        from tools.spans import entity_metrics
-        from tools.tagger import decode, set_threshold, word_probs
+        from tools.kinds.spans import entity_metrics
+        from tools.models.tagger import decode, set_threshold, word_probs
 
         if not texts:
             return None
@@ -151,13 +151,13 @@ class Entities:
 
     def apply_calibration(self, model_dir: str | Path, chosen: dict) -> None:
         """A refit keeps its selection's threshold."""
-        from tools.tagger import set_threshold
+        from tools.models.tagger import set_threshold
 
         set_threshold(model_dir, chosen.get("chosen"))
 
     def teacher(self, ws, deployed: str | Path, texts: list[str], targets: list[Any], labels: list[str]):
         """The deployed tagger's word probabilities on the words whose tag it gets right (zero rows elsewhere)."""
-        from tools.tagger import tag_set, teacher_probs
+        from tools.models.tagger import tag_set, teacher_probs
 
         if not texts:
             return None
@@ -166,12 +166,12 @@ class Entities:
     def train(self, base_model: str | None, texts: list[str], targets: list[Any], labels: list[str], out_dir: str | Path, cfg,
               progress=None, teacher=None, start: str | Path | None = None) -> dict:
         """Fine-tune `base_model` (or the deployed tagger `start`) to tag the spans' words; the training summary."""
-        from tools.tagger import train_tagger
+        from tools.models.tagger import train_tagger
 
         return train_tagger(base_model, texts, targets, labels, out_dir, cfg, progress=progress, teacher=teacher, start=start)
 
     def confusions(self, texts: list[str], truth: list[Any], pred: list[Any]) -> list[tuple]:
-        from tools.entities import entity_confusions
+        from tools.production.entities import entity_confusions
 
         return entity_confusions(texts, truth, pred)
 
@@ -179,9 +179,9 @@ class Entities:
                  regression_size: int, holdout_failures: float, seed: int, say) -> Diagnosis:
         """The logged answers scored, every failure broken into error kinds; triage (noise: corrections that contradict
         the trusted data); splits, with a tuning split only when over-prediction calls for a decision threshold."""
-        from tools import diagnosis as dx
-        from tools import entities as en
-        from tools.tagger import predict_spans
+        from tools.models.tagger import predict_spans
+        from tools.production import diagnosis as dx
+        from tools.production import entities as en
 
         say("re-running the deployed model on the logs")
         texts = [r.input for r in records]
@@ -207,8 +207,8 @@ class Entities:
         retained passes and parent data; nothing from `out`."""
         from collections import Counter
 
-        from tools.entities import build_mix
-        from tools.spans import errors
+        from tools.kinds.spans import errors
+        from tools.production.entities import build_mix
 
         by_id = rd.by_id
         gold = [(r.input, r.correction, r.id) for r in rd.records if rd.category(r.id) == "fixable" and r.id not in out]
@@ -228,7 +228,7 @@ class Entities:
     chat_writes_examples = False  # cold start without data: no chat teacher writes span-annotated sentences yet
 
     def first_strategies(self, diagnosis: dict, epochs: int, learning_rate: float) -> list[dict]:
-        from tools.strategies import initial_entities
+        from tools.production.strategies import initial_entities
 
         return initial_entities(diagnosis["dominant_error"], epochs, learning_rate)
 
@@ -238,16 +238,16 @@ class Entities:
         return configs
 
     def revise_search(self, best: dict, iteration: int, confusions: list[tuple]) -> tuple[list[dict], str]:
-        from tools.search import revise
+        from tools.coldstart.search import revise
 
         return revise(best, iteration, confusions, entities=True)
 
     def evaluation_set(self, train: list[tuple], test: list[tuple], spec: dict, seed: int):
-        from tools.evalset import build_entities
+        from tools.coldstart.evalset import build_entities
 
         return build_entities(train, test, spec["labels"], seed=seed)
 
     def baseline(self, texts: list[str], train: list[tuple], labels: list[str], base_model: str) -> tuple[list[Any], str]:
-        from tools.zero_shot import dictionary_spans
+        from tools.coldstart.zero_shot import dictionary_spans
 
         return dictionary_spans(texts, [(t, y) for t, y, *_ in train]), "the training split's entity names looked up in each input (no training)"

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tools.data import DataError, read_jsonl, write_json, write_jsonl
+from tools.store.data import DataError, read_jsonl, write_json, write_jsonl
 
 Row = tuple[str, str, str]  # input, label, source
 
@@ -72,7 +72,7 @@ def build(pool_train: list[Row], pool_test: list[Row], labels: list[str], out_of
           seed: int = 0, embed_fn=None) -> Splits:
     """Evaluation, development and training splits of a classification pool."""
     if embed_fn is None:
-        from tools.embed import embed as embed_fn
+        from tools.models.embed import embed as embed_fn
     rng = random.Random(seed)
     counts = Counter(l for _, l, _ in pool_train + pool_test)
     short = sorted(l for l in labels if counts[l] < 2)
@@ -181,7 +181,7 @@ def build_entities(pool_train: list[EntityRow], pool_test: list[EntityRow], type
       (the most confusable type pairs by the MiniLM centroids of their surfaces);
     - negatives: sentences with no entity."""
     if embed_fn is None:
-        from tools.embed import embed as embed_fn
+        from tools.models.embed import embed as embed_fn
     rng = random.Random(seed)
     counts = Counter(s["label"] for _, spans, _ in pool_train + pool_test for s in spans)
     short = sorted(t for t in types if counts[t] < 2)

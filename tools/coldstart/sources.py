@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tools import kinds
-from tools.data import DataError, Example, json_object, task_of_outputs
-from tools.spans import from_tokens
+from tools.kinds.spans import from_tokens
+from tools.store.data import DataError, Example, json_object, task_of_outputs
 
 INPUT_COLUMNS = ("input", "text", "sentence", "utterance", "query", "question", "content")
 OUTPUT_COLUMNS = ("output", "label", "category", "intent", "class", "labels", "tag")

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tools.data import Example, LogRecord
 from tools.gate import held_out_count
-from tools.spans import Span, entity_metrics, error_breakdown, errors
-from tools.triage import passes_and_failures, poison_verdicts
+from tools.kinds.spans import Span, entity_metrics, error_breakdown, errors
+from tools.production.triage import passes_and_failures, poison_verdicts
+from tools.store.data import Example, LogRecord
 
 
 @dataclass

@@ -55,7 +55,7 @@ def known_word_share(text: str, vocab: set[str]) -> float:
     and times count neither way: tables and scores ("6. John Mayock ( Britain ) 3:33.94") and tweets are
     ordinary traffic. On the clean WNUT-17 deployment the former rule (every token counted, only vocabulary
     words and plain numbers known) set aside 56 of 1,073 real failures as gibberish, this one 1; of 2,000
-    strings from tools.simulate.gibberish both catch 99.2%."""
+    strings from tools.fixtures.simulate.gibberish both catch 99.2%."""
     known = total = 0
     for token in re.findall(r"\S+", text):
         core = re.sub(r"^[^\w#@]+|[^\w]+$", "", token)

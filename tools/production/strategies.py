@@ -6,9 +6,9 @@ import copy
 from collections.abc import Callable
 from dataclasses import asdict
 
-from tools.classifier import TrainConfig
-from tools.curriculum import MixSpec
 from tools.gate import FLIP_RULES
+from tools.models.classifier import TrainConfig
+from tools.production.curriculum import MixSpec
 
 
 def strategy(name: str, epochs: int = TrainConfig.epochs, learning_rate: float = TrainConfig.learning_rate, **overrides) -> dict:

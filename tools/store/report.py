@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tools import kinds
-from tools.data import write_json
+from tools.store.data import write_json
 
 
 def write_report(run_dir: str | Path, report: dict) -> None:

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tools import kinds
-from tools.data import DataError
-from tools.sources import Source, load_source
-from tools.taskspec import TaskSpec, humanize
+from tools.coldstart.sources import Source, load_source
+from tools.coldstart.taskspec import TaskSpec, humanize
+from tools.store.data import DataError
 
 MIN_RELEVANCE = 0.3  # a catalog dataset below this is not about the task (MiniLM cosine; see the README)
 
@@ -50,7 +50,7 @@ def describe(src: Source) -> str:
 
 
 def rank(description: str, candidates: list[Candidate]) -> list[Candidate]:
-    from tools.embed import embed
+    from tools.models.embed import embed
 
     if not candidates:
         return []
@@ -81,7 +81,7 @@ def hub_status(timeout: float = 2.0) -> tuple[bool, str]:
     """Whether the Hugging Face hub ($HF_ENDPOINT) can be reached, and why not."""
     from urllib.parse import urlparse
 
-    from tools.hub import endpoint
+    from tools.coldstart.hub import endpoint
 
     if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
         return False, "the Hugging Face hub is off (HF_HUB_OFFLINE is set; HF_HUB_OFFLINE=0 lets the scout search it)"
@@ -95,7 +95,7 @@ def hub_status(timeout: float = 2.0) -> tuple[bool, str]:
 
 def hub_candidates(description: str, dest: Path) -> tuple[list[Candidate], list[str]]:
     """Datasets the hub finds for the description's key words, fetched under `dest`; notes on what failed."""
-    from tools import hub
+    from tools.coldstart import hub
 
     out, notes = [], []
     try:

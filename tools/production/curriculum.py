@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from tools.perturb import perturb
+from tools.production.perturb import perturb
 
 
 @dataclass
@@ -116,7 +116,7 @@ def build_mix(
         unique.append(it)
     items = unique
     if len(eval_emb) and items:
-        from tools.embed import embed
+        from tools.models.embed import embed
 
         known = {it.text: e for it, e in zip(list(gold) + list(trusted), np.concatenate([gold_emb, trusted_emb]))}
         new = sorted({it.text for it in items} - set(known))  # perturbed copies and paraphrases: the rest are embedded already

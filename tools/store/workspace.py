@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from tools.data import Example, LogRecord, read_jsonl, write_json, write_jsonl
+from tools.store.data import Example, LogRecord, read_jsonl, write_json, write_jsonl
 
 
 class Workspace:

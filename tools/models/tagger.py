@@ -1,6 +1,6 @@
 """Token-classification backend for entity extraction: train from the base model, predict character spans.
 
-Inputs are split into words (tools.spans.words); each word carries an IOB2 tag, learned on its first subword
+Inputs are split into words (tools.kinds.spans.words); each word carries an IOB2 tag, learned on its first subword
 (the other subwords are ignored by the loss). Predictions decode word tags back to character spans.
 
 A decision threshold makes the model more careful: a word is tagged as part of an entity only when the model
@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tools.classifier import (Progress, TrainConfig, _device, distilled, length_grouped_batches, save, schedule, seed_all,
-                              starting_point, update)
-from tools.spans import Span, from_tags, to_tags, words
+from tools.kinds.spans import Span, from_tags, to_tags, words
+from tools.models.classifier import (Progress, TrainConfig, _device, distilled, length_grouped_batches, save, schedule, seed_all,
+                                     starting_point, update)
 
 
 def tag_set(types: list[str]) -> list[str]:

@@ -11,20 +11,20 @@ import json
 import uuid
 from pathlib import Path
 
-from tools.registry import home
+from tools.store.registry import home
 
 COLLECTION = "failure_patterns"
 TASKS = "cold_start_tasks"  # cold-start mode: which strategy reached what score on which kind of task
 
 
 class _MiniLM:
-    """chromadb embedding function backed by tools.embed."""
+    """chromadb embedding function backed by tools.models.embed."""
 
     def __init__(self) -> None:
         pass
 
     def __call__(self, input):  # noqa: A002 - chromadb's signature
-        from tools.embed import embed
+        from tools.models.embed import embed
 
         return [list(map(float, v)) for v in embed(list(input))]
 

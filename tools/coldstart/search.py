@@ -27,8 +27,8 @@ import random
 from collections import Counter
 from dataclasses import asdict, dataclass
 
-from tools.classifier import TrainConfig
-from tools.perturb import perturb
+from tools.models.classifier import TrainConfig
+from tools.production.perturb import perturb
 
 DATA_BAND, TUNE_BAND = 0.80, 0.95
 

@@ -2,7 +2,7 @@
 label probabilities.
 
 Training starts from the base model, or (`start`) from the deployed or a promoted checkpoint, its output
-layer re-indexed to the new label set (tools/warm.py). The deployed model may also act as a teacher: on
+layer re-indexed to the new label set (tools/models/warm.py). The deployed model may also act as a teacher: on
 examples it got right, its soft labels are distilled into the new model (focal distillation, Yan et al.
 2021, "Positive-congruent training"), which keeps what the deployed model did right without copying its
 mistakes.
@@ -21,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-from tools.embed import resolve_model
+from tools.models.embed import resolve_model
 
 Progress = Callable[[dict], None]
 
@@ -138,7 +138,7 @@ def starting_point(auto_class, base: str | None, start: str | Path | None, label
     from transformers import AutoTokenizer
 
     if start is not None:
-        from tools.warm import load_start
+        from tools.models.warm import load_start
 
         return AutoTokenizer.from_pretrained(str(start)), load_start(auto_class, start, labels)
     base_path = resolve_model(base)

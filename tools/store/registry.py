@@ -19,8 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-from tools.locks import file_lock
-from tools.paths import BadName, check_name
+from tools.store.locks import file_lock
+from tools.store.paths import BadName, check_name
 
 VERSION = re.compile(r"v\d{4,}")
 

@@ -3,11 +3,11 @@ entities, the training split's entity names looked up in each input."""
 
 from __future__ import annotations
 
-from tools.taskspec import humanize
+from tools.coldstart.taskspec import humanize
 
 
 def nearest_label(texts: list[str], labels: list[str], model: str | None = None) -> list[str]:
-    from tools.embed import embed
+    from tools.models.embed import embed
 
     sims = embed(texts, model) @ embed([humanize(l) for l in labels], model).T
     return [labels[i] for i in sims.argmax(1)]

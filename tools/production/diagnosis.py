@@ -9,17 +9,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tools.clustering import cluster_failures, confusion_pairs
-from tools.data import Example, LogRecord
 from tools.gate import held_out_count
-from tools.triage import (fit_noise_model, has_negation, negation_rates, noisy_corrections, passes_and_failures, plausible_corrections,
-                          poison_verdicts)
+from tools.production.clustering import cluster_failures, confusion_pairs
+from tools.production.triage import (fit_noise_model, has_negation, negation_rates, noisy_corrections, passes_and_failures, plausible_corrections,
+                                     poison_verdicts)
+from tools.store.data import Example, LogRecord
 
 
 @dataclass
 class TriageSettings:
     min_new_label_examples: int = 5
-    noise_ratio: float | None = None  # None: 1/K for K labels (tools.triage.default_noise_ratio)
+    noise_ratio: float | None = None  # None: 1/K for K labels (tools.production.triage.default_noise_ratio)
     off_task_quantile: float = 0.01
     off_task_margin: float = 0.85
     max_negation_rate: float = 0.02  # a negated request is flagged when its label's examples negate less often
@@ -28,7 +28,7 @@ class TriageSettings:
 def tokenizer_vocab(model: str | None = None) -> set[str]:
     from transformers import AutoTokenizer
 
-    from tools.embed import resolve_model
+    from tools.models.embed import resolve_model
 
     vocab = AutoTokenizer.from_pretrained(resolve_model(model)).get_vocab()
     return {w for w in vocab if w.isalpha()}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tools.data import Example, LogRecord
+from tools.store.data import Example, LogRecord
 
 PARENT_FILE = "parent_data.jsonl"
 
