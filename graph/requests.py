@@ -7,13 +7,23 @@ from __future__ import annotations
 from pathlib import Path
 
 from graph.context import COLD_START, FIELDS, PRODUCTION, settable
-from graph.runs import OWNED_BY_SERVER, check_settings
 from graph.service import BadInput, check_cold_start, check_production
 from tools.store.paths import PathNotAllowed, under_roots
 
 PATH_FIELDS = ("model", "logs", "train_data")  # production inputs that name a file or folder
 LIST_PATH_FIELDS = ("data",)  # cold start: the user's data files or folders
 PATH_SETTINGS = ("catalog",)  # settings that name a folder
+OWNED_BY_SERVER = ("run_dir", "home")
+
+
+def check_settings(settings) -> dict:
+    """Run settings from a request: Context fields (not run_dir or home, which the server owns), each of its
+    type and within its limits; SettingError (a ValueError) naming the setting otherwise."""
+    from graph.context import check_settings as check
+
+    return check(settings, allowed=set(FIELDS) - set(OWNED_BY_SERVER))
+
+
 FIELDS_OF = {PRODUCTION: {"model", "logs", "train_data", "skip_bad_lines"}, COLD_START: {"description", "data", "labels", "kind"}}
 
 

@@ -25,8 +25,9 @@ from typing import Any, Iterator
 from fastapi import Depends, FastAPI, HTTPException, Request  # at module level: FastAPI resolves annotations here
 from langchain_core.runnables import Runnable
 
+from graph.background import RunManager
 from graph.requests import resolve_input_paths, run_request, run_settings
-from graph.runs import RunManager, checkpointer, compiled
+from graph.runs import checkpointer, compiled
 from graph.service import BadInput
 from tools.store.paths import BadName, PathNotAllowed, child
 

@@ -1,5 +1,5 @@
-"""The run service: start, resume, answer and read a run of either mode in a run folder, for the CLI and the
-benchmarks (the HTTP server keeps its background runs in `graph.runs.RunManager`, on the same driver).
+"""The run service: start, resume, answer and read a run of either mode in a run folder, for the CLI, the
+benchmarks and the HTTP server (whose background threads, graph/background.py, drive their runs through `drive`).
 
 A run folder holds `run.json` (the inputs, the settings by Context field name, the thread, the status) and the
 checkpoints; it belongs to one process at a time (a lock the kernel drops when the process dies). A run that
@@ -52,8 +52,6 @@ def setup_env() -> None:
         hf_logging.disable_progress_bar()
     except ImportError:
         pass
-
-
 
 
 def check_production(inputs: dict) -> None:
@@ -147,13 +145,14 @@ def database(meta: dict, run_dir: Path, database_url: str | None) -> str:
     return meta.get("database") or str(run_dir / "checkpoints.sqlite")
 
 
-def context_of(meta: dict, run_dir: Path):
+def context_of(meta: dict, run_dir: Path, home: str | None = None):
     """The Context of a recorded run (settings by field name; a run.json written before the Context was the one
-    spelling keyed some by their flag, `base` for `base_model`)."""
+    spelling keyed some by their flag, `base` for `base_model`); `home`, where a server keeps models and memory."""
     from graph.context import FIELDS, Context
 
     settings = {field_for(k): v for k, v in meta["settings"].items()}
-    return Context(run_dir=str(run_dir), **{k: v for k, v in settings.items() if k in FIELDS and v is not None})
+    owned = {"home": home} if home else {}
+    return Context(run_dir=str(run_dir), **{k: v for k, v in settings.items() if k in FIELDS and v is not None}, **owned)
 
 
 def start(inputs: dict, settings: dict, out: str | None = None, *, mode: str = PRODUCTION, database_url: str | None = None,
@@ -207,30 +206,37 @@ def answer(run_dir: Path, decision: dict, database_url: str | None = None, on_ev
         raise BadInput(f"{run_dir}: not a run folder (no run.json)")
     with holding(run_dir):
         meta = json.loads(meta_file.read_text())
-        if meta.get("status") != AWAITING_APPROVAL:
-            raise BadInput(f"{run_dir}: no approval pending (the run is {meta.get('status')})")
+        check_awaiting(meta, run_dir)
         return drive(run_dir, meta, Command(resume=decision), database_url, on_event, ask)
 
 
-def drive(run_dir: Path, meta: dict, payload, database_url: str | None, on_event: Event | None = None, ask: Ask | None = None) -> str:
-    """Run (or resume, or answer) the run's thread to its end or to an approval. A pause is put to `ask`; with no
-    answer the status awaiting_approval is recorded and returned."""
+def check_awaiting(meta: dict, run_dir: Path, shows_request: bool = True) -> None:
+    """BadInput unless the run waits for an approval (and its checkpoint, where it was read, shows the request)."""
+    if meta.get("status") != AWAITING_APPROVAL or not shows_request:
+        raise BadInput(f"{run_dir}: no approval pending (the run is {meta.get('status')})")
+
+
+def drive(run_dir: Path, meta: dict, payload, database_url: str | None = None, on_event: Event | None = None, ask: Ask | None = None,
+          *, graph=None, home: str | None = None) -> str:
+    """Run (or resume, or answer) the run's thread to its end or to an approval, and record its status in run.json.
+    A pause is put to `ask`; with no answer the status awaiting_approval is recorded and returned. `graph`: a graph
+    compiled on a checkpointer the caller shares between runs (the server's); else the run's own is opened."""
     from graph.runs import checkpointer, compiled, config_for, pending_request
     from graph.runs import drive as drive_thread
     from langgraph.types import Command
     from tools.store.data import write_json
 
-    ctx = context_of(meta, run_dir)
+    if graph is None:
+        with checkpointer(database(meta, run_dir, database_url)) as saver:
+            return drive(run_dir, meta, payload, database_url, on_event, ask, graph=compiled(saver), home=home)
+    ctx = context_of(meta, run_dir, home)
     config = config_for(meta.get("thread", "run"))
-    with checkpointer(database(meta, run_dir, database_url)) as saver:
-        g = compiled(saver)
-        status = drive_thread(g, payload, config, ctx, on_event, start={"mode": meta.get("mode", PRODUCTION), **meta["inputs"]})
-        while status == AWAITING_APPROVAL:
-            reply = ask({**pending_request(g, config), "run_dir": str(run_dir)}) if ask else None
-            if reply is None:
-                write_json(run_dir / "run.json", {**meta, "status": AWAITING_APPROVAL})
-                return AWAITING_APPROVAL
-            status = drive_thread(g, Command(resume=reply), config, ctx, on_event)
+    status = drive_thread(graph, payload, config, ctx, on_event, start={"mode": meta.get("mode", PRODUCTION), **meta["inputs"]})
+    while status == AWAITING_APPROVAL:
+        reply = ask({**pending_request(graph, config), "run_dir": str(run_dir)}) if ask else None
+        if reply is None:
+            break
+        status = drive_thread(graph, Command(resume=reply), config, ctx, on_event)
     write_json(run_dir / "run.json", {**meta, "status": status})
     return status
 

@@ -59,7 +59,7 @@ def test_every_setting_of_a_mode_is_an_option_a_variable_and_a_config_key(mode, 
 
 def test_every_setting_reaches_some_way_in():
     """No field is left without a way in: each is an option of some mode or a server setting (run_dir is --out)."""
-    from graph.runs import OWNED_BY_SERVER, check_settings
+    from graph.requests import OWNED_BY_SERVER, check_settings
 
     on_cli = {n for m in MODES for n in settable(m)}
     assert set(FIELDS) - on_cli == {"run_dir"}
