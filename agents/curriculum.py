@@ -14,7 +14,7 @@ from graph.context import Context
 from graph.state import State
 from tools import kinds
 from tools.chat import get_chat_model, paraphrase
-from tools.store.artifacts import DEV, PARAPHRASES, TRAIN, mix_file
+from tools.store.artifacts import DEV, PARAPHRASES, TRAIN, mix_composition, mix_file
 from tools.store.workspace import Workspace
 
 
@@ -45,13 +45,13 @@ def mixes(ws: Workspace, plan: dict, make, say=None) -> dict:
     say = say or (lambda comp: ", ".join(f"{k} {v}" for k, v in comp["composition"].items()))
     out = []
     for cand in plan["configs"]:
-        name = mix_file(plan["iteration"], cand["name"])
-        if ws.has(name + ".json"):  # resumed: this mix was already built
-            comp = ws.load_json(name + ".json")
+        name, made_of = mix_file(plan["iteration"], cand["name"]), mix_composition(plan["iteration"], cand["name"])
+        if ws.has(made_of):  # resumed: this mix was already built
+            comp = ws.read(made_of)
         else:
             rows, comp = make(cand)
-            ws.save_rows(name, rows)
-            ws.save_json(name + ".json", comp)
+            ws.write(name, rows)
+            ws.write(made_of, comp)
         emit("curriculum", f"{cand['name']}: {say(comp)}")
         out.append({**cand, "mix_file": str(ws.path(name)), "mix_composition": comp})
     return {"plan": {**plan, "configs": out}}
@@ -63,7 +63,7 @@ def _paraphrases(ctx: Context, ws: Workspace, records, tri: dict, held: set) -> 
     if chat is None:
         return []
     if ws.has(PARAPHRASES):
-        rows = ws.load_rows(PARAPHRASES)
+        rows = ws.read(PARAPHRASES)
     else:
         rows = []
         by_label: dict[str, list[str]] = {}
@@ -77,7 +77,7 @@ def _paraphrases(ctx: Context, ws: Workspace, records, tri: dict, held: set) -> 
             except Exception as e:  # noqa: BLE001 - paraphrases are an extra, the mix stands without them
                 emit("curriculum", f"chat model failed ({type(e).__name__}: {e}); continuing without paraphrases")
                 break
-        ws.save_rows(PARAPHRASES, rows)
+        ws.write(PARAPHRASES, rows)
         emit("curriculum", f"{len(rows)} paraphrases from the chat model")
     # a paraphrase must not copy an evaluation input
     known = {" ".join(r.input.lower().split()) for r in records}
@@ -91,11 +91,11 @@ def cold_mix(state: State, runtime: Runtime[Context]) -> dict:
 
     ctx = settings(runtime)
     ws = Workspace(ctx.run_dir)
-    train = [(r["input"], r["output"]) for r in ws.load_rows(TRAIN)]
+    train = [(r["input"], r["output"]) for r in ws.read(TRAIN)]
     plan = state["plan"]
 
     def make(cand: dict) -> tuple[list[dict], dict]:
-        src = train + ([(r["input"], r["output"]) for r in ws.load_rows(DEV)] if cand["config"]["data"].get("with_dev") else [])
+        src = train + ([(r["input"], r["output"]) for r in ws.read(DEV)] if cand["config"]["data"].get("with_dev") else [])
         rows = training_rows(src, cand["config"]["data"], seed=ctx.seed + plan["iteration"])
         return [{"input": t, "output": y} for t, y in rows], {"composition": {"examples": len(rows), **cand["config"]["data"]}}
 

@@ -102,7 +102,7 @@ def scout(state: State, runtime: Runtime[Context]) -> dict:
     ctx = settings(runtime)
     ws = Workspace(ctx.run_dir)
     if ws.has(SCOUT):  # resumed: the pool is on disk
-        return ws.load_json(SCOUT)["state"]
+        return ws.read(SCOUT)["state"]
     user = [sc.Candidate(sc.load_source(p), "user") for p in state.get("data") or []]
     cat, notes = sc.catalog(ctx.catalog)
     hub_ok, hub_note = sc.hub_status()
@@ -132,15 +132,15 @@ def scout(state: State, runtime: Runtime[Context]) -> dict:
         raise DataError("--data", 0, f"cold start trains {', '.join(kinds.names())} models so far; this task is {spec.kind} "
                                      f"({spec.kind} is not supported in cold-start mode yet)")
     pool = sc.build_pool(spec, used)
-    ws.save_rows(POOL_TRAIN, [{"input": t, "output": y, "source": s} for t, y, s in pool.train])
-    ws.save_rows(POOL_TEST, [{"input": t, "output": y, "source": s} for t, y, s in pool.test])
+    ws.write(POOL_TRAIN, [{"input": t, "output": y, "source": s} for t, y, s in pool.train])
+    ws.write(POOL_TEST, [{"input": t, "output": y, "source": s} for t, y, s in pool.test])
     info = {"spec": spec.to_dict(), "sources": [c.summary() for c in ranked], "notes": notes, "hub": hub_note,
             "registry_name": _slug(used[0].source.name if used[0].origin != "teacher" else spec.description),
             "pool": {"train": len(pool.train), "test": len(pool.test), "dropped": pool.dropped}}
     emit("scout", f"task: {spec.kind}, {len(spec.labels)} labels ({spec.decided_by}); using "
          + ", ".join(f"{c.source.name} ({c.why})" for c in used) + f"; pool {len(pool.train)} + {len(pool.test)} test")
     out = {"task": spec.kind, "labels": spec.labels, "scout": info}
-    ws.save_json(SCOUT, {"state": out})
+    ws.write(SCOUT, {"state": out})
     return out
 
 

@@ -120,8 +120,8 @@ def _decide(action: str, why: str, candidate: dict | None = None) -> dict:
 
 def _started(ws: Workspace) -> float:
     if not ws.has(STARTED):
-        ws.save_json(STARTED, {"t": time.time()})
-    return ws.load_json(STARTED)["t"]
+        ws.write(STARTED, {"t": time.time()})
+    return ws.read(STARTED)["t"]
 
 
 def promote(state: State, runtime: Runtime[Context]) -> dict:
@@ -134,7 +134,7 @@ def promote(state: State, runtime: Runtime[Context]) -> dict:
     name = reg.name
     ws = Workspace(ctx.run_dir)
     if ws.has(PROMOTION):  # resumed after the registry write: do not promote twice
-        return {"promotion": ws.load_json(PROMOTION)}
+        return {"promotion": ws.read(PROMOTION)}
     from agents.run_data import run_data
     from agents.verifier import answers_with_churn, eval_sets, recheck_ratchet
     from tools.production.lineage import PARENT_FILE, curated_examples
@@ -171,7 +171,7 @@ def promote(state: State, runtime: Runtime[Context]) -> dict:
     model_out = reg.export(version, Path(ctx.run_dir) / "model")
     info = {"registry": name, "version": version, "registry_dir": str(reg.path(version)), "model_dir": str(model_out.resolve()),
             "strategy": cand["strategy"], "ratchet_at_promotion": reg.meta(version).get("ratchet_at_promotion")}
-    ws.save_json(PROMOTION, info)
+    ws.write(PROMOTION, info)
     emit("promote", f"promoted {name} {version} ({cand['strategy']})")
     return {"promotion": info}
 
@@ -282,7 +282,7 @@ def finish(state: State, runtime: Runtime[Context]) -> dict:
     ctx = settings(runtime)
     ws = Workspace(ctx.run_dir)
     if ws.has(PROMOTION):
-        return {"promotion": ws.load_json(PROMOTION)}
+        return {"promotion": ws.read(PROMOTION)}
     cand = state["plan"]["candidate"]
     rows = load_frozen(ctx.run_dir)
     kind = kinds.get(state.get("task"))
@@ -305,7 +305,7 @@ def finish(state: State, runtime: Runtime[Context]) -> dict:
     model_out = reg.export(version, Path(ctx.run_dir) / "model")
     info = {"registry": name, "version": version, "registry_dir": str(reg.path(version)), "model_dir": str(model_out.resolve()),
             "strategy": cand["strategy"], "final": final}
-    ws.save_json(PROMOTION, info)
+    ws.write(PROMOTION, info)
     emit("finish", f"{cand['strategy']}: {kind.metric} {final['score']} on the frozen evaluation set; "
                    f"registered {name} {version}")
     if ctx.use_memory:

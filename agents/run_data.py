@@ -68,8 +68,8 @@ def run_data(state: State, ctx: Context) -> RunData:
     """Inputs plus the diagnosis's triage and splits (after the diagnose step)."""
     ws = Workspace(ctx.run_dir)
     records, parent = load_run_data(state)
-    tri = {t["id"]: t for t in ws.load_rows(TRIAGE)}
-    return RunData(ws, records, parent, tri, ws.load_json(SPLITS))
+    tri = {t["id"]: t for t in ws.read(TRIAGE)}
+    return RunData(ws, records, parent, tri, ws.read(SPLITS))
 
 
 def registry_name(state: State, ctx: Context) -> str:

@@ -32,9 +32,9 @@ def diagnose(state: State, runtime: Runtime[Context]) -> dict:
     chat = get_chat_model(ctx.chat_model, ctx.chat_base_url)
     if chat is not None:
         _name_patterns(chat, d.patterns)
-    ws.save_rows(TRIAGE, d.triage)
-    ws.save_json(SPLITS, d.splits)
-    ws.save_json(PATTERNS, d.patterns)
+    ws.write(TRIAGE, d.triage)
+    ws.write(SPLITS, d.splits)
+    ws.write(PATTERNS, d.patterns)
     counts = dx.summary_counts(d.triage)
     emit("diagnose", "triage: " + ", ".join(f"{k} {v}" for k, v in sorted(counts["categories"].items())) + d.said
          + f"; {len(d.patterns)} failure patterns")
@@ -173,15 +173,15 @@ def frame(state: State, runtime: Runtime[Context]) -> dict:
     ws = Workspace(ctx.run_dir)
     if ws.has(FRAME):  # resumed: check the frozen set was not touched
         es.load_frozen(ctx.run_dir)
-        return ws.load_json(FRAME)
+        return ws.read(FRAME)
     spec = state["scout"]["spec"]
-    rows = lambda name: [(r["input"], r["output"], r["source"]) for r in ws.load_rows(name)]  # noqa: E731
+    rows = lambda name: [(r["input"], r["output"], r["source"]) for r in ws.read(name)]  # noqa: E731
     kind = kinds.get(spec["kind"])
     emit("evalset", "building the evaluation set before any training")
     sp = kind.evaluation_set(rows(POOL_TRAIN), rows(POOL_TEST), spec, ctx.seed)
     digest = es.freeze(ctx.run_dir, sp)
-    ws.save_rows(DEV, [{"input": t, "output": y} for t, y, _ in sp.dev])
-    ws.save_rows(TRAIN, [{"input": t, "output": y} for t, y, _ in sp.train])
+    ws.write(DEV, [{"input": t, "output": y} for t, y, _ in sp.dev])
+    ws.write(TRAIN, [{"input": t, "output": y} for t, y, _ in sp.train])
     emit("evalset", f"frozen: {sp.makeup['n']} examples ({sp.makeup['origin']}), {sp.makeup['labels_covered']} of "
          f"{sp.makeup['labels']} labels, {sp.makeup['boundary']} boundary cases, {sp.makeup['negatives']} negatives; sha256 {digest[:12]}")
     texts, truth = [r["input"] for r in sp.eval], [r["output"] for r in sp.eval]
@@ -190,7 +190,7 @@ def frame(state: State, runtime: Runtime[Context]) -> dict:
     emit("baseline", f"{method}: {kind.metric} {kind.score(base)}")
     out = {"evalset": {**sp.makeup, "sha256": digest, "file": str(Path(ctx.run_dir) / "eval_set.jsonl"),
                        "baseline": {"method": method, "score": kind.score(base), **base}}}
-    ws.save_json(FRAME, out)
+    ws.write(FRAME, out)
     return out
 
 
@@ -198,7 +198,7 @@ def score(state: State, runtime: Runtime[Context]) -> dict:
     """Cold start: each candidate's development score (the search selects on it, never on the evaluation set)."""
     ctx = settings(runtime)
     ws = Workspace(ctx.run_dir)
-    dev = ws.load_rows(DEV)
+    dev = ws.read(DEV)
     texts, truth = [r["input"] for r in dev], [r["output"] for r in dev]
     kind = kinds.get(state.get("task"))
     plan = state["plan"]

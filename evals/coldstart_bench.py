@@ -36,8 +36,10 @@ def plain_finetune(run_dir: Path, out: Path) -> dict:
     """The plain recipe on pioneer's whole training pool (training plus development split), scored on its evaluation set."""
     from tools.models.classifier import TrainConfig, predict, train_classifier
     from tools.models.metrics import classification_metrics
+    from tools.store.artifacts import POOL_TRAIN
+    from tools.store.workspace import Workspace
 
-    pool = read_jsonl(run_dir / "work" / "pool_train.jsonl")
+    pool = Workspace(run_dir).read(POOL_TRAIN)
     ev = read_jsonl(run_dir / "eval_set.jsonl")
     evset = {" ".join(r["input"].lower().split()) for r in ev}
     rows = [r for r in pool if " ".join(r["input"].lower().split()) not in evset]

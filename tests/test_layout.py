@@ -8,6 +8,7 @@ import ast
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("graph", "agents", "tools", "evals")
@@ -87,3 +88,31 @@ def test_the_checks_see_a_bad_import(tmp_path):
     (tmp_path / "graph" / "context.py").write_text("")
     mods = {"tools.bad": tmp_path / "tools" / "bad.py", "graph.context": tmp_path / "graph" / "context.py"}
     assert _imports(mods)["tools.bad"] == {"graph.context"}
+
+
+def test_every_work_file_is_declared_once_and_read_by_its_form(tmp_path):
+    """The run folder's work files are owned by tools/store/artifacts.py: each declared once, with a form the
+    Workspace reads and writes, and no module of the run (agents/, tools/, graph/) spells one of their file names."""
+    from tools.store import artifacts
+    from tools.store.workspace import Workspace
+
+    declared = {n: f for n, f in vars(artifacts).items() if isinstance(f, artifacts.WorkFile)}
+    names = [f.name for f in declared.values()]
+    assert len(declared) >= 15 and len(set(names)) == len(names)
+    ws = Workspace(tmp_path)
+    for f in declared.values():
+        if f.form == "json":
+            ws.write(f, {"k": [1, 2]})
+            assert ws.has(f) and ws.read(f) == {"k": [1, 2]}
+        elif f.form == "rows":
+            ws.write(f, [{"input": "a", "output": "b"}])
+            assert ws.read(f) == [{"input": "a", "output": "b"}]
+        else:
+            with pytest.raises(TypeError, match=f.name):
+                ws.write(f, [])
+    with pytest.raises(ValueError, match="form"):
+        artifacts.WorkFile("x.bin", "pickle")
+    files = [n for n in names if "." in n or "_" in n]  # "hub" is also a word: the folder is left out
+    spelled = [f"{rel}: {n!r}" for mod, p in _modules().items() if mod != "tools.store.artifacts" and not mod.startswith("evals")
+               for rel in [p.relative_to(ROOT)] for n in files if f'"{n}"' in p.read_text(encoding="utf-8")]
+    assert not spelled, "work file names spelled outside tools/store/artifacts.py: " + ", ".join(spelled)

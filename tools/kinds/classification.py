@@ -195,7 +195,7 @@ class Classification:
 
         records, tri = rd.records, rd.triage
         idx = {r.id: i for i, r in enumerate(records)}
-        log_emb, parent_emb = rd.ws.load_array(LOG_EMB), rd.ws.load_array(PARENT_EMB)
+        log_emb, parent_emb = rd.ws.read(LOG_EMB), rd.ws.read(PARENT_EMB)
         gold_ids = [r.id for r in records if tri[r.id]["category"] == "fixable" and r.id not in out]
         gold = [Item(records[idx[i]].input, records[idx[i]].correction, "gold", i) for i in gold_ids]
         trusted_ids = [r.id for r in records if tri[r.id]["category"] == "trusted" and r.id not in out]
