@@ -1,0 +1,135 @@
+"""Verifiers: what decides right and wrong for free-text answers (generation). Each is a plain function
+`(prediction, reference) -> Verdict` and serves as metric (the mean score), judge (`ok`) and flip detector (a
+pass whose new answer is not `ok`).
+
+- `final_answer`: the number after the last `####` (GSM8K's worked solutions), else the last number; exact.
+- `json_fields`: the answer parses as a JSON object; score = the share of the reference's fields it matches.
+- `rouge_l`: ROUGE-L F1 (rouge-score; `evaluate.load` would fetch from the hub), the best over references;
+  `ok` at `threshold`.
+- `code_tests`: the program and its tests run in a sandbox (tools/verify/sandbox.py); ok when they pass.
+
+`choose(description, references)` picks one from the task's words and the shape of its data, and says why.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool  # right, as a judge decides it
+    score: float  # 0..1, the metric's share for this answer
+    why: str = ""  # what was wrong, for a person (empty when right)
+
+
+def _number(text: str) -> str | None:
+    """The final answer of a worked solution: after the last '####', else the last number; commas dropped."""
+    tail = text.rsplit("####", 1)[1] if "####" in text else text
+    found = NUMBER.findall(tail)
+    if not found:
+        return None
+    n = found[0 if "####" in text else -1].replace(",", "").rstrip(".")
+    return str(int(float(n))) if re.fullmatch(r"-?\d+(\.0+)?", n) else n
+
+
+def final_answer(prediction: str, reference: str) -> Verdict:
+    want, got = _number(reference), _number(prediction)
+    if want is None:
+        raise ValueError(f"the reference has no final answer: {reference[-80:]!r}")
+    if got is None:
+        return Verdict(False, 0.0, "no final answer")
+    return Verdict(got == want, float(got == want), "" if got == want else f"final answer {got}, expected {want}")
+
+
+def _json_object(text: str) -> dict | None:
+    """The answer's JSON object: the whole text, else its first {...} block (models wrap JSON in prose or fences)."""
+    for candidate in (text.strip(), *(m.group(0) for m in re.finditer(r"\{.*\}", text, re.S))):
+        try:
+            value = json.loads(candidate)
+        except (json.JSONDecodeError, ValueError):
+            continue
+        if isinstance(value, dict):
+            return value
+    return None
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, str) and isinstance(b, str):
+        return " ".join(a.lower().split()) == " ".join(b.lower().split())
+    return a == b
+
+
+def json_fields(prediction: str, reference: str) -> Verdict:
+    want = _json_object(reference)
+    if want is None:
+        raise ValueError(f"the reference is not a JSON object: {reference[:80]!r}")
+    got = _json_object(prediction)
+    if got is None:
+        return Verdict(False, 0.0, "not a JSON object")
+    wrong = [k for k in want if k not in got or not _same(got[k], want[k])]
+    extra = [k for k in got if k not in want]
+    score = (len(want) - len(wrong)) / len(want) if want else float(not got)
+    why = "; ".join(p for p in (f"fields wrong or missing: {', '.join(wrong)}" if wrong else "",
+                                f"fields not asked for: {', '.join(extra)}" if extra else "") if p)
+    return Verdict(not wrong and not extra, score, why)
+
+
+def rouge_l(prediction: str, reference: str | Sequence[str], threshold: float = 0.3) -> Verdict:
+    from rouge_score import rouge_scorer
+
+    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+    refs = [reference] if isinstance(reference, str) else list(reference)
+    best = max(scorer.score(r, prediction)["rougeL"].fmeasure for r in refs)
+    return Verdict(best >= threshold, best, "" if best >= threshold else f"ROUGE-L {best:.2f} below {threshold}")
+
+
+def code_tests(prediction: str, reference: str) -> Verdict:
+    """`reference`: the tests (asserts, or a `check(candidate)` function with the entry point named in a first line
+    `# entry: name`); the program is the prediction's code (a ```python fence when it has one)."""
+    from tools.verify.sandbox import run_python
+
+    fence = re.search(r"```(?:python)?\n(.*?)```", prediction, re.S)
+    program = fence.group(1) if fence else prediction
+    entry = re.match(r"#\s*entry:\s*(\w+)", reference)
+    tail = f"\n\ncheck({entry.group(1)})\n" if entry else "\n"
+    res = run_python(program + "\n\n" + reference + tail)
+    last = (res.stderr.strip().splitlines() or [""])[-1]
+    return Verdict(res.ok, float(res.ok), "" if res.ok else "; ".join(p for p in (res.reason, last) if p))
+
+
+VERIFIERS: dict[str, Callable[..., Verdict]] = {"final_answer": final_answer, "json_fields": json_fields, "rouge_l": rouge_l,
+                                                 "code_tests": code_tests}
+WORDS = {  # a description using these words asks for the verifier
+    "code_tests": r"\b(code|program|function|python|implement)\b",
+    "json_fields": r"\b(json|fields?|structured|extract \w+ into)\b",
+    "final_answer": r"\b(math|arithmetic|word problems?|calculate|how many)\b",
+    "rouge_l": r"\b(summari[sz]\w*|paraphrase|rewrite|reply|translate|describe)\b",
+}
+
+
+def choose(description: str, references: Sequence[str]) -> tuple[str, str]:
+    """The verifier for a task, and why: the references' shape first (every one a JSON object, or a worked solution
+    ending in '#### n'), then the description's words, else ROUGE-L."""
+    refs = [r for r in references if isinstance(r, str)][:200]
+    if refs and all(_json_object(r) is not None and r.strip().startswith("{") for r in refs):
+        return "json_fields", "every reference output is a JSON object"
+    if refs and all(re.search(r"####\s*-?\d", r) for r in refs):
+        return "final_answer", "every reference output ends in '#### <number>'"
+    for name, pattern in WORDS.items():
+        if re.search(pattern, description, re.I):
+            return name, f"the description says {re.search(pattern, description, re.I).group(0)!r}"
+    return "rouge_l", "free text: overlap with the reference (ROUGE-L)"
+
+
+def score(name: str, predictions: Sequence[str], references: Sequence[Any]) -> dict:
+    """The metric over a set: the mean score, the share judged right, and each answer's verdict."""
+    verdicts = [VERIFIERS[name](p, r) for p, r in zip(predictions, references)]
+    n = max(len(verdicts), 1)
+    return {"verifier": name, "score": sum(v.score for v in verdicts) / n, "right": sum(v.ok for v in verdicts) / n,
+            "verdicts": verdicts}
