@@ -66,7 +66,7 @@ class RunManager:
 
         rec = self.record(run_id)
         try:
-            service.check_awaiting(rec, run_id, pending_request(self.g, config_for(self._thread(rec))) is not None)
+            service.check_awaiting(rec, f"run {run_id}", pending_request(self.g, config_for(self._thread(rec))) is not None)
         except service.BadInput as e:
             raise LookupError(str(e)) from None
         rec.update(status=RUNNING, approval=answer)

@@ -210,10 +210,11 @@ def answer(run_dir: Path, decision: dict, database_url: str | None = None, on_ev
         return drive(run_dir, meta, Command(resume=decision), database_url, on_event, ask)
 
 
-def check_awaiting(meta: dict, run_dir: Path, shows_request: bool = True) -> None:
-    """BadInput unless the run waits for an approval (and its checkpoint, where it was read, shows the request)."""
+def check_awaiting(meta: dict, run: str | Path, shows_request: bool = True) -> None:
+    """BadInput unless the run (named `run` in the message: its folder, or the server's run id) waits for an
+    approval, and its checkpoint, where it was read, shows the request."""
     if meta.get("status") != AWAITING_APPROVAL or not shows_request:
-        raise BadInput(f"{run_dir}: no approval pending (the run is {meta.get('status')})")
+        raise BadInput(f"{run}: no approval pending (the run is {meta.get('status')})")
 
 
 def drive(run_dir: Path, meta: dict, payload, database_url: str | None = None, on_event: Event | None = None, ask: Ask | None = None,

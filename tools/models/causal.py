@@ -170,7 +170,6 @@ def generate(model_dir: str | Path, prompts: list[Any], max_new_tokens: int = 12
     import torch
 
     tok, model = _load(str(model_dir))
-    out: list[str] = []
     order = sorted(range(len(prompts)), key=lambda i: len(str(prompts[i])))  # similar lengths together: less padding
     answers: dict[int, str] = {}
     for k in range(0, len(order), batch_size):
@@ -181,5 +180,4 @@ def generate(model_dir: str | Path, prompts: list[Any], max_new_tokens: int = 12
             gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id)
         for i, row in zip(idx, gen[:, enc["input_ids"].shape[1]:]):
             answers[i] = tok.decode(row, skip_special_tokens=True).strip()
-    out = [answers[i] for i in range(len(prompts))]
-    return out
+    return [answers[i] for i in range(len(prompts))]

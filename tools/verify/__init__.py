@@ -122,8 +122,8 @@ def choose(description: str, references: Sequence[str]) -> tuple[str, str]:
     if refs and all(re.search(r"####\s*-?\d", r) for r in refs):
         return "final_answer", "every reference output ends in '#### <number>'"
     for name, pattern in WORDS.items():
-        if re.search(pattern, description, re.I):
-            return name, f"the description says {re.search(pattern, description, re.I).group(0)!r}"
+        if m := re.search(pattern, description, re.I):
+            return name, f"the description says {m.group(0)!r}"
     return "rouge_l", "free text: overlap with the reference (ROUGE-L)"
 
 
