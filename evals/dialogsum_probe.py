@@ -33,6 +33,18 @@ def rouge(pred: list[str], refs: list[list[str]]) -> float:
     return round(100 * sum(verify.rouge_l(p, r).score for p, r in zip(pred, refs)) / len(pred), 2)
 
 
+def page(out: dict) -> Page:
+    rows, a = out["rows"], out["argv"]
+    gain = rows[1]["rouge_l"] - rows[0]["rouge_l"]
+    return Page("dialogsum_probe", "DialogSum: the embedded generator untrained and plainly fine-tuned",
+                "python -m evals.dialogsum_probe " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in a.items() if v is not None),
+                f"ROUGE-L {rows[0]['rouge_l']} untrained, {rows[1]['rouge_l']} after a plain LoRA fine-tune on {rows[1]['train_examples']} "
+                f"dev dialogues ({gain:+.2f}), on {out['test_dialogues']} test dialogues",
+                ["model", "train_examples", "rouge_l", "seconds", "train_seconds", "example"], rows,
+                notes="A probe, not the cold-start benchmark: generation is not a task kind yet. One seed; ROUGE-L F1 (rouge-score, "
+                      "stemmed), best of the three references; `example` is the answer to the first test dialogue.")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--train", type=int, default=128, help="dev dialogues to fine-tune on")
@@ -67,14 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         print(rows[-1])
     out = {"argv": vars(a), "test_dialogues": len(test), "rows": rows}
     write_json(RESULTS, out)
-    gain = rows[1]["rouge_l"] - rows[0]["rouge_l"]
-    write(Page("dialogsum_probe", "DialogSum: the embedded generator untrained and plainly fine-tuned",
-               "python -m evals.dialogsum_probe " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(a).items() if v is not None),
-               f"ROUGE-L {rows[0]['rouge_l']} untrained, {rows[1]['rouge_l']} after a plain LoRA fine-tune on {len(train)} dev dialogues "
-               f"({gain:+.2f}), on {len(test)} test dialogues",
-               ["model", "train_examples", "rouge_l", "seconds", "train_seconds", "example"], rows,
-               notes="A probe, not the cold-start benchmark: generation is not a task kind yet. One seed; ROUGE-L F1 (rouge-score, "
-                     "stemmed), best of the three references."), RESULTS)
+    print(f"results in {RESULTS}; page {write(page(out))}")
     return 0
 
 

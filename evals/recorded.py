@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Callable
 
-from evals import churn_study, coldstart_bench, entity_bench, production_bench, triage_clean
+from evals import churn_study, coldstart_bench, dialogsum_probe, entity_bench, production_bench, triage_clean
 from evals.adaptft import runner
 from evals.pages import README, ROOT, Page, write
 
@@ -22,6 +22,7 @@ RECORDED: dict[str, tuple[str, Callable[[object], Page]]] = {
     "triage_clean": ("evals/results/triage_clean.json", triage_clean.page),
     "churn_study": ("evals/results/churn_study.json", churn_study.page),
     "churn_study_ner": ("evals/results/churn_study_ner.json", lambda r: churn_study.page(r, "ner")),
+    "dialogsum_probe": ("evals/results/dialogsum_probe.json", dialogsum_probe.page),
 }
 
 
