@@ -93,3 +93,29 @@ def test_the_sandbox_stops_network_loops_memory_files_and_children(tmp_path):
     time.sleep(4)
     assert child.ok and not marker.exists() and not Path(child.stdout.strip()).exists()
     assert run_python("import sys\nprint(sum(range(10)))\n", quick).stdout.strip() == "45"
+
+
+def test_failures_of_free_text_are_told_apart_by_kind():
+    from tools.production.free_text import failure_kind, failure_kinds
+
+    assert failure_kind("I'm sorry, I can't help with that.", "#### 72", "final_answer") == "refusal"
+    assert failure_kind("She sold some clips.", "#### 72", "final_answer") == "bad_format"
+    assert failure_kind("Here is the data", '{"a": 1}', "json_fields") == "bad_format"
+    long = " ".join(["word"] * 40)
+    assert failure_kind(long, "A short summary of it.", "rouge_l") == "too_long"
+    assert failure_kind("Ok.", "The customer lost a card and the agent blocked it.", "rouge_l") == "too_short"
+    assert failure_kind("The agent sends a link.", "The customer asks for a refund.", "rouge_l") == "wrong_answer"
+    assert failure_kinds(["#### 3", "no idea", "#### 5"], ["#### 4", "#### 4", None], "final_answer") == {"wrong_answer": 2, "bad_format": 1}
+
+
+def test_corrections_the_verifier_or_their_own_arithmetic_refute_are_noise():
+    from tools.production.free_text import arithmetic, correction_noise
+
+    assert correction_noise(GSM_REF, "final_answer") is None
+    assert "is wrong" in correction_noise(GSM_REF.replace("<<48+24=72>>", "<<48+24=74>>"), "final_answer")
+    assert "not the result of its last step" in correction_noise(GSM_REF.replace("#### 72", "#### 70"), "final_answer")
+    assert correction_noise("She sold many clips.", "final_answer") == "the correction has no final answer"
+    assert correction_noise("name: Ana", "json_fields") == "the correction is not a JSON object"
+    assert correction_noise('{"name": "Ana"}', "json_fields") is None and correction_noise("anything", "rouge_l") is None
+    assert arithmetic("48/2") == 24 and arithmetic("3 x 4") == 12 and arithmetic("(2+3)*1,000") == 5000
+    assert arithmetic("__import__('os')") is None and arithmetic("9**99999") is None and arithmetic("1/0") is None

@@ -28,7 +28,7 @@ class Verdict:
     why: str = ""  # what was wrong, for a person (empty when right)
 
 
-def _number(text: str) -> str | None:
+def final_number(text: str) -> str | None:
     """The final answer of a worked solution: after the last '####', else the last number; commas dropped."""
     tail = text.rsplit("####", 1)[1] if "####" in text else text
     found = NUMBER.findall(tail)
@@ -39,7 +39,7 @@ def _number(text: str) -> str | None:
 
 
 def final_answer(prediction: str, reference: str) -> Verdict:
-    want, got = _number(reference), _number(prediction)
+    want, got = final_number(reference), final_number(prediction)
     if want is None:
         raise ValueError(f"the reference has no final answer: {reference[-80:]!r}")
     if got is None:
@@ -47,7 +47,7 @@ def final_answer(prediction: str, reference: str) -> Verdict:
     return Verdict(got == want, float(got == want), "" if got == want else f"final answer {got}, expected {want}")
 
 
-def _json_object(text: str) -> dict | None:
+def json_object(text: str) -> dict | None:
     """The answer's JSON object: the whole text, else its first {...} block (models wrap JSON in prose or fences)."""
     for candidate in (text.strip(), *(m.group(0) for m in re.finditer(r"\{.*\}", text, re.S))):
         try:
@@ -66,10 +66,10 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def json_fields(prediction: str, reference: str) -> Verdict:
-    want = _json_object(reference)
+    want = json_object(reference)
     if want is None:
         raise ValueError(f"the reference is not a JSON object: {reference[:80]!r}")
-    got = _json_object(prediction)
+    got = json_object(prediction)
     if got is None:
         return Verdict(False, 0.0, "not a JSON object")
     wrong = [k for k in want if k not in got or not _same(got[k], want[k])]
@@ -117,7 +117,7 @@ def choose(description: str, references: Sequence[str]) -> tuple[str, str]:
     """The verifier for a task, and why: the references' shape first (every one a JSON object, or a worked solution
     ending in '#### n'), then the description's words, else ROUGE-L."""
     refs = [r for r in references if isinstance(r, str)][:200]
-    if refs and all(_json_object(r) is not None and r.strip().startswith("{") for r in refs):
+    if refs and all(json_object(r) is not None and r.strip().startswith("{") for r in refs):
         return "json_fields", "every reference output is a JSON object"
     if refs and all(re.search(r"####\s*-?\d", r) for r in refs):
         return "final_answer", "every reference output ends in '#### <number>'"
