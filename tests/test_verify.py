@@ -119,3 +119,24 @@ def test_corrections_the_verifier_or_their_own_arithmetic_refute_are_noise():
     assert correction_noise('{"name": "Ana"}', "json_fields") is None and correction_noise("anything", "rouge_l") is None
     assert arithmetic("48/2") == 24 and arithmetic("3 x 4") == 12 and arithmetic("(2+3)*1,000") == 5000
     assert arithmetic("__import__('os')") is None and arithmetic("9**99999") is None and arithmetic("1/0") is None
+
+
+def test_math_noise_changes_what_it_says_and_nothing_else():
+    import random
+
+    from tools.fixtures.math_noise import false_premise, negation_flip, number_distractor, number_swap, numbers
+
+    q = "Natalia sold clips to 48 of her friends in April. She sold half as many clips in May. How many clips did she sell?"
+    rng = random.Random(0)
+    d = number_distractor(q, rng)
+    assert d.endswith("How many clips did she sell?") and len(numbers(d)) == 2 and "48" in d and d != q
+    two = "Tom has 3 apples and buys 5 more. How many apples does he have?"
+    s = number_swap(two, rng)
+    assert s == "Tom has 5 apples and buys 3 more. How many apples does he have?"
+    one = number_swap(q, rng)
+    assert one != q and "48" not in one and len(numbers(one)) == 1
+    f = false_premise(q, rng)
+    assert f.startswith(q) and "48 above is wrong" in f
+    assert negation_flip(q, rng) == q.replace(" sold ", " did not sell ", 1)
+    assert number_swap("How are you?", rng) is None and negation_flip("How are you?", rng) is None
+    assert number_distractor("One sentence only", rng) is None
