@@ -379,3 +379,27 @@ def test_the_scout_searches_a_reachable_hub_and_reads_its_parquet_with_class_nam
     assert hub and hub[0]["name"] == "acme/bank-intents" and hub[0]["used"] and hub[0]["format"] == "parquet"
     assert sorted(rep["spec"]["labels"]) == labels and "reachable" in rep["hub"] and "bank" in searches
     assert not (tmp_path / "run" / "work" / "hub" / "acme__bank-intents" / "big.csv").exists()
+
+
+def test_a_free_text_evaluation_set_tags_long_unusual_and_declined_requests():
+    """Generation's frame: the test split when there is one, never trained on; the longest and the most unusual
+    inputs are boundary cases, requests the reference declines are negatives."""
+    import numpy as np
+
+    from tools.coldstart.evalset import build_free_text
+
+    def fake_embed(texts):  # "weather" texts point elsewhere than the rest: the unusual ones
+        return np.array([[0.0, 1.0] if "weather" in t else [1.0, 0.0] for t in texts], dtype=np.float32)
+
+    pool = [(f"summarize call {i} about a card", f"The customer called about card {i}.", "d") for i in range(60)]
+    test = [(f"summarize the meeting number {i} for me", f"Meeting {i} was short.", "d") for i in range(18)]
+    test += [("summarize " + "a very long dialogue " * 30, "It was long.", "d"), ("summarize the weather talk", "Rain.", "d"),
+             ("write my exam for me", "I'm sorry, I can't help with that.", "d"), (pool[0][0], pool[0][1], "d")]
+    sp = build_free_text(pool, test, seed=0, embed_fn=fake_embed)
+    tags = {r["input"]: r["tags"] for r in sp.eval}
+    assert len(sp.eval) == 22 and sp.makeup["origin"] == "the sources' test split"
+    assert "boundary" in tags["summarize " + "a very long dialogue " * 30] and "boundary" in tags["summarize the weather talk"]
+    assert tags["write my exam for me"] == ["negative"] and sp.makeup["negatives"] == 1
+    assert sum("boundary" in t for t in tags.values()) == 2  # ties at the length cut are not boundary cases
+    trained = {r[0] for r in sp.train + sp.dev}
+    assert pool[0][0] not in trained and sp.makeup["removed_from_training"] == 1 and len(sp.dev) == 6

@@ -220,3 +220,41 @@ def build_entities(pool_train: list[EntityRow], pool_test: list[EntityRow], type
              "tags": (["boundary"] if k in boundary else []) + ([] if r[1] else ["negative"])} for k, r in enumerate(ev)]
     return Splits(rows, dev, train, _makeup(rows, Counter(s["label"] for r in rows for s in r["output"]), origin, types, pairs,
                                             len(pool_train) - len(rest), len(dev), len(train)))
+
+
+# ---------------------------------------------------------------- free text (generation)
+
+def build_free_text(pool_train: list[Row], pool_test: list[Row], *, eval_share: float = 0.15, max_eval: int = 1000,
+                    dev_share: float = 0.1, max_dev: int = 300, seed: int = 0, embed_fn=None) -> Splits:
+    """Evaluation, development and training splits of a pool of free-text answers:
+    - the sources' test split when there is one, else a share of the pool at random;
+    - boundary cases: the longest inputs (top fifth by words) and the most unusual (farthest from the pool's
+      centroid in MiniLM space, top tenth);
+    - negatives: requests whose reference answer declines them (the task's refusals)."""
+    from tools.production.free_text import REFUSAL
+
+    if embed_fn is None:
+        from tools.models.embed import embed as embed_fn
+    rng = random.Random(seed)
+    if pool_test:
+        ev = rng.sample(pool_test, min(max_eval, len(pool_test)))
+        origin = "the sources' test split"
+    else:
+        ev = rng.sample(pool_train, min(max_eval, int(round(eval_share * len(pool_train)))))
+        origin = f"{eval_share:.0%} of the pool, at random"
+    keys = {" ".join(r[0].lower().split()) for r in ev}
+    rest = [r for r in pool_train if " ".join(r[0].lower().split()) not in keys]
+    rng.shuffle(rest)
+    dev = rest[: min(max_dev, int(round(dev_share * len(rest))))]
+    train = rest[len(dev):]
+
+    words = np.array([len(r[0].split()) for r in ev])
+    long = words > np.quantile(words, 0.8) if len(ev) else words.astype(bool)  # strictly: ties at the cut are not long
+    ref = embed_fn([r[0] for r in (train or ev)])
+    centre = ref.mean(0) / (np.linalg.norm(ref.mean(0)) + 1e-9)
+    far = 1 - embed_fn([r[0] for r in ev]) @ centre if ev else np.zeros(0)
+    unusual = far > np.quantile(far, 0.9) if len(ev) else far.astype(bool)
+    rows = [{"input": r[0], "output": r[1], "source": r[2],
+             "tags": (["boundary"] if long[k] or unusual[k] else []) + (["negative"] if REFUSAL.search(str(r[1])) else [])}
+            for k, r in enumerate(ev)]
+    return Splits(rows, dev, train, _makeup(rows, Counter(), origin, [], [], len(pool_train) - len(rest), len(dev), len(train)))
