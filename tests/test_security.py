@@ -341,3 +341,18 @@ def test_a_cold_start_killed_after_every_step_finishes_with_one_version(tiny_bas
     assert {"scout", "frame", "search", "cold_mix", "train", "score", "finish", "registry.promote", "report"} <= boundaries
     rep = json.loads((run / "report.json").read_text())
     assert rep["promoted"] and Registry(rep["registry"]["registry"], home / "registry").versions() == ["v0001"]
+
+
+def test_answers_in_sentences_are_taken_for_generation_not_for_labels(tmp_path, capsys):
+    """Data or logs whose answers are sentences are generation's, and refused as such (not read as a
+    classification task with one label a sentence)."""
+    from tools.store.data import task_of_outputs
+
+    summaries = [f"The customer called about card number {i} and the agent blocked it at once." for i in range(30)]
+    assert task_of_outputs(summaries) == "generation" and task_of_outputs(["card_lost", "balance not updated after bank transfer"]) == "classification"
+    assert task_of_outputs(["Paris", "London is the capital of the United Kingdom of course"]) == "generation"  # mixed: free text
+    data = tmp_path / "calls.jsonl"
+    data.write_text("\n".join(json.dumps({"input": f"call {i}", "output": s}) for i, s in enumerate(summaries)) + "\n")
+    assert main(["new", "make a note of each call", "--data", str(data), "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "this task is generation" in err and not (tmp_path / "run").exists()

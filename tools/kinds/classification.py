@@ -10,6 +10,9 @@ from tools.kinds.base import Diagnosis, embeddings
 from tools.store.artifacts import DEPLOYED_PROBS, LOG_EMB, PARENT_EMB
 
 
+MAX_LABEL_WORDS = 6  # "balance not updated after bank transfer" is a label; a summary is not
+
+
 class Classification:
     name, metric, unit, noun = "classification", "accuracy", "answers", "labels"
     metric_key = "accuracy"  # the task spec's metric
@@ -24,8 +27,9 @@ class Classification:
         return map_label(answer, labels, level)
 
     def claims(self, output: Any) -> bool:
-        """Whether a logged answer has this kind's shape: a label."""
-        return isinstance(output, str)
+        """Whether a logged answer has this kind's shape: a label, a short name (a sentence of free text is not one:
+        data whose answers are sentences is generation's)."""
+        return isinstance(output, str) and len(output.split()) <= MAX_LABEL_WORDS and len(output) <= 80
 
     def check_output(self, value: Any, text: str, what: str) -> str | None:
         """Why `value` is no valid answer to `text` (None when it is)."""
