@@ -168,6 +168,13 @@ def load_frozen(run_dir: str | Path) -> list[dict]:
     return read_jsonl(run_dir / "eval_set.jsonl")
 
 
+def _at_random(pool_train: list, pool_test: list, eval_share: float, max_eval: int, rng: random.Random) -> tuple[list, str]:
+    """An evaluation set drawn at random: from the sources' test split when there is one, else a share of the pool."""
+    if pool_test:
+        return rng.sample(pool_test, min(max_eval, len(pool_test))), "the sources' test split"
+    return rng.sample(pool_train, min(max_eval, int(round(eval_share * len(pool_train))))), f"{eval_share:.0%} of the pool, at random"
+
+
 # ---------------------------------------------------------------- entity extraction
 
 EntityRow = tuple[str, list, str]  # input, spans, source
@@ -188,12 +195,7 @@ def build_entities(pool_train: list[EntityRow], pool_test: list[EntityRow], type
     if short:
         raise DataError("--data", 0, f"entity types with fewer than two examples cannot be learned and tested: {short[:10]}; "
                                      "add examples or drop them from --labels")
-    if pool_test:
-        ev = rng.sample(pool_test, min(max_eval, len(pool_test)))
-        origin = "the sources' test split"
-    else:
-        ev = rng.sample(pool_train, min(max_eval, int(round(eval_share * len(pool_train)))))
-        origin = f"{eval_share:.0%} of the pool, at random"
+    ev, origin = _at_random(pool_train, pool_test, eval_share, max_eval, rng)
     taken = {id(r) for r in ev}
     for t in sorted(set(types) - {s["label"] for _, spans, _ in ev for s in spans}):
         have = [r for r in pool_train if id(r) not in taken and any(s["label"] == t for s in r[1])]
@@ -236,12 +238,7 @@ def build_free_text(pool_train: list[Row], pool_test: list[Row], *, eval_share: 
     if embed_fn is None:
         from tools.models.embed import embed as embed_fn
     rng = random.Random(seed)
-    if pool_test:
-        ev = rng.sample(pool_test, min(max_eval, len(pool_test)))
-        origin = "the sources' test split"
-    else:
-        ev = rng.sample(pool_train, min(max_eval, int(round(eval_share * len(pool_train)))))
-        origin = f"{eval_share:.0%} of the pool, at random"
+    ev, origin = _at_random(pool_train, pool_test, eval_share, max_eval, rng)
     keys = {" ".join(r[0].lower().split()) for r in ev}
     rest = [r for r in pool_train if " ".join(r[0].lower().split()) not in keys]
     rng.shuffle(rest)
