@@ -37,9 +37,9 @@ class Workspace:
         if f.form == "json":
             return self.load_json(f.name)
         if f.form == "rows":
-            return self.load_rows(f.name)  # type: ignore[return-value]
+            return read_jsonl(self.path(f))  # type: ignore[return-value]
         if f.form == "array":
-            return self.load_array(f.name)  # type: ignore[return-value]
+            return np.load(self.path(f"{f}.npy"))  # type: ignore[return-value]
         raise TypeError(f"work file {f.name} ({f.form}) is read with by_text / blocks_by_text, or is a folder")
 
     def write(self, f: WorkFile[T], value: T) -> None:
@@ -47,25 +47,16 @@ class Workspace:
         if f.form == "json":
             self.save_json(f.name, value)
         elif f.form == "rows":
-            self.save_rows(f.name, value)  # type: ignore[arg-type]
+            write_jsonl(self.path(f), value)  # type: ignore[arg-type]
         else:
             raise TypeError(f"work file {f.name} ({f.form}) is written by array / by_text, or is a folder")
 
-    def save_json(self, name: str, obj: Any) -> None:
+    # JSON by a plain name: the key files beside the by-text arrays
+    def save_json(self, name: Name, obj: Any) -> None:
         write_json(self.path(name), obj)
 
-    def load_json(self, name: str) -> Any:
+    def load_json(self, name: Name) -> Any:
         return json.loads(self.path(name).read_text(encoding="utf-8"))
-
-    def save_rows(self, name: str, rows: list[dict]) -> None:
-        write_jsonl(self.path(name), rows)
-
-    def load_rows(self, name: str) -> list[dict]:
-        return read_jsonl(self.path(name))
-
-    def load_array(self, name: Name) -> np.ndarray:
-        """An array `array` cached."""
-        return np.load(self.path(f"{name}.npy"))
 
     def array(self, name: Name, compute: Callable[[], np.ndarray]) -> np.ndarray:
         """A cached array: computed once, then read from `work/<name>.npy` (also after a resume)."""
