@@ -44,10 +44,13 @@ def test_rouge_l_takes_the_best_reference_and_judges_at_the_threshold():
 def test_choose_reads_the_data_before_the_words():
     assert verify.choose("answer the question", ['{"a": 1}', '{"a": 2}'])[0] == "json_fields"
     assert verify.choose("help with homework", [GSM_REF])[0] == "final_answer"
-    assert verify.choose("write a python function for each request", ["def f(): pass"])[0] == "code_tests"
+    assert verify.choose("write a python function for each request", ["# entry: f\ndef check(c):\n    assert c() == 1"])[0] == "code_tests"
+    assert verify.choose("write a python function for each request", [])[0] == "code_tests"  # no data: the words
+    assert verify.choose("how many apples", ["12", "7"])[0] == "final_answer"
     name, why = verify.choose("Summarize customer-support dialogues in one or two sentences", ["The agent helps."])
     assert name == "rouge_l" and "summari" in why.lower()
     assert verify.choose("say something", ["anything"])[0] == "rouge_l"
+    assert verify.choose("write a python function", ["def f(): pass"])[0] == "rouge_l"  # a solution, not tests: overlap
     s = verify.score("final_answer", ["#### 72", "#### 3"], [GSM_REF, "#### 4"])
     assert s["score"] == s["right"] == 0.5 and [v.ok for v in s["verdicts"]] == [True, False]
 

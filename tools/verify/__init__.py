@@ -8,7 +8,7 @@ pass whose new answer is not `ok`).
   `ok` at `threshold`.
 - `code_tests`: the program and its tests run in a sandbox (tools/verify/sandbox.py); ok when they pass.
 
-`choose(description, references)` picks one from the task's words and the shape of its data, and says why.
+`choose(description, references)` picks one from the shape of the task's data (its words when it has none), and says why.
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ def code_tests(prediction: str, reference: str) -> Verdict:
 
 VERIFIERS: dict[str, Callable[..., Verdict]] = {"final_answer": final_answer, "json_fields": json_fields, "rouge_l": rouge_l,
                                                  "code_tests": code_tests}
-WORDS = {  # a description using these words asks for the verifier
+WORDS = {  # a description using these words asks for the verifier, when there are no references to read
     "code_tests": r"\b(code|program|function|python|implement)\b",
     "json_fields": r"\b(json|fields?|structured|extract \w+ into)\b",
     "final_answer": r"\b(math|arithmetic|word problems?|calculate|how many)\b",
@@ -119,23 +119,47 @@ WORDS = {  # a description using these words asks for the verifier
 }
 
 
-def choose(description: str, references: Sequence[str]) -> tuple[str, str]:
-    """The verifier for a task, and why: the references' shape first (every one a JSON object, or a worked solution
-    ending in '#### n'), then the description's words, else ROUGE-L."""
-    refs = [r for r in references if isinstance(r, str)][:200]
-    if refs and all(json_object(r) is not None and r.strip().startswith("{") for r in refs):
+def _first(reference: Any) -> str | None:
+    """A reference as text: a list of references (several right answers) by its first."""
+    if isinstance(reference, (list, tuple)):
+        reference = reference[0] if reference else None
+    return reference if isinstance(reference, str) else None
+
+
+def by_shape(references: Sequence[Any]) -> tuple[str, str] | None:
+    """The verifier the references' shape settles, and why: every one a JSON object, a worked solution ending in
+    '#### n', a bare number, or tests (asserts, a `# entry:` line); None for free text."""
+    refs = [r for r in (_first(x) for x in references[:200]) if r is not None]
+    if not refs:
+        return None
+    if all(r.strip().startswith("{") and json_object(r) is not None for r in refs):
         return "json_fields", "every reference output is a JSON object"
-    if refs and all(re.search(r"####\s*-?\d", r) for r in refs):
+    if all(re.search(r"####\s*-?\d", r) for r in refs):
         return "final_answer", "every reference output ends in '#### <number>'"
-    for name, pattern in WORDS.items():
-        if m := re.search(pattern, description, re.I):
-            return name, f"the description says {m.group(0)!r}"
-    return "rouge_l", "free text: overlap with the reference (ROUGE-L)"
+    if all(NUMBER.fullmatch(r.strip()) for r in refs):
+        return "final_answer", "every reference output is a number"
+    if all(re.match(r"#\s*entry:", r) or re.search(r"^\s*assert\b", r, re.M) for r in refs):
+        return "code_tests", "every reference output is a set of tests"
+    return None
+
+
+def choose(description: str, references: Sequence[Any]) -> tuple[str, str]:
+    """The verifier for a task, and why: the references' shape (what can be checked is what the data settles), else,
+    with no references at all, the description's words; ROUGE-L for free text."""
+    found = by_shape(references)
+    if found:
+        return found
+    said = [(n, m.group(0)) for n, p in WORDS.items() if (m := re.search(p, description or "", re.I))]
+    if said and not any(_first(r) for r in references):
+        return said[0][0], f"the description says {said[0][1]!r}"
+    why = "free text: overlap with the reference (ROUGE-L)"
+    return "rouge_l", why + (f"; the description says {said[0][1]!r}" if said else "")
 
 
 def score(name: str, predictions: Sequence[str], references: Sequence[Any]) -> dict:
     """The metric over a set: the mean score, the share judged right, and each answer's verdict."""
-    verdicts = [VERIFIERS[name](p, r) for p, r in zip(predictions, references)]
+    many = name == "rouge_l"  # the one verifier that takes several right answers; the others read the first
+    verdicts = [VERIFIERS[name](p, r if many else _first(r)) for p, r in zip(predictions, references)]
     n = max(len(verdicts), 1)
     return {"verifier": name, "score": sum(v.score for v in verdicts) / n, "right": sum(v.ok for v in verdicts) / n,
             "verdicts": verdicts}
