@@ -9,7 +9,7 @@ from graph.service import EXIT_OK, BadInput
 
 
 def read_inputs(path: str) -> list[dict]:
-    from tools.store.data import DataError, _objects
+    from tools.store.data import INPUT_SHAPE, DataError, _objects, input_text
 
     p = Path(path)
     if p.suffix.lower() == ".txt":
@@ -22,9 +22,10 @@ def read_inputs(path: str) -> list[dict]:
         raise BadInput(str(e)) from None
     out = []
     for n, obj in rows:
-        if not isinstance(obj.get("input"), str):
-            raise BadInput(f"{p}:{n}: missing field 'input' (a string)")
-        out.append({k: obj[k] for k in ("id", "input") if k in obj})
+        text = input_text(obj.get("input"))
+        if text is None:
+            raise BadInput(f"{p}:{n}: missing field 'input' ({INPUT_SHAPE})")
+        out.append({**{k: obj[k] for k in ("id",) if k in obj}, "input": text})
     return out
 
 

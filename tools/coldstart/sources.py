@@ -24,10 +24,12 @@ from pathlib import Path
 
 from tools import kinds
 from tools.kinds.spans import from_tokens
-from tools.store.data import DataError, Example, json_object, task_of_outputs
+from tools.store.data import INPUT_SHAPE, DataError, Example, input_text, json_object, task_of_outputs
 
-INPUT_COLUMNS = ("input", "text", "sentence", "utterance", "query", "question", "content")
-OUTPUT_COLUMNS = ("output", "label", "category", "intent", "class", "labels", "tag")
+INPUT_COLUMNS = ("input", "text", "sentence", "utterance", "query", "question", "content", "dialogue", "document", "article",
+                 "prompt", "instruction", "messages")
+OUTPUT_COLUMNS = ("output", "label", "category", "intent", "class", "labels", "tag", "summary", "answer", "response",
+                  "completion", "target")
 CARD_FILES = ("CARD.md", "SOURCE.md", "README.md", "card.md")
 SPLIT_NAMES = {"train": "train", "training": "train", "dev": "validation", "valid": "validation",
                "validation": "validation", "val": "validation", "test": "test", "testing": "test"}
@@ -181,18 +183,31 @@ def _records(f: Path, objs: list[tuple[int, dict]]) -> list[Example]:
     keys = {k.lower(): k for k in objs[0][1]}
     src_in = next((keys[c] for c in INPUT_COLUMNS if c in keys), None)
     src_out = next((keys[c] for c in OUTPUT_COLUMNS if c in keys), None)
+    refs = _numbered(keys) if src_out is None else []
+    if refs:  # summary1, summary2, ...: several right answers (DialogSum's test split), kept as a list
+        src_out = refs[0]
     if src_in is None or src_out is None:
         raise DataError(f, objs[0][0], f"no input/output columns: found {sorted(objs[0][1])}; expected one of "
                                        f"{list(INPUT_COLUMNS)} and one of {list(OUTPUT_COLUMNS)}")
     out = []
     for n, o in objs:
-        x, y = o.get(src_in), o.get(src_out)
-        if not isinstance(x, str) or not x.strip():
-            raise DataError(f, n, f"field '{src_in}' must be a non-empty string")
-        if y is None or y == "":
+        x = input_text(o.get(src_in))
+        y = [str(o[k]).strip() for k in refs if o.get(k)] if refs else o.get(src_out)
+        if x is None:
+            raise DataError(f, n, f"field '{src_in}' must be {INPUT_SHAPE}")
+        if y is None or y == "" or y == []:
             raise DataError(f, n, f"field '{src_out}' is empty")
         out.append(Example(x.strip(), y.strip() if isinstance(y, str) else y, n))
     return out
+
+
+def _numbered(keys: dict[str, str]) -> list[str]:
+    """Numbered output columns (summary1, summary2, ...: one right answer each), in order; [] when there are none."""
+    for base in OUTPUT_COLUMNS:
+        found = sorted((int(m.group(1)), k) for low, k in keys.items() if (m := re.fullmatch(re.escape(base) + r"_?(\d+)", low)))
+        if found:
+            return [k for _, k in found]
+    return []
 
 
 def _aligned(seq_in: Path, label: Path) -> tuple[list[Example], list[str]]:

@@ -49,6 +49,20 @@ class LogRecord:
         return self.prediction if self.verdict == "pass" else self.correction
 
 
+def input_text(value: Any) -> str | None:
+    """An input as the run keeps it: a non-empty string, or a list of chat messages ({"role", "content"}, for
+    generation) as its JSON text (tools.models.causal.messages reads it back); None when it is neither."""
+    if isinstance(value, str):
+        return value if value.strip() else None
+    if isinstance(value, list) and value and all(isinstance(m, dict) and isinstance(m.get("role"), str)
+                                                 and isinstance(m.get("content"), str) for m in value):
+        return json.dumps([{"role": m["role"], "content": m["content"]} for m in value], ensure_ascii=False)
+    return None
+
+
+INPUT_SHAPE = "a non-empty string or a list of chat messages ({\"role\", \"content\"})"
+
+
 def task_of(output: Any) -> str:
     """The task kind implied by the shape of an output: the first registered kind that claims it, else free text."""
     from tools import kinds
@@ -128,12 +142,13 @@ def load_examples(path: str | Path, task: str | None = "classification") -> list
         for key in ("input", "output"):
             if key not in obj:
                 raise DataError(path, n, f"missing field '{key}'")
-        if not isinstance(obj["input"], str) or not obj["input"].strip():
-            raise DataError(path, n, "field 'input' must be a non-empty string")
-        reason = _check_output(obj["output"], task, "field 'output'", obj["input"])
+        text = input_text(obj["input"])
+        if text is None:
+            raise DataError(path, n, f"field 'input' must be {INPUT_SHAPE}")
+        reason = _check_output(obj["output"], task, "field 'output'", text)
         if reason:
             raise DataError(path, n, reason)
-        out.append(Example(obj["input"], _output(obj["output"], task), n))
+        out.append(Example(text, _output(obj["output"], task), n))
     return out
 
 
@@ -206,13 +221,14 @@ def _parse_log_line(path: Path, n: int, text: str) -> LogRecord:
     for key in ("id", "input", "prediction", "verdict"):
         if key not in obj:
             raise DataError(path, n, f"missing field '{key}'")
-    if not isinstance(obj["input"], str):
-        raise DataError(path, n, "field 'input' must be a string")
+    text = input_text(obj["input"]) if obj["input"] != "" else ""
+    if text is None:
+        raise DataError(path, n, f"field 'input' must be {INPUT_SHAPE}")
     verdict = obj["verdict"]
     if verdict not in VERDICTS:
         raise DataError(path, n, f"unknown verdict {json.dumps(verdict)[:40]} (expected 'pass' or 'fail')")
     known = {"id", "input", "prediction", "verdict", "correction", "feedback"}
-    rec = LogRecord(id=str(obj["id"]), input=obj["input"], prediction=obj["prediction"], verdict=verdict,
+    rec = LogRecord(id=str(obj["id"]), input=text, prediction=obj["prediction"], verdict=verdict,
                     correction=obj.get("correction"), feedback=obj.get("feedback"), line=n,
                     extra={k: v for k, v in obj.items() if k not in known})
     return _typed(path, rec, None)
