@@ -96,7 +96,7 @@ def cold_mix(state: State, runtime: Runtime[Context]) -> dict:
 
     def make(cand: dict) -> tuple[list[dict], dict]:
         src = train + ([(r["input"], r["output"]) for r in ws.read(DEV)] if cand["config"]["data"].get("with_dev") else [])
-        rows = training_rows(src, cand["config"]["data"], seed=ctx.seed + plan["iteration"])
-        return [{"input": t, "output": y} for t, y in rows], {"composition": {"examples": len(rows), **cand["config"]["data"]}}
+        rows = training_rows(src, cand["config"]["data"], seed=ctx.seed + plan["iteration"], order_seed=ctx.seed)
+        return [{"input": t, "output": y} for t, y in rows], {"composition": {**cand["config"]["data"], "examples": len(rows)}}
 
     return mixes(ws, plan, make, say=lambda comp: f"{comp['composition']['examples']} training examples")

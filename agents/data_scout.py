@@ -30,8 +30,10 @@ def check_model(model_dir: str, task: str = "classification") -> list[str]:
 def _load(logs: str, skip_bad: bool):
     """The logs, checked against the task their predictions imply (classification or entity extraction)."""
     loaded = load_logs(logs, task="detect", skip_bad=skip_bad)
-    if loaded.task not in kinds.names():
-        raise DataError(logs, 0, f"task '{loaded.task}' is not supported in production mode yet ({', '.join(kinds.names())})")
+    served = [n for n in kinds.names() if "production" in kinds.get(n).modes]
+    if loaded.task not in served:
+        raise DataError(logs, 0, f"these logs are {loaded.task} (their predictions' shape), which production mode does not "
+                                 f"serve yet ({', '.join(served)} so far)")
     return loaded
 
 
@@ -128,16 +130,21 @@ def scout(state: State, runtime: Runtime[Context]) -> dict:
         best = f"; the closest catalog dataset, {ranked[0].source.name}, scored {ranked[0].relevance:.2f} (needs {sc.MIN_RELEVANCE})" if cat else ""
         raise DataError("--data", 0, "no training data for this task: pass --data FILE|DIR with labelled examples, or --catalog DIR "
                                      f"holding a relevant dataset, or --chat-model to synthesize examples{best}; {hub_note}")
-    if spec.kind not in kinds.names():
-        raise DataError("--data", 0, f"cold start trains {', '.join(kinds.names())} models so far; this task is {spec.kind} "
+    if spec.kind not in kinds.names() or "cold_start" not in kinds.get(spec.kind).modes:
+        served = [n for n in kinds.names() if "cold_start" in kinds.get(n).modes]
+        raise DataError("--data", 0, f"cold start trains {', '.join(served)} models so far; this task is {spec.kind} "
                                      f"({spec.kind} is not supported in cold-start mode yet)")
     pool = sc.build_pool(spec, used)
+    if not pool.train:
+        raise DataError(used[0].source.path, 0, f"nothing to train on: all {len(pool.test)} usable examples are in a test split "
+                                                "(a file or folder named test); pass training data beside it")
+    spec.metric, spec.metric_why = kinds.get(spec.kind).choose_metric(spec.description, [y for _, y, _ in pool.train + pool.test])
     ws.write(POOL_TRAIN, [{"input": t, "output": y, "source": s} for t, y, s in pool.train])
     ws.write(POOL_TEST, [{"input": t, "output": y, "source": s} for t, y, s in pool.test])
     info = {"spec": spec.to_dict(), "sources": [c.summary() for c in ranked], "notes": notes, "hub": hub_note,
             "registry_name": _slug(used[0].source.name if used[0].origin != "teacher" else spec.description),
             "pool": {"train": len(pool.train), "test": len(pool.test), "dropped": pool.dropped}}
-    emit("scout", f"task: {spec.kind}, {len(spec.labels)} labels ({spec.decided_by}); using "
+    emit("scout", f"task: {spec.kind}, " + (f"{len(spec.labels)} labels, " if spec.labels else "") + f"metric {spec.metric} ({spec.decided_by}); using "
          + ", ".join(f"{c.source.name} ({c.why})" for c in used) + f"; pool {len(pool.train)} + {len(pool.test)} test")
     out = {"task": spec.kind, "labels": spec.labels, "scout": info}
     ws.write(SCOUT, {"state": out})

@@ -153,13 +153,14 @@ def _cold_report(state: State, ctx: Context) -> dict:
     final = promotion["final"] if promotion else None
     cand = plan.get("candidate") or {}
     iterations = [{**e, "decision": _cold_decision(e, state["iterations"], cand)} for e in state.get("iterations") or []]
-    metric = kinds.get(state["task"]).metric
+    metric = (final or {}).get("verifier") or kinds.get(state["task"]).metric  # free text: the verifier's name
     base_score = base.get("score", base.get("accuracy"))
     gain = round(final["score"] - base_score, 4) if final else None
     outcome = (f"trained {promotion['strategy']}: {metric} {final['score']:.4f} on the frozen evaluation set, "
                f"{gain * 100:+.1f} points over the untrained baseline ({base_score:.4f}); registered {promotion['registry']} {promotion['version']}"
                if promotion else f"nothing trained: {plan.get('why', '')}")
-    rep = {"mode": "cold_start", "task": state["task"], "description": state["description"], "base_model": ctx.base_model,
+    base_model = kinds.get(state["task"]).default_base if ctx.base_model == "minilm" else ctx.base_model
+    rep = {"mode": "cold_start", "task": state["task"], "description": state["description"], "base_model": base_model,
            "spec": state["scout"]["spec"], "sources": state["scout"]["sources"], "pool": state["scout"]["pool"],
            "hub": state["scout"]["hub"], "evaluation_set": {k: v for k, v in frame.items() if k != "baseline"},
            "baseline": base, "final": final, "gain_over_baseline": gain, "promoted": bool(promotion),

@@ -19,7 +19,6 @@ from graph.context import Context
 from graph.state import State
 from tools import backends, kinds
 from tools.backends import TrainJob
-from tools.models.classifier import TrainConfig
 from tools.store.data import read_jsonl
 from tools.store.workspace import Workspace
 
@@ -39,10 +38,11 @@ def train(state: State, runtime: Runtime[Context]) -> dict:
             continue
         rows = read_jsonl(cand["mix_file"])
         texts, targets = [r["input"] for r in rows], [r["output"] for r in rows]
-        cfg = TrainConfig(**cand["config"]["train"], seed=ctx.seed)
-        start = state["model"] if cand["config"].get("warm_start") else None
+        cfg = kind.train_config(cand["config"]["train"], ctx.seed)
+        # a warm start trains on from the deployed model; a continued attempt (cold start) from an earlier candidate
+        start = state["model"] if cand["config"].get("warm_start") else cand["config"].get("continue_from")
         jobs.append(TrainJob(cand["name"], kind.name, str(trained_dir), texts, targets, labels, cfg, ctx.base_model, start,
-                             kind.teacher(ws, state["model"], texts, targets, labels) if cfg.distill_weight > 0 else None))
+                             kind.teacher(ws, state["model"], texts, targets, labels) if getattr(cfg, "distill_weight", 0) > 0 else None))
     summaries |= {r.name: r.summary for r in backends.get(ctx.backend).run(jobs, _progress)}
     out = []
     for cand in plan["configs"]:
@@ -67,9 +67,15 @@ def _dirs(ctx: Context, plan: dict, cand: dict) -> tuple[Path, Path]:
 def _progress(job: TrainJob, e: dict) -> None:
     if e.get("started"):
         emit("train", f"{job.name}: {len(job.texts)} examples, {job.config.epochs} epochs, lr {job.config.learning_rate}, "
-                      f"from {'the deployed model' if job.start else 'the base model'}")
+                      f"from {_start_name(job.start)}")
     else:
         emit("train", f"{job.name} step {e['step']}/{e['total']} loss {e['loss']}", candidate=job.name, **e)
+
+
+def _start_name(start: str | None) -> str:
+    if not start:
+        return "the base model"
+    return f"candidate {Path(start).name}" if Path(start).parent.name == "candidates" else "the deployed model"
 
 
 def _interpolated(state: State, ctx: Context, name: str, trained_dir: Path, model_dir: Path, alphas: list[float]) -> dict:

@@ -5,6 +5,8 @@ score each candidate on the development split."""
 
 from __future__ import annotations
 
+import time
+
 from pathlib import Path
 
 from langgraph.runtime import Runtime
@@ -182,11 +184,13 @@ def frame(state: State, runtime: Runtime[Context]) -> dict:
     digest = es.freeze(ctx.run_dir, sp)
     ws.write(DEV, [{"input": t, "output": y} for t, y, _ in sp.dev])
     ws.write(TRAIN, [{"input": t, "output": y} for t, y, _ in sp.train])
-    emit("evalset", f"frozen: {sp.makeup['n']} examples ({sp.makeup['origin']}), {sp.makeup['labels_covered']} of "
-         f"{sp.makeup['labels']} labels, {sp.makeup['boundary']} boundary cases, {sp.makeup['negatives']} negatives; sha256 {digest[:12]}")
+    covered = f"{sp.makeup['labels_covered']} of {sp.makeup['labels']} labels, " if sp.makeup["labels"] else ""
+    emit("evalset", f"frozen: {sp.makeup['n']} examples ({sp.makeup['origin']}), {covered}"
+         f"{sp.makeup['boundary']} boundary cases, {sp.makeup['negatives']} negatives; sha256 {digest[:12]}")
     texts, truth = [r["input"] for r in sp.eval], [r["output"] for r in sp.eval]
+    t0 = time.perf_counter()
     answers, method = kind.baseline(texts, sp.train, spec["labels"], ctx.base_model)
-    base = kind.metrics(texts, truth, answers)
+    base = {**kind.metrics(texts, truth, answers), "seconds": round(time.perf_counter() - t0, 1)}
     emit("baseline", f"{method}: {kind.metric} {kind.score(base)}")
     out = {"evalset": {**sp.makeup, "sha256": digest, "file": str(Path(ctx.run_dir) / "eval_set.jsonl"),
                        "baseline": {"method": method, "score": kind.score(base), **base}}}

@@ -37,7 +37,8 @@ P = (PRODUCTION,)  # production only
 @dataclass(kw_only=True)
 class Context:
     run_dir: str = _f("", "Run folder: work files, candidates, report. Empty: runs/<thread id>.", cli=False)  # the CLI's --out
-    base_model: str = _f("minilm", "Model every retrain starts from (never the deployed checkpoint). 'minilm' is the embedded all-MiniLM-L6-v2.",
+    base_model: str = _f("minilm", "Model every retrain starts from (never the deployed checkpoint). 'minilm' is each kind's embedded "
+                                   "default: all-MiniLM-L6-v2 for labels and entities, SmolLM2-135M-Instruct ('smollm2') for generation.",
                          nonempty=True, flag="base")
     chat_model: Annotated[str | None, {"__template_metadata__": {"kind": "llm"}}] = _f(
         None, "Chat model for the agents, e.g. 'openai:gpt-4.1-mini'. None: deterministic methods only.")

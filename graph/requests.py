@@ -45,7 +45,7 @@ def run_settings(raw: dict, roots: list[Path]) -> dict:
     """Checked run settings; a base model given as a path, and the catalog, must lie under the data roots too."""
     out = check_settings(raw)
     base = out.get("base_model")
-    if base and base != "minilm":
+    if base and base not in ("minilm", "smollm2"):  # the embedded defaults are names, anything else a path
         out["base_model"] = str(under_roots(base, roots))  # PathNotAllowed is a ValueError
     for k in PATH_SETTINGS:
         if out.get(k):

@@ -17,6 +17,9 @@ SAMPLES = {  # (texts, truth, a wrong answer for each) per kind
             [[{"start": 0, "end": 3, "label": "PER"}, {"start": 12, "end": 18, "label": "LOC"}],
              [{"start": 0, "end": 3, "label": "PER"}, {"start": 8, "end": 11, "label": "PER"}], []],
             [[{"start": 0, "end": 3, "label": "LOC"}], [], [{"start": 0, "end": 4, "label": "PER"}]]),
+    "generation": (["sum up: the call was about a lost card", "sum up: a refund came late", "sum up: rain"],
+                   ["The customer lost a card.", ["A refund was late.", "The refund came late."], "It rained."],
+                   ["The customer lost a card and asked for a new one at once.", "I'm sorry, I cannot help.", "Sunny."]),
 }
 
 
@@ -25,23 +28,33 @@ def test_every_kind_keeps_the_contract(name):
     kind = kinds.get(name)
     assert isinstance(kind, TaskKind) and kind.name == name and kind is kinds.get(name)
     texts, truth, wrong = SAMPLES[name]
-    right, bad = kind.metrics(texts, truth, truth), kind.metrics(texts, truth, wrong)
+    said = [t[0] if name == "generation" and isinstance(t, list) else t for t in truth]  # one answer of several right ones
+    right, bad = kind.metrics(texts, truth, said), kind.metrics(texts, truth, wrong)
     assert kind.score(right) == 1.0 and kind.score(bad) < 1.0
     assert all(isinstance(l, str) for t in truth for l in kind.labels_of(t))
     confused = kind.confusions(texts, truth, wrong)
     assert confused and all(len(c) == 3 and c[2] >= 1 for c in confused)
-    assert kind.confusions(texts, truth, truth) == []
+    assert kind.confusions(texts, truth, said) == []
+    assert kind.judged(truth, said) == [True] * 3 and kind.judged(truth, wrong).count(False) >= 2
+    assert set(kind.modes) <= {"production", "cold_start"} and "cold_start" in kind.modes
+    # what cold start reads: the task's labels keep every answer; its results table names keys the metrics hold
+    labels = sorted({l for t in truth for l in kind.labels_of(t)})
+    assert [kind.map_answer(t, labels, "as_in_data") for t in truth] == truth
+    assert all(k in right for _, k in kind.report_columns) and isinstance(kind.min_labels, int)
+    assert kinds.naming(name)["metric_key"] == kind.metric_key and name in kinds.known()
+    from tools.coldstart import search as sr
+
+    firsts = kind.first_search(sr.first(400, 3, sr.SearchSettings())[0], 400)
+    assert len(firsts) >= 2 and all({"name", "train", "data"} <= set(c) for c in firsts)
+    assert all(kind.train_config(c["train"], 0) is not None for c in firsts)  # the kind's own training configuration
+    if "production" not in kind.modes:  # refused before the production methods are reached
+        return
     configs = kind.first_strategies({"dominant_error": "recall", "patterns": []}, 2, 1e-4)
     assert len(configs) >= 2 and all({"name", "mix", "train"} <= set(c) for c in configs)
     assert len({c["name"] for c in configs}) == len(configs)
     shown = kind.log_figures(texts, truth, wrong, texts, truth, truth)
     assert shown["regression_accuracy"] == 1.0 and isinstance(shown["per_label_recall"], dict)
     assert kind.churn(None, "unused", []) == [] and kind.answers_with_churn("unused", []) == ([], None)
-    # what cold start reads: the task's labels keep every answer; its results table names keys the metrics hold
-    labels = sorted({l for t in truth for l in kind.labels_of(t)})
-    assert [kind.map_answer(t, labels, "as_in_data") for t in truth] == truth
-    assert all(k in right for _, k in kind.report_columns) and isinstance(kind.min_labels, int)
-    assert kinds.naming(name)["metric_key"] == kind.metric_key and name in kinds.known()
 
 
 def test_a_registered_kind_is_named_by_descriptions_and_flags(monkeypatch):
@@ -62,8 +75,10 @@ def test_a_registered_kind_is_named_by_descriptions_and_flags(monkeypatch):
     with pytest.raises(TaskError, match="haiku task needs 3 labels"):
         infer_task("sort poems", [], [], ["spring", "autumn"], kind="haiku")
     # a kind planned but not registered is named, then refused by the run (not mistaken for another kind)
-    assert kind_from_description("summarize each dialogue in two sentences") == "generation"
-    assert "generation" in kinds.known() and "generation" not in kinds.names()
+    monkeypatch.setitem(base.PLANNED, "sonnet", {"words": r"\bsonnets?\b", "metric_key": "meter", "min_labels": 0})
+    assert kind_from_description("compose sonnets about the sea") == "sonnet"
+    assert "sonnet" in kinds.known() and "sonnet" not in kinds.names()
+    assert kind_from_description("summarize each dialogue in two sentences") == "generation" and "generation" in kinds.names()
 
 
 def test_an_unknown_kind_is_named_in_the_error():

@@ -190,10 +190,10 @@ def test_registry_and_rollback_take_names_not_paths(tmp_path, capsys):
 
 def test_new_that_refuses_its_task_inside_the_run_leaves_no_folder(tmp_path, capsys):
     data = tmp_path / "qa.jsonl"
-    data.write_text("\n".join(json.dumps({"input": f"what is {i} plus {i}", "output": f"{i} plus {i} is {2 * i}, a number"})
+    data.write_text("\n".join(json.dumps({"input": f"what is {i} plus {i}", "output": "sum" if i % 2 else "product"})
                               for i in range(30)) + "\n")
-    run = tmp_path / "run"
-    assert main(["new", "answer arithmetic questions", "--data", str(data), "--kind", "generation", "--out", str(run), "--quiet"]) == 2
+    run = tmp_path / "run"  # labels, asked for as entities: no source of the task's kind, found by the scout
+    assert main(["new", "tag the numbers", "--data", str(data), "--kind", "ner", "--out", str(run), "--quiet"]) == 2
     assert capsys.readouterr().err.startswith("error: ") and not run.exists()  # refused inside the run, by the scout
 
 
@@ -343,16 +343,12 @@ def test_a_cold_start_killed_after_every_step_finishes_with_one_version(tiny_bas
     assert rep["promoted"] and Registry(rep["registry"]["registry"], home / "registry").versions() == ["v0001"]
 
 
-def test_answers_in_sentences_are_taken_for_generation_not_for_labels(tmp_path, capsys):
-    """Data or logs whose answers are sentences are generation's, and refused as such (not read as a
-    classification task with one label a sentence)."""
+def test_answers_in_sentences_are_taken_for_generation_not_for_labels():
+    """Data whose answers are sentences, or JSON objects, is generation's (not read as a classification task with one
+    label a sentence)."""
     from tools.store.data import task_of_outputs
 
     summaries = [f"The customer called about card number {i} and the agent blocked it at once." for i in range(30)]
     assert task_of_outputs(summaries) == "generation" and task_of_outputs(["card_lost", "balance not updated after bank transfer"]) == "classification"
     assert task_of_outputs(["Paris", "London is the capital of the United Kingdom of course"]) == "generation"  # mixed: free text
-    data = tmp_path / "calls.jsonl"
-    data.write_text("\n".join(json.dumps({"input": f"call {i}", "output": s}) for i, s in enumerate(summaries)) + "\n")
-    assert main(["new", "make a note of each call", "--data", str(data), "--out", str(tmp_path / "run"), "--quiet"]) == 2
-    err = capsys.readouterr().err
-    assert "this task is generation" in err and not (tmp_path / "run").exists()
+    assert task_of_outputs(['{"name": "Ana"}', '{"name": "Bo", "city": "Oslo"}']) == "generation"  # JSON: structured text

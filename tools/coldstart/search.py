@@ -27,6 +27,7 @@ import random
 from collections import Counter
 from dataclasses import asdict, dataclass
 
+from tools.coldstart.free_search import examples_of, slice_rows
 from tools.models.classifier import TrainConfig
 from tools.production.perturb import perturb
 
@@ -160,7 +161,9 @@ def estimate_minutes(history: list[dict], configs: list[dict], n_train: int, n_l
     total = 0.0
     for c in configs:
         d = c["data"]
-        n = min(n_train, d["per_label"] * n_labels) if d.get("per_label") else n_train
+        n = examples_of(d, n_train)
+        if n is None:
+            n = min(n_train, d["per_label"] * n_labels) if d.get("per_label") else n_train
         n *= (1 + len(d.get("focus") or []) * 0.1) * (2 ** int(d.get("augment") or 0))
         total += rate * n * c["train"]["epochs"]
     return total / 60
@@ -175,11 +178,13 @@ def fit_to_budget(configs: list[dict], history: list[dict], n_train: int, n_labe
         return configs, ""
     factor = minutes_left / need
     fitted = copy.deepcopy(configs)
-    for c in fitted:
-        c["train"]["epochs"] = max(min_epochs, int(c["train"]["epochs"] * factor))
+    for c in fitted:  # whole epochs stay whole; a fractional schedule (a causal LM's) is cut to a share of a pass
+        e = c["train"]["epochs"]
+        c["train"]["epochs"] = max(min_epochs, int(e * factor)) if isinstance(e, int) else max(0.25, int(e * factor * 100) / 100)
     need2 = estimate_minutes(history, fitted, n_train, n_labels)
     if need2 > minutes_left:
-        return None, f"the next iteration needs about {need:.1f} min ({need2:.1f} with {min_epochs} epochs), {minutes_left:.1f} are left"
+        least = ", ".join(str(c["train"]["epochs"]) for c in fitted)
+        return None, f"the next iteration needs about {need:.1f} min ({need2:.1f} with {least} epochs), {minutes_left:.1f} are left"
     return fitted, (f"epochs cut to fit the budget ({', '.join(str(c['train']['epochs']) for c in fitted)}; "
                     f"about {need2:.1f} of {minutes_left:.1f} min left)")
 
@@ -191,9 +196,12 @@ def _group(output) -> str:
     return output
 
 
-def training_rows(rows: list[tuple[str, object]], data: dict, seed: int = 0) -> list[tuple[str, object]]:
-    """The training set an attempt's data spec asks for: capped per label, focus labels oversampled, augmented
-    (entity rows are never perturbed: their spans point into the text)."""
+def training_rows(rows: list[tuple[str, object]], data: dict, seed: int = 0, order_seed: int = 0) -> list[tuple[str, object]]:
+    """The training set an attempt's data spec asks for: a slice of one fixed order (`order_seed`) for free text;
+    else capped per label, focus labels oversampled, augmented (entity rows are never perturbed: their spans point
+    into the text)."""
+    if examples_of(data, len(rows)) is not None:
+        return slice_rows(rows, data, order_seed)
     rng = random.Random(seed)
     by: dict[str, list] = {}
     for t, y in rows:

@@ -35,6 +35,7 @@ class TaskSpec:
     out_of_scope: list[str] = field(default_factory=list)  # labels meaning "none of the above": the negatives
     label_level: str = "as_in_data"  # or "coarse": LABEL:sub labels cut at the colon
     decided_by: dict[str, str] = field(default_factory=dict)  # field -> flag | data | description | chat
+    metric_why: str = ""  # why this metric (for free text: which verifier the data's answers allow)
 
     def to_dict(self) -> dict:
         return asdict(self)

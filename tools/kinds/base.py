@@ -39,7 +39,7 @@ def embeddings(ws, records: list, parent: list):
 
 @runtime_checkable
 class TaskKind(Protocol):
-    name: str  # the state's `task`: "classification", "ner"
+    name: str  # the state's `task`: "classification", "ner", "generation"
     metric: str  # the metric the search selects on and the reports name: "accuracy", "entity F1"
     unit: str  # what a flip counts: "answers", "sentences"
     noun: str  # what the deployed model's output set is called: "labels", "entity types"
@@ -123,8 +123,9 @@ class TaskKind(Protocol):
     def first_strategies(self, diagnosis: dict, epochs: int, learning_rate: float) -> list[dict]:
         """Production's first configurations (warm starts and what else the kind needs)."""
 
-    def first_search(self, configs: list[dict]) -> list[dict]:
-        """Cold start's first configurations, adjusted to the kind (longer inputs, say)."""
+    def first_search(self, configs: list[dict], n_train: int) -> list[dict]:
+        """Cold start's first configurations (the search's defaults in `configs`), adjusted to the kind (longer inputs,
+        say) or replaced by the kind's own."""
 
     def revise_search(self, best: dict, iteration: int, confusions: list[tuple]) -> tuple[list[dict], str]:
         """Cold start's next configurations from the best attempt so far."""
@@ -135,19 +136,30 @@ class TaskKind(Protocol):
     def baseline(self, texts: list[str], train: list[tuple], labels: list[str], base_model: str) -> tuple[list[Any], str]:
         """An untrained baseline's answers on `texts`, and how they were made."""
 
+    default_base: str  # the embedded model the default base model ("minilm") names for this kind
+    modes: tuple[str, ...]  # the modes that can run a task of this kind: "production", "cold_start"
+    refits: bool  # whether cold start refits the search's best configuration on the training and development splits
+
+    def train_config(self, values: dict, seed: int) -> Any:
+        """The kind's training configuration from a search configuration's `train` values."""
+
+    def choose_metric(self, description: str, outputs: list[Any]) -> tuple[str, str]:
+        """The task spec's metric for a task and its data's answers, and why (free text: the verifier)."""
+
+    def judged(self, truth: list[Any], pred: list[Any]) -> list[bool]:
+        """Each answer right or wrong, as the kind's metric judges it (a verifier, for free text)."""
+
 
 _REGISTRY: dict[str, str] = {
     "classification": "tools.kinds.classification:Classification",
     "ner": "tools.kinds.entities:Entities",
+    "generation": "tools.kinds.generation:Generation",  # last: it claims any text the others do not
 }
 _LOADED: dict[str, TaskKind] = {}
 UNCLAIMED = "generation"  # the kind of an answer no registered kind claims: free text
 # Kinds a task description or `--kind` may name before they can be trained: a run names them and refuses them
-# with a clear reason. A kind's module and registration take its entry's place.
-PLANNED: dict[str, dict] = {
-    "generation": {"words": r"\b(answer (the )?question|summari[sz]\w*|generate|write|translate|solve|code)\b",
-                   "metric_key": "exact_match", "min_labels": 0},
-}
+# with a clear reason ({"words", "metric_key", "min_labels"}). A kind's module and registration take its entry's place.
+PLANNED: dict[str, dict] = {}
 
 
 def register(name: str, target: str | type) -> None:

@@ -7,13 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from tools.kinds.base import Diagnosis, embeddings
+from tools.kinds.encoder import EncoderKind
 from tools.store.artifacts import DEPLOYED_PROBS, LOG_EMB, PARENT_EMB
 
 
 MAX_LABEL_WORDS = 6  # "balance not updated after bank transfer" is a label; a summary is not
 
 
-class Classification:
+class Classification(EncoderKind):
     name, metric, unit, noun = "classification", "accuracy", "answers", "labels"
     metric_key = "accuracy"  # the task spec's metric
     words = r"\b(classif\w*|categori[sz]\w*|intent\w*|sentiment|label\w*|detect (the )?(type|topic)|topic|which (type|kind|category))\b"
@@ -29,7 +30,8 @@ class Classification:
     def claims(self, output: Any) -> bool:
         """Whether a logged answer has this kind's shape: a label, a short name (a sentence of free text is not one:
         data whose answers are sentences is generation's)."""
-        return isinstance(output, str) and len(output.split()) <= MAX_LABEL_WORDS and len(output) <= 80
+        return (isinstance(output, str) and len(output.split()) <= MAX_LABEL_WORDS and len(output) <= 80
+                and not output.lstrip().startswith(("{", "[")))  # a JSON answer is structured text, generation's
 
     def check_output(self, value: Any, text: str, what: str) -> str | None:
         """Why `value` is no valid answer to `text` (None when it is)."""
@@ -225,7 +227,7 @@ class Classification:
 
         return initial(epochs, learning_rate)
 
-    def first_search(self, configs: list[dict]) -> list[dict]:
+    def first_search(self, configs: list[dict], n_train: int) -> list[dict]:
         return configs
 
     def revise_search(self, best: dict, iteration: int, confusions: list[tuple]) -> tuple[list[dict], str]:

@@ -7,13 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from tools.kinds.base import Diagnosis, embeddings
+from tools.kinds.encoder import EncoderKind
 from tools.store.artifacts import DEPLOYED_WORD_PROBS, REGRESSION_MARGINS
 
 
 THRESHOLDS = (None, 0.5, 0.3, 0.2, 0.1, 0.05)  # P("O") below which a word is tagged as an entity; None: argmax
 
 
-class Entities:
+class Entities(EncoderKind):
     name, metric, unit, noun = "ner", "entity F1", "sentences", "entity types"
     metric_key = "entity_f1"
     words = r"\b(extract|entit(y|ies)|ner|named[- ]entit|span|tag(ging)? (the )?(words|tokens))\b"
@@ -232,7 +233,7 @@ class Entities:
 
         return initial_entities(diagnosis["dominant_error"], epochs, learning_rate)
 
-    def first_search(self, configs: list[dict]) -> list[dict]:
+    def first_search(self, configs: list[dict], n_train: int) -> list[dict]:
         for c in configs:  # sentences run longer than requests: 128 subwords
             c["train"]["max_length"] = max(c["train"]["max_length"], 128)
         return configs

@@ -208,7 +208,8 @@ def render_cold_markdown(r: dict) -> str:
     spec, ev, base, final = r["spec"], r["evaluation_set"], r["baseline"], r.get("final") or {}
     lines = ["# Pioneer report: cold-start mode", "", f"**Outcome:** {r['outcome']}", "",
              f"Task: *{r['description']}*", "",
-             f"- kind: {spec['kind']}, {len(spec['labels'])} labels, metric {spec['metric']}"
+             f"- kind: {spec['kind']}, " + (f"{len(spec['labels'])} labels, " if spec["labels"] else "") + f"metric {spec['metric']}"
+             + (f" ({spec['metric_why']})" if spec.get("metric_why") else "")
              + (f", out-of-scope labels {spec['out_of_scope']}" if spec["out_of_scope"] else "")
              + f" (decided by: {', '.join(f'{k} from {v}' for k, v in spec['decided_by'].items())})",
              f"- base model: `{r['base_model']}`", "", "## Data sources (ranked by relevance to the description)", "",
@@ -218,18 +219,19 @@ def render_cold_markdown(r: dict) -> str:
                      f"{'yes' if s['used'] else 'no'} | {s['why']} |")
     lines += ["", f"{r['hub']}. Pool: {r['pool']['train']} training and {r['pool']['test']} test examples; dropped {r['pool']['dropped']}.", "",
               "## Evaluation set (frozen before training)", "",
-              f"{ev['n']} examples from {ev['origin']}; {ev['labels_covered']} of {ev['labels']} labels covered; "
-              f"{ev['boundary']} boundary cases; {ev['negatives']} negatives; sha256 `{ev['sha256']}`. "
-              f"{ev['removed_from_training']} copies removed from training; development split {ev['dev']}, training split {ev['train']}.", "",
-              "Most confusable label pairs: " + ", ".join(f"{a} / {b} ({s})" for a, b, s in ev["confusable_pairs"][:5]), "",
-              "## Results on the evaluation set", ""]
+              f"{ev['n']} examples from {ev['origin']}; " + (f"{ev['labels_covered']} of {ev['labels']} labels covered; " if ev["labels"] else "")
+              + f"{ev['boundary']} boundary cases; {ev['negatives']} negatives; sha256 `{ev['sha256']}`. "
+              f"{ev['removed_from_training']} copies removed from training; development split {ev['dev']}, training split {ev['train']}.", ""]
+    if ev["confusable_pairs"]:
+        lines += ["Most confusable label pairs: " + ", ".join(f"{a} / {b} ({s})" for a, b, s in ev["confusable_pairs"][:5]), ""]
+    lines += ["## Results on the evaluation set", ""]
     kind = kinds.get(spec["kind"])
     cols = kind.report_columns
     lines += ["| | " + " | ".join(c for c, _ in cols) + " |", "| --- |" + " --- |" * len(cols),
               f"| untrained ({base['method']}) | " + " | ".join(_fmt(base.get(k)) for _, k in cols) + " |",
               "| final model | " + " | ".join(_fmt(final.get(k)) for _, k in cols) + " |", ""]
     if final.get("by_tag"):
-        lines += ["Share exactly right by tag: " + ", ".join(f"{k} {v:.4f}" for k, v in final["by_tag"].items()), ""]
+        lines += ["Share judged right by tag: " + ", ".join(f"{k} {v:.4f}" for k, v in final["by_tag"].items()), ""]
     if r.get("memory", {}).get("used"):
         m = r["memory"]
         lines += [f"**Memory:** started from `{m['strategy']}` (remembered dev score {m['remembered_score']:.3f}, runs {m['from_runs']}); "

@@ -1,0 +1,25 @@
+"""What the two encoder kinds (classification, entities) share: fine-tuned encoders trained with
+tools.models.classifier's TrainConfig, answers right only when they equal the truth, both modes served."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class EncoderKind:
+    modes = ("production", "cold_start")
+    refits = True  # cold start refits the search's best configuration on the training and development splits when time allows
+    metric = metric_key = name = ""
+    default_base = "all-MiniLM-L6-v2"  # what the base model "minilm" (the default) names for this kind
+
+    def train_config(self, values: dict, seed: int):
+        from tools.models.classifier import TrainConfig
+
+        return TrainConfig(**values, seed=seed)
+
+    def choose_metric(self, description: str, outputs: list[Any]) -> tuple[str, str]:
+        return self.metric_key, f"{self.metric}, the metric of {self.name}"
+
+    def judged(self, truth: list[Any], pred: list[Any]) -> list[bool]:
+        """Each answer right or wrong: exactly the truth."""
+        return [p == t for p, t in zip(pred, truth)]
