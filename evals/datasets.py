@@ -67,3 +67,30 @@ def entity_sentences(dataset: str, split: str, root: str | None = None) -> list[
     for name in ENTITY_FILES[dataset][split]:
         out += [(e.input, e.output) for e in load_source(data_dir(root) / dataset / name).examples]
     return out
+
+
+def restaurant_json(out: Path, root: str | None = None, n_train: int = 500, n_test: int = 500, seed: int = 0) -> Path:
+    """A structured-extraction task made from MIT Restaurant (text in, JSON out): each query's entities as a JSON
+    object, one field a type (Cuisine, Location, Price, ...; a list when a type occurs twice); written as
+    `train.jsonl` and `test.jsonl` (the first `n_train` training and `n_test` test queries, shuffled by `seed`)
+    under `out`, with a card. The bench's own derived copy: never committed."""
+    import random
+
+    from tools.coldstart.sources import load_source
+
+    src = load_source(data_dir(root) / "mit_restaurant")
+    rng = random.Random(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    for split, name, n in (("train", "train", n_train), ("test", "test", n_test)):
+        rows = list(src.splits[split])
+        rng.shuffle(rows)
+        with (out / f"{name}.jsonl").open("w", encoding="utf-8") as fh:
+            for e in rows[:n]:
+                fields: dict = {}
+                for s in e.output:
+                    value = e.input[s["start"]:s["end"]]
+                    old = fields.get(s["label"])
+                    fields[s["label"]] = value if old is None else (old if isinstance(old, list) else [old]) + [value]
+                fh.write(json.dumps({"input": e.input, "output": json.dumps(fields)}) + "\n")
+    (out / "CARD.md").write_text("# Restaurant search queries to JSON fields\n\nDerived from MIT Restaurant (see its SOURCE.md).\n")
+    return out
