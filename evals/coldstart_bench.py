@@ -94,10 +94,11 @@ def run_task(name: str, root: Path, data_dir: Path, budget: float, home: Path) -
     t0 = time.time()
     code = pioneer(["new", description, "--data", str(data), "--out", str(run_dir), "--home", str(home),
                     "--budget-minutes", str(budget), "--quiet"])
-    minutes = round((time.time() - t0) / 60, 1)
     if code != 0:
         raise SystemExit(f"pioneer new failed on {name} (exit {code})")
     rep = json.loads((run_dir / "report.json").read_text())
+    # a resumed run's own time: its steps' seconds, kept across resumes (the call's wall time counts the last one only)
+    minutes = round(max(time.time() - t0, sum(n["seconds"] for n in rep.get("seconds_per_node") or [])) / 60, 1)
     print(f"{name}: pioneer {rep['final']['score']} in {minutes} min; plain fine-tune next", file=sys.stderr, flush=True)
     t0 = time.time()
     plain = plain_finetune(run_dir, root / "plain" / name)

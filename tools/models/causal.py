@@ -274,8 +274,24 @@ def train_causal(base: str, pairs: list[tuple[Any, str]], out_dir: str | Path, c
     summary = {"examples": len(pairs), "steps": total, "curve": curve, "seconds": round(time.perf_counter() - t0, 1),
                "lora_r": cfg.lora_r, "max_new_tokens": budget, "bf16": bf16, "config": asdict(cfg)}
     (out_dir / "training_summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")  # written last: the folder is complete
+    del model, trained, opt, params
     _load.cache_clear()
+    release_memory()
     return summary
+
+
+def release_memory() -> None:
+    """Collect garbage and hand the freed heap back to the system (glibc's malloc_trim): a CPU training run leaves
+    gigabytes of freed blocks of many sizes that the process keeps otherwise; measured in session 17, a benchmark
+    process that trained four causal LMs one after another held 19.6 GB, and the next training was killed at 24 GB."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        pass
 
 
 @lru_cache(maxsize=2)
@@ -312,4 +328,5 @@ def generate(model_dir: str | Path, prompts: list[Any], max_new_tokens: int | No
             gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id)
         for i, row in zip(idx, gen[:, enc["input_ids"].shape[1]:]):
             answers[i] = tok.decode(row, skip_special_tokens=True).strip()
+    release_memory()
     return [answers[i] for i in range(len(prompts))]
