@@ -23,6 +23,7 @@ RECORDED: dict[str, tuple[str, Callable[[object], Page]]] = {
     "churn_study": ("evals/results/churn_study.json", churn_study.page),
     "churn_study_ner": ("evals/results/churn_study_ner.json", lambda r: churn_study.page(r, "ner")),
     "dialogsum_probe": ("evals/results/dialogsum_probe.json", dialogsum_probe.page),
+    "coldstart_generation": ("evals/results/coldstart_generation.json", coldstart_bench.page),
 }
 
 
