@@ -11,8 +11,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tools.kinds.base import Diagnosis
-
 EVAL_SIZE, DEV_SIZE = 120, 48  # decoding is the slow part on a CPU: ~1 s an answer for SmolLM2-135M on 2 cores
 
 
@@ -91,13 +89,26 @@ class Generation:
 
         return verify.choose(description, outputs)
 
+    _last: tuple[str, dict] = ("", {})  # the last scoring: the scorer asks for metrics, then confusions, of the same answers
+
+    def _scored(self, truth: list[Any], pred: list[Any]) -> tuple[str, dict]:
+        """The verifier and its scoring of `pred`, computed once for the same answers (a code verifier runs a sandbox
+        an answer)."""
+        from tools import verify
+
+        key = json.dumps([truth, pred])
+        last = self._last  # one read: a run on another thread may replace it meanwhile
+        if last[0] != key:
+            name = self.verifier(truth)
+            last = (key, {"name": name, **verify.score(name, pred, truth)})
+            self._last = last
+        return last[1]["name"], last[1]
+
     def metrics(self, texts: list[str], truth: list[Any], pred: list[Any]) -> dict:
         """The verifier's mean score and share judged right, with the kinds of the failures."""
-        from tools import verify
         from tools.production.free_text import failure_kinds
 
-        name = self.verifier(truth)
-        s = verify.score(name, pred, truth)
+        name, s = self._scored(truth, pred)
         wrong = [(p, t if isinstance(t, str) else t[0]) for p, t, v in zip(pred, truth, s["verdicts"]) if not v.ok]
         return {"verifier": name, "score": round(s["score"], 4), "right": round(s["right"], 4), "n": len(pred),
                 "failure_kinds": failure_kinds([p for p, _ in wrong], [t for _, t in wrong], name)}
@@ -106,9 +117,7 @@ class Generation:
         return metrics["score"]
 
     def judged(self, truth: list[Any], pred: list[Any]) -> list[bool]:
-        from tools import verify
-
-        return [v.ok for v in verify.score(self.verifier(truth), pred, truth)["verdicts"]]
+        return [v.ok for v in self._scored(truth, pred)[1]["verdicts"]]
 
     def labels_of(self, answer: Any) -> list[str]:
         return []
@@ -171,5 +180,3 @@ class Generation:
     def apply_calibration(self, model_dir: str | Path, chosen: dict) -> None:
         return None
 
-
-__all__ = ["Generation", "Diagnosis"]
