@@ -138,7 +138,7 @@ def page(rows: list[dict]):
                  "one LoRA pass (r 16, lr 2e-4, batch 8) over the whole pool with the same trainer and decoding; ROUGE-L F1 is the "
                  "best of the references.")
     return Page("coldstart_generation" if gen else "coldstart", "Cold start against a plain fine-tune" + (": generation" if gen else ""),
-                "pioneer bench coldstart --budget-minutes 30" + (" --tasks dialogsum --out bench_out/coldstart_generation" if gen else ""),
+                "pioneer bench coldstart --budget-minutes 30" + (" --tasks dialogsum restaurant_json --out bench_out/coldstart_generation" if gen else ""),
                 f"pioneer new against the plain fine-tune (test {', '.join(metrics)}): {head}", cols, rows, notes)
 
 
