@@ -43,7 +43,10 @@ def train(state: State, runtime: Runtime[Context]) -> dict:
         start = state["model"] if cand["config"].get("warm_start") else cand["config"].get("continue_from")
         jobs.append(TrainJob(cand["name"], kind.name, str(trained_dir), texts, targets, labels, cfg, ctx.base_model, start,
                              kind.teacher(ws, state["model"], texts, targets, labels) if getattr(cfg, "distill_weight", 0) > 0 else None))
-    summaries |= {r.name: r.summary for r in backends.get(ctx.backend).run(jobs, _progress)}
+    origin = {c["name"]: ("the deployed model" if c["config"].get("warm_start") else
+                          f"candidate {Path(c['config']['continue_from']).name}" if c["config"].get("continue_from") else "the base model")
+              for c in plan["configs"]}
+    summaries |= {r.name: r.summary for r in backends.get(ctx.backend).run(jobs, lambda job, e: _progress(job, e, origin[job.name]))}
     out = []
     for cand in plan["configs"]:
         model_dir, trained_dir = _dirs(ctx, plan, cand)
@@ -64,18 +67,12 @@ def _dirs(ctx: Context, plan: dict, cand: dict) -> tuple[Path, Path]:
     return model_dir, model_dir.with_name(model_dir.name + "-finetuned") if cand["config"].get("interpolate") else model_dir
 
 
-def _progress(job: TrainJob, e: dict) -> None:
+def _progress(job: TrainJob, e: dict, origin: str) -> None:
     if e.get("started"):
         emit("train", f"{job.name}: {len(job.texts)} examples, {job.config.epochs} epochs, lr {job.config.learning_rate}, "
-                      f"from {_start_name(job.start)}")
+                      f"from {origin}")
     else:
         emit("train", f"{job.name} step {e['step']}/{e['total']} loss {e['loss']}", candidate=job.name, **e)
-
-
-def _start_name(start: str | None) -> str:
-    if not start:
-        return "the base model"
-    return f"candidate {Path(start).name}" if Path(start).parent.name == "candidates" else "the deployed model"
 
 
 def _interpolated(state: State, ctx: Context, name: str, trained_dir: Path, model_dir: Path, alphas: list[float]) -> dict:
