@@ -1,13 +1,13 @@
 """Planner: chooses what to try, reads the gate, rolls back, stops, and promotes through the registry.
 
-Production policy: the first iteration trains two warm starts from the deployed model (for entities, a warm
-start and a retrain from the base), on data free of every held-out set. When a candidate passes the gate, the
-winning configuration is refit with the tuning split added (the final model) and gated again before promotion;
-if the refit fails the gate, the gated selection candidate is promoted instead, and so it is when the budget
-leaves no room for the refit. When none passes, the next configurations are edits of the best attempt so far (a worse
-attempt is rolled back, never built upon), chosen by what failed, as many of them as the budget allows with a
-refit after them (each costed from the last iteration's seconds per example). Stop at the iteration limit or the
-time budget, promoting nothing.
+Production policy: the first iteration trains two warm starts from the deployed model (for entities, a warm start and
+a retrain from the base), on data free of every held-out set. When a candidate passes the gate, the winning
+configuration is refit with the tuning split added (the final model) and gated again before promotion; if the refit
+fails the gate, the gated selection candidate is promoted instead, and so it is when the budget leaves no room for the
+refit (or the kind keeps no tuning split to refit with: generation). When none passes, the next configurations are
+edits of the best attempt so far (a worse attempt is rolled back, never built upon), chosen by what failed (the task
+kind's `revise_strategies`), as many of them as the budget allows with a refit after them (each costed from the last
+iteration's seconds per example). Stop at the iteration limit or the time budget, promoting nothing.
 
 Cold start (`search`, `finish`): the search policy of tools/coldstart/search.py on the development split, fitted to the
 time budget, then one refit of the chosen configuration (on the training and development splits when the budget
@@ -49,8 +49,12 @@ def plan(state: State, runtime: Runtime[Context]) -> dict:
     elapsed = (time.time() - started) / 60
     cost = strategies.cost_model(last, state.get("timings") or [])
     passing = [e for e in done if e["stage"] == "select" and e["gate"]["passed"]]
+    kind = kinds.get(state.get("task"))
     if passing:
         best = max(passing, key=strategies.score)
+        if not kind.refits:  # a generator holds no tuning split back: a refit would train on the same data again
+            return _decide("promote", f"{best['strategy']} passed the gate; promoting it ({kind.name} keeps no tuning split for a refit)",
+                           candidate=best)
         if elapsed + cost(best["config"]) > ctx.budget_minutes:
             return _decide("promote", f"{best['strategy']} passed the gate; promoting it without the refit, which the time budget "
                                       f"does not leave room for ({elapsed:.1f} of {ctx.budget_minutes} min used)", candidate=best)
@@ -63,9 +67,9 @@ def plan(state: State, runtime: Runtime[Context]) -> dict:
                          "why": f"{best['strategy']} passed the gate; refit it with the tuning split added"}}
     best = max(done, key=strategies.score)  # roll back: build on the best attempt, not the latest one
     rolled = best["iteration"] != last_it
-    configs, why = strategies.revise(best["config"], best["gate"], ctx.max_flips, last_it + 1)
+    configs, why = kind.revise_strategies(best["config"], best["gate"], ctx.max_flips, last_it + 1)
     # another iteration, then a final refit, must fit in the budget: as many of the revisions as do
-    refit = cost(best["config"])
+    refit = cost(best["config"]) if kind.refits else 0.0
     k = strategies.affordable(configs, cost, refit, ctx.budget_minutes - elapsed)
     if last_it >= ctx.max_iterations or not k:
         limit = ("iteration limit" if last_it >= ctx.max_iterations else

@@ -11,8 +11,7 @@ from agents.run_data import memory_path, run_data, settings
 from graph.context import Context
 from graph.state import State
 from tools import kinds
-from tools.kinds.spans import same_answer
-from tools.models.metrics import fix_rate, traffic_estimate
+from tools.models.metrics import traffic_estimate
 from tools.models.predict import predict
 from tools.store.memory import Memory
 from tools.store.report import node_seconds, write_report
@@ -38,8 +37,9 @@ def report(state: State, runtime: Runtime[Context]) -> dict:
                         [r.prediction for r in regression], task)
     held = _untrained(usable, splits, plan.get("candidate") if promotion else None)
     n_pass = sum(tri[r.id]["category"] == "trusted" for r in usable)
-    estimate = lambda preds: traffic_estimate([same_answer(preds[r.id], r.label) for r in held], [_key(r.label) for r in held],  # noqa: E731
-                                              [r.verdict == "pass" for r in held], n_pass, len(usable) - n_pass)
+    kind = kinds.get(task)
+    estimate = lambda preds: traffic_estimate(kind.judged([r.label for r in held], [preds[r.id] for r in held]),  # noqa: E731
+                                              [_key(r.label, kind) for r in held], [r.verdict == "pass" for r in held], n_pass, len(usable) - n_pass)
     baseline["held_out"] = estimate({r.id: r.prediction for r in held})
     final, gate = None, None
     if promotion:
@@ -62,7 +62,7 @@ def report(state: State, runtime: Runtime[Context]) -> dict:
     else:
         outcome = f"nothing promoted: {plan.get('why', '')}"
     rep = {
-        "mode": state.get("mode", "production"), "task": state["task"], "base_model": ctx.base_model,
+        "mode": state.get("mode", "production"), "task": state["task"], "base_model": _base_model(ctx, state["task"]),
         "deployed_model": state["model"], "outcome": outcome,
         "baseline": baseline, "final": final, "promoted": bool(promotion),
         "model_dir": promotion["model_dir"] if promotion else None,
@@ -81,6 +81,11 @@ def report(state: State, runtime: Runtime[Context]) -> dict:
     return {"report": {k: rep[k] for k in ("outcome", "promoted", "model_dir", "baseline", "final", "gate")}}
 
 
+def _base_model(ctx: Context, task: str) -> str:
+    """The base model by name: the kind's embedded default when the setting is the default ("minilm")."""
+    return kinds.get(task).default_base if ctx.base_model == "minilm" else ctx.base_model
+
+
 def _seconds(state: State) -> list[dict]:
     """Wall seconds per node before the report (a rerun after a crash counts the node again)."""
     return [{"node": k, "runs": n, "seconds": sec} for k, n, sec in node_seconds(state.get("timings") or [])]
@@ -97,16 +102,17 @@ def _untrained(usable, splits: dict, cand: dict | None) -> list:
     return [r for r in usable if r.id in held]
 
 
-def _key(label) -> str:
-    """What per-label recall is grouped by: the label, or one group for span answers."""
-    return label if isinstance(label, str) else "sentences"
+def _key(label, kind) -> str:
+    """What per-label recall is grouped by: the label, or one group (the kind's unit) for span lists and free text."""
+    return label if kind.labels_of(label) == [label] else kind.unit
 
 
 def _metrics(usable, usable_pred, fixable, fixable_pred, reg, reg_pred, task: str = "classification") -> dict:
     """The report's figures on the logs, as the task kind shows them, and the share of fixable failures fixed."""
-    shown = kinds.get(task).log_figures([r.input for r in usable], [r.label for r in usable], usable_pred,
-                                        [r.input for r in reg], [r.label for r in reg], reg_pred)
-    return {**shown, "logged_fixable_fixed": fix_rate([r.correction for r in fixable], fixable_pred)}
+    kind = kinds.get(task)
+    shown = kind.log_figures([r.input for r in usable], [r.label for r in usable], usable_pred, [r.input for r in reg], [r.label for r in reg], reg_pred)
+    right = kind.judged([r.correction for r in fixable], fixable_pred)
+    return {**shown, "logged_fixable_fixed": round(sum(right) / len(right), 4) if right else None}
 
 
 def _decisions(iterations: list[dict], plan: dict, promotion: dict | None, approval: dict) -> list[dict]:
@@ -159,7 +165,7 @@ def _cold_report(state: State, ctx: Context) -> dict:
     outcome = (f"trained {promotion['strategy']}: {metric} {final['score']:.4f} on the frozen evaluation set, "
                f"{gain * 100:+.1f} points over the untrained baseline ({base_score:.4f}); registered {promotion['registry']} {promotion['version']}"
                if promotion else f"nothing trained: {plan.get('why', '')}")
-    base_model = kinds.get(state["task"]).default_base if ctx.base_model == "minilm" else ctx.base_model
+    base_model = _base_model(ctx, state["task"])
     rep = {"mode": "cold_start", "task": state["task"], "description": state["description"], "base_model": base_model,
            "spec": state["scout"]["spec"], "sources": state["scout"]["sources"], "pool": state["scout"]["pool"],
            "hub": state["scout"]["hub"], "evaluation_set": {k: v for k, v in frame.items() if k != "baseline"},

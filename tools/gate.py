@@ -182,6 +182,14 @@ def systematic_rule(flip_labels: Sequence[str], fix_labels: Sequence[str], min_f
 # ---------------------------------------------------------------- the gate
 
 
+def as_judged(task: str, truth: list, answers: list) -> list:
+    """Each answer the kind judges right replaced by its truth, so the rules can read right as equal: a generator's
+    answer worded otherwise that its verifier passes is no flip (for labels and spans, right already means equal)."""
+    from tools import kinds
+
+    return [t if ok else a for t, a, ok in zip(truth, answers, kinds.get(task).judged(truth, answers))]
+
+
 def _label_of(answer, task: str) -> list[str]:
     """The labels an answer is about: the label, or (entities) the types of its spans ('none' when empty)."""
     from tools import kinds
@@ -302,6 +310,8 @@ def evaluate_gate(
         raise ValueError(f"gate mode {cfg.mode!r} is not one of {', '.join(MODES)}")
     from tools import kinds
 
+    reg_before, reg_after = as_judged(task, reg_truth, reg_before), as_judged(task, reg_truth, reg_after)
+    fail_before, fail_after = as_judged(task, fail_truth, fail_before), as_judged(task, fail_truth, fail_after)
     fixed, drops, reg_accuracy = kinds.get(task).gate_evidence(reg_truth, reg_before, reg_after, fail_truth, fail_before, fail_after,
                                                                cfg.label_tolerance)
     ev = Evidence(reg_truth, reg_before, reg_after, fail_truth, fail_before, fail_after, task, failures_slice, reg_churn, ratchet,
@@ -326,7 +336,8 @@ def ratchet_rule(ratchet: dict, cfg: GateConfig, task: str | None = None) -> tup
     stable, churn and systematic rules ("churn"), read as answers of the kind `task` (None: classification). Returns its figures and {rule name: reason} for each rule it fails."""
     keep = [i for i, trained in enumerate(ratchet.get("trained") or [False] * len(ratchet["truth"])) if not trained]
     truth = [ratchet["truth"][i] for i in keep]
-    before, after = [ratchet["before"][i] for i in keep], [ratchet["after"][i] for i in keep]
+    before = as_judged(task or "classification", truth, [ratchet["before"][i] for i in keep])
+    after = as_judged(task or "classification", truth, [ratchet["after"][i] for i in keep])
     version = ratchet.get("version")
     flips = negative_flips(truth, before, after)
     fig = {"version": version, "n": len(truth), "negative_flips": len(flips), "trained_on_left_out": len(ratchet["truth"]) - len(keep)}

@@ -123,6 +123,9 @@ class TaskKind(Protocol):
     def first_strategies(self, diagnosis: dict, epochs: int, learning_rate: float) -> list[dict]:
         """Production's first configurations (warm starts and what else the kind needs)."""
 
+    def revise_strategies(self, base: dict, gate: dict, max_flips: int, iteration: int) -> tuple[list[dict], str]:
+        """Production's next configurations from the best attempt so far and what its gate result says went wrong."""
+
     def first_search(self, configs: list[dict], n_train: int) -> list[dict]:
         """Cold start's first configurations (the search's defaults in `configs`), adjusted to the kind (longer inputs,
         say) or replaced by the kind's own."""
@@ -138,7 +141,7 @@ class TaskKind(Protocol):
 
     default_base: str  # the embedded model the default base model ("minilm") names for this kind
     modes: tuple[str, ...]  # the modes that can run a task of this kind: "production", "cold_start"
-    refits: bool  # whether cold start refits the search's best configuration on the training and development splits
+    refits: bool  # whether a run refits its choice (cold start: on the training and dev splits; production: with the tuning split)
 
     def train_config(self, values: dict, seed: int) -> Any:
         """The kind's training configuration from a search configuration's `train` values."""

@@ -21,5 +21,12 @@ class EncoderKind:
         return self.metric_key, f"{self.metric}, the metric of {self.name}"
 
     def judged(self, truth: list[Any], pred: list[Any]) -> list[bool]:
-        """Each answer right or wrong: exactly the truth."""
-        return [p == t for p, t in zip(pred, truth)]
+        """Each answer right or wrong: exactly the truth (a span list in any order)."""
+        from tools.kinds.spans import same_answer
+
+        return [same_answer(p, t) for p, t in zip(pred, truth)]
+
+    def revise_strategies(self, base: dict, gate: dict, max_flips: int, iteration: int) -> tuple[list[dict], str]:
+        from tools.production.strategies import revise
+
+        return revise(base, gate, max_flips, iteration)

@@ -1,8 +1,10 @@
 """Generation: free text in (a prompt, or chat messages), free text out; the model is a small causal LM used through
 its chat template, LoRA-trained with the loss on the answer, merged into a plain transformers folder
 (tools/models/causal.py). Right and wrong are a verifier's (tools/verify), chosen by the shape of the references:
-JSON fields, a final answer, tests, else ROUGE-L. Cold start only, so far: production mode needs the diagnosis of
-free-text failures (issue 16), and refuses generation logs with exit 2 until then.
+JSON fields, a final answer, tests, else ROUGE-L. In production the verifier is the judge of the gate: a pass flips
+when the verifier fails the new answer against the logged one, a held-out failure is fixed when it passes against
+its correction (tools/gate.py reads answers through `judged`); triage and failure kinds are in
+tools/production/free_text.py.
 """
 
 from __future__ import annotations
@@ -11,7 +13,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+from tools.kinds.base import Diagnosis, embeddings
+
 EVAL_SIZE, DEV_SIZE = 120, 48  # decoding is the slow part on a CPU: ~1 s an answer for SmolLM2-135M on 2 cores
+
+
+SHAPE_SHARE = 0.9  # the share of the references that must have a shape for its verifier to judge them all
+REPRODUCE = 16  # logged answers the deployed model is asked again, to check the logs came from it (~1 s each on a CPU)
 
 
 def _refs(value: Any) -> bool:
@@ -26,7 +34,7 @@ class Generation:
     min_labels = 0  # free text has no label set
     report_columns = (("score", "score"), ("judged right", "right"))
     default_base = "SmolLM2-135M-Instruct"  # what the base model "minilm" (the default) names for generation
-    modes = ("cold_start",)  # production mode needs its diagnosis of free-text failures first
+    modes = ("production", "cold_start")
     refits = False  # the search's last attempt already saw all the training data (it continues the best one)
     chat_writes_examples = False  # a chat teacher writing (input, answer) pairs: not yet
     takes_paraphrases = False
@@ -79,15 +87,16 @@ class Generation:
         return generate(model_dir, texts)
 
     def verifier(self, truth: list[Any]) -> str:
+        """The verifier nine in ten of the references' shape settles (a production run's corrections hold noise)."""
         from tools import verify
 
-        return verify.choose("", truth)[0]
+        return verify.choose("", truth, share=SHAPE_SHARE)[0]
 
     def choose_metric(self, description: str, outputs: list[Any]) -> tuple[str, str]:
         """The verifier the answers' shape allows (the metrics choose it the same way), and why."""
         from tools import verify
 
-        return verify.choose(description, outputs)
+        return verify.choose(description, outputs, share=SHAPE_SHARE)
 
     _last: tuple[str, dict] = ("", {})  # the last scoring: the scorer asks for metrics, then confusions, of the same answers
 
@@ -96,6 +105,7 @@ class Generation:
         an answer)."""
         from tools import verify
 
+        pred = [p if isinstance(p, str) or not _refs(p) else p[0] for p in pred]  # a list of right answers said as its first
         key = json.dumps([truth, pred])
         last = self._last  # one read: a run on another thread may replace it meanwhile
         if last[0] != key:
@@ -161,18 +171,95 @@ class Generation:
 
         return revise(best, iteration)
 
-    # production mode: refused before any of these is reached (`modes`); they come with the free-text diagnosis
+    # production mode: the logged answers judged by the verifier; no re-run of the deployed model over all the logs
 
-    def _production(self, *_, **__):
-        raise NotImplementedError("production mode for generation needs the free-text diagnosis (issue 16)")
+    def diagnose(self, records: list, parent: list, labels: list[str], model: str | Path, ws: Any, *, base_model: str,
+                 regression_size: int, holdout_failures: float, seed: int, say) -> Diagnosis:
+        """The verifier the trusted answers' shape settles; triage (poison; noise: corrections the verifier rejects
+        or that contradict the trusted data; fixable); the regression set and held-out failures; failure patterns
+        by input cluster and failure kind. The deployed model answers a sample of the logs again, to check they are its."""
+        from tools.production import diagnosis as dx
+        from tools.production import free_text as ft
 
-    log_figures = churn_by_margin = gate_evidence = deployed_probs = teacher = diagnose = mix_maker = first_strategies = _production
+        refs = [e.output for e in parent] or [r.prediction for r in records if r.verdict == "pass"]
+        verifier = self.verifier(refs + [r.correction for r in records if r.verdict == "fail" and r.correction])
+        say(f"the verifier: {verifier}; re-running the deployed model on {min(REPRODUCE, len(records))} logged requests")
+        sample = records[:REPRODUCE]
+        again = self.predict(model, [r.input for r in sample])
+        agree = sum(a.strip() == str(r.prediction).strip() for a, r in zip(again, sample)) / max(1, len(sample))
+        log_emb, parent_emb = embeddings(ws, records, parent)
+        say("triage: poison, noise (corrections the verifier rejects or the trusted data contradicts), fixable")
+        tri = ft.triage(records, parent, log_emb, parent_emb, dx.tokenizer_vocab(None), verifier)
+        splits = dx.split_eval(records, tri, regression_size, holdout_failures, seed, tuning=0.0)
+        usable = [r for r, t in zip(records, tri) if t["category"] in ("trusted", "fixable")]
+        baseline = self.metrics([r.input for r in usable], [r.label for r in usable], [r.prediction for r in usable])
+        kinds_ = baseline["failure_kinds"]
+        return Diagnosis(tri, splits, ft.patterns(records, tri, log_emb, verifier, seed),
+                         {"verifier": verifier, "deployed_accuracy_on_usable_logs": baseline["right"], "baseline_metrics": baseline,
+                          "served_predictions_reproduced": round(agree, 4), "reproduced_on": len(sample), "confusions": []},
+                         "; failures: " + (", ".join(f"{k.replace('_', ' ')} {n}" for k, n in kinds_.items()) or "none"))
 
-    def churn(self, ws, model_dir: str | Path, texts: list[str]) -> list[float] | None:
+    def mix_maker(self, rd, out: set[str], seed: int, paraphrases: list[dict]):
+        """`make(cand) -> (rows, composition)`: the fixable failures' corrections `gold_repeat` times, the trusted passes
+        and parent data with their answers (a share `replay_fraction`), nothing from `out`."""
+        from tools.production.entities import build_mix
+
+        gold = [(r.input, r.correction, r.id) for r in rd.records if rd.category(r.id) == "fixable" and r.id not in out]
+        trusted = [(r.input, r.prediction, r.id) for r in rd.records if rd.category(r.id) == "trusted" and r.id not in out]
+        trusted += [(e.input, e.output if isinstance(e.output, str) else e.output[0], f"parent:{e.line}") for e in rd.parent]
+        exclude = {" ".join(rd.by_id[i].input.lower().split()) for i in out}
+
+        def make(cand: dict) -> tuple[list[dict], dict]:
+            m = cand["config"]["mix"]
+            mix = build_mix(gold, trusted, [], m["gold_repeat"], 0, m["replay_fraction"], exclude, seed=seed)
+            return mix.rows, {"composition": mix.composition, "dropped": {}}
+
+        return make
+
+    def first_strategies(self, diagnosis: dict, epochs: int, learning_rate: float) -> list[dict]:
+        """Two warm starts (LoRA on the deployed model) at a gentle and a bold learning rate; the encoders' `epochs` and
+        `learning_rate` settings do not apply to a causal LM."""
+        from tools.production.strategies import initial_generation
+
+        return initial_generation()
+
+    def revise_strategies(self, base: dict, gate: dict, max_flips: int, iteration: int) -> tuple[list[dict], str]:
+        from tools.production.strategies import revise_generation
+
+        return revise_generation(base, gate, iteration)
+
+    def gate_evidence(self, reg_truth: list, reg_before: list, reg_after: list, fail_truth: list, fail_before: list, fail_after: list,
+                      tolerance: float) -> tuple[float | None, dict[str, float], float]:
+        """(the share of held-out failures the verifier passes now, no label drops: free text has no labels, the share
+        of the regression set's passes the verifier still passes against their logged answers)."""
+        fixed = round(sum(self.judged(fail_truth, fail_after)) / len(fail_truth), 4) if fail_truth else None
+        return fixed, {}, round(sum(self.judged(reg_truth, reg_after)) / max(1, len(reg_truth)), 4)
+
+    def log_figures(self, texts: list[str], truth: list[Any], pred: list[Any], reg_texts: list[str], reg_truth: list[Any],
+                    reg_pred: list[Any]) -> dict:
+        """How a report shows a generator on the usable logs and the regression set: the share the verifier passes,
+        its mean score, the failure kinds."""
+        m = self.metrics(texts, truth, pred)
+        reg = sum(self.judged(reg_truth, reg_pred)) / max(1, len(reg_truth))
+        return {"accuracy_on_logs": m["right"], "score_on_logs": m["score"], "regression_accuracy": round(reg, 4), "per_label_recall": {},
+                "failure_kinds": m["failure_kinds"], "verifier": m["verifier"]}
+
+    def churn_by_margin(self) -> tuple[tuple[float, float], ...]:
+        """Not measured for generators: no churn estimate, so the gate counts every pass as stable (at most `max_flips`
+        flips) and skips the churn test."""
+        return ((1.01, 0.0),)
+
+    def deployed_probs(self, ws, model_dir: str | Path, texts: list[str]):
         return None
 
+    def teacher(self, ws, deployed: str | Path, texts: list[str], targets: list[Any], labels: list[str]):
+        return None  # a generator is kept close by replaying its passes, not by distillation
+
+    def churn(self, ws, model_dir: str | Path, texts: list[str]) -> list[float] | None:
+        return [] if not texts else None  # no churn estimate for free text (churn_by_margin)
+
     def answers_with_churn(self, model_dir: str | Path, texts: list[str]) -> tuple[list[Any], list[float] | None]:
-        return self.predict(model_dir, texts), None
+        return (self.predict(model_dir, texts) if texts else []), None
 
     def calibrate(self, model_dir: str | Path, texts: list[str], truth: list[Any]) -> dict | None:
         return None

@@ -258,7 +258,7 @@ def train_causal(base: str, pairs: list[tuple[Any, str]], out_dir: str | Path, c
         opt.step()
         sched.step()
         opt.zero_grad(set_to_none=True)
-        curve.append({"step": step, "loss": round(loss, 4)})
+        curve.append({"step": step, "epoch": round(step / per_epoch, 3), "loss": round(loss, 4)})
         if progress:
             progress({"step": step, "total": total, "loss": curve[-1]["loss"]})
     model.eval()

@@ -5,7 +5,11 @@
   factor), else a wrong answer. Counted over the failures, they say what a training mix must teach.
 - noise: a correction the verifier itself rejects (it has no final answer, is not a JSON object), or a worked
   solution whose calculator notes (GSM8K's `<<48/2=24>>`) do not compute, or whose final answer is not the
-  result of its own last step.
+  result of its own last step; for extraction into JSON whose trusted answers copy their values from the input,
+  a correction with a value its input does not hold; a correction that contradicts the trusted answer to the
+  same input. A judged pass the verifier cannot read (no final answer, no JSON object) is the judge's noise.
+- triage (`triage`): poison as for the other kinds (injected instructions, gibberish, far off the task's inputs),
+  then the noise above; the remaining failures with a correction are fixable.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ import ast
 import operator
 import re
 from collections import Counter
-from typing import Sequence
+from typing import Any, Sequence
+
+import numpy as np
 
 REFUSAL = re.compile(r"^\s*(i('m| am) (sorry|unable|not able)|i can(no|')t|sorry,|as an ai\b|i won't|i do not (know|have))", re.I)
 CALC = re.compile(r"<<([^<>=]+)=([^<>]+)>>")
@@ -111,3 +117,97 @@ def correction_noise(correction: str, verifier: str) -> str | None:
     if verifier == "json_fields" and verify.json_object(correction) is None:
         return "the correction is not a JSON object"
     return None
+
+
+GROUNDED_SHARE = 0.95  # the trusted answers' JSON string values found in their input, at least: an extractive task
+MIN_GROUNDED_VALUES = 20  # the fewest trusted values that can say a task is extractive
+
+
+def _norm(text: str) -> str:
+    return " ".join(str(text).lower().split())
+
+
+def string_values(obj: Any) -> list[str]:
+    """The string values of a JSON object, nested ones included."""
+    if isinstance(obj, dict):
+        return [s for v in obj.values() for s in string_values(v)]
+    if isinstance(obj, list):
+        return [s for v in obj for s in string_values(v)]
+    return [obj] if isinstance(obj, str) and obj.strip() else []
+
+
+def ungrounded(text: str, answer: str) -> list[str]:
+    """The string values of a JSON answer that its input does not hold (case and spacing aside)."""
+    from tools import verify
+
+    obj = verify.json_object(answer or "")
+    return [v for v in string_values(obj) if _norm(v) not in _norm(text)] if obj is not None else []
+
+
+def extractive(pairs: Sequence[tuple[str, str]]) -> bool:
+    """Whether trusted (input, JSON answer) pairs copy their values from the input: GROUNDED_SHARE of at least
+    MIN_GROUNDED_VALUES string values."""
+    from tools import verify
+
+    total = found = 0
+    for text, answer in pairs:
+        values = string_values(verify.json_object(answer or ""))
+        total += len(values)
+        found += sum(_norm(v) in _norm(text) for v in values)
+    return total >= MIN_GROUNDED_VALUES and found >= GROUNDED_SHARE * total
+
+
+def triage(records: list, parent: list, log_emb: np.ndarray, parent_emb: np.ndarray, vocab: set[str], verifier: str) -> list[dict]:
+    """One verdict per log line ({"id", "category", "reason", ...}): poison (as for the other kinds), noise (a
+    correction the verifier rejects or that contradicts the trusted data, a pass the verifier cannot read), unusable
+    (a failure without a correction), fixable, trusted."""
+    from tools import verify
+    from tools.production.triage import passes_and_failures, poison_verdicts
+
+    out: list[dict] = [{"id": r.id} for r in records]
+    passed = [i for i, r in enumerate(records) if r.verdict == "pass"]
+    for i, v in poison_verdicts([r.input for r in records], passed, log_emb, parent_emb, vocab).items():
+        out[i].update(v)
+    fails = passes_and_failures(records, out)
+    for i in passed:  # a pass the verifier cannot read: the judge's mistake, not an answer to keep
+        if out[i].get("category") == "trusted" and verifier in ("final_answer", "json_fields") and correction_noise(records[i].prediction, verifier):
+            why = correction_noise(records[i].prediction, verifier) or ""
+            out[i].update(category="noise", reason="pass_unreadable", why=why.replace("the correction", "the passed answer"))
+    trusted = [(e.input, e.output if isinstance(e.output, str) else e.output[0]) for e in parent]
+    trusted += [(records[i].input, records[i].prediction) for i in passed if out[i].get("category") == "trusted"]
+    settled = {_norm(t): a for t, a in trusted}  # what the trusted data answers to an input
+    grounded = verifier == "json_fields" and extractive(trusted)
+    for i in fails:
+        r = records[i]
+        why = correction_noise(r.correction, verifier)
+        if why:
+            out[i].update(category="noise", reason="correction_rejected", why=why)
+        elif grounded and (missing := ungrounded(r.input, r.correction)):
+            out[i].update(category="noise", reason="correction_ungrounded", why=f"the input does not hold {missing[0]!r}")
+        elif (known := settled.get(_norm(r.input))) is not None and not verify.score(verifier, [r.correction], [known])["verdicts"][0].ok:
+            out[i].update(category="noise", reason="contradicts_trusted", why="the trusted data answers this input otherwise")
+        else:
+            out[i].update(category="fixable", reason="failure")
+    return out
+
+
+def patterns(records: list, tri: list[dict], log_emb: np.ndarray, verifier: str, seed: int = 0) -> list[dict]:
+    """Failure patterns over every failure with a correction: clusters of their inputs, each named by its telling
+    words and its most frequent failure kind, with the kinds' counts and the triage make-up."""
+    from collections import Counter
+
+    from tools.production.clustering import cluster_failures
+
+    idx = [i for i, r in enumerate(records) if r.verdict == "fail" and r.correction is not None]
+    kinds = [failure_kind(records[i].prediction, records[i].correction, verifier) for i in idx]
+    pats = cluster_failures([records[i].input for i in idx], log_emb[idx], kinds, [""] * len(idx), seed=seed)
+    out = []
+    for p in pats:
+        cats = Counter(tri[idx[m]]["category"] for m in p.members)
+        by_kind = Counter(kinds[m] for m in p.members)
+        top = by_kind.most_common(1)[0][0]
+        out.append({"name": f"{' '.join(p.top_words[:3]) or 'misc'}: {top.replace('_', ' ')}", "size": p.size, "kind": cats.most_common(1)[0][0],
+                    "triage": dict(cats), "top_words": p.top_words, "failure_kinds": dict(by_kind.most_common()),
+                    "confusions": [[k, "", n] for k, n in by_kind.most_common(3)], "examples": p.examples,
+                    "ids": [records[idx[m]].id for m in p.members]})
+    return out

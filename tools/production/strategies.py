@@ -80,6 +80,44 @@ def initial_entities(dominant_error: str, epochs: int = WARM_EPOCHS, learning_ra
     return [ner("warm-gold-replay", True, gold_repeat=1, hard_negatives=0), ner("recall-first", gold_repeat=3, hard_negatives=1)]
 
 
+# A generator's warm start: a new LoRA on the deployed (merged) model, over the fixable failures' corrections
+# (`gold_repeat` times) and the trusted passes and parent data replayed with their own answers (a share
+# `replay_fraction` of them), one pass. Replay is what keeps passes passing: a causal LM has no soft labels to
+# distil from cheaply here. Two learning rates, since the gate reads fixes against flips and no rate serves every task.
+GEN_RATES, GEN_EPOCHS = (1e-4, 3e-4), 1.0
+
+
+def generation_strategy(name: str, learning_rate: float, epochs: float = GEN_EPOCHS, gold_repeat: int = 2, replay_fraction: float = 1.0,
+                        warm_start: bool = True) -> dict:
+    from tools.models.causal import LoraTrainConfig
+
+    train = {k: v for k, v in asdict(LoraTrainConfig(epochs=epochs, learning_rate=learning_rate, max_length=512)).items() if k != "seed"}
+    return {"name": name, "mix": {"gold_repeat": gold_repeat, "replay_fraction": replay_fraction}, "train": train,
+            **({"warm_start": True} if warm_start else {})}
+
+
+def initial_generation() -> list[dict]:
+    """A generator's first iteration: two warm starts from the deployed model, a gentle and a bold learning rate."""
+    return [generation_strategy("warm-replay", GEN_RATES[0], GEN_EPOCHS), generation_strategy("warm-bold", GEN_RATES[1], GEN_EPOCHS)]
+
+
+def revise_generation(base: dict, gate: dict, iteration: int) -> tuple[list[dict], str]:
+    """Two edits of a generator's configuration after its gate result: gentler updates when it flipped passes,
+    more of the corrections when it fixed too little."""
+    a, b = copy.deepcopy(base), copy.deepcopy(base)
+    if set(gate.get("failed", [])) & set(FLIP_RULES):
+        why = "too many negative flips: gentler updates (half the learning rate), and fewer repeats of the corrections"
+        for c in (a, b):
+            c["train"]["learning_rate"] = round(base["train"]["learning_rate"] / 2, 8)
+        b["mix"]["gold_repeat"] = max(1, base["mix"]["gold_repeat"] - 1)
+    else:
+        why = "too few held-out failures fixed: the corrections repeated once more, and a second pass"
+        a["mix"]["gold_repeat"] += 1
+        b["train"]["epochs"] = base["train"]["epochs"] + 1
+    a["name"], b["name"] = f"{base['name']}+r{iteration}a", f"{base['name']}+r{iteration}b"
+    return [a, b], why
+
+
 def revise(base: dict, gate: dict, max_flips: int, iteration: int) -> tuple[list[dict], str]:
     """Two new configurations derived from `base` according to what its gate result says went wrong."""
     a, b = copy.deepcopy(base), copy.deepcopy(base)

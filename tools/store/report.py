@@ -32,6 +32,10 @@ REASONS = {
     "contradicts_trusted_labels": "the correction gives a word the trusted data settles (3+ times, 80%+ agreement) another type, or deletes it",
     "new_type": "a failure whose correction has an entity type the deployed model lacks, with enough examples to learn it",
     "new_type_too_few": "a new entity type with too few examples to learn",
+    "correction_rejected": "the verifier rejects the correction itself (no final answer, a calculation that does not compute, not JSON)",
+    "correction_ungrounded": "the correction holds a value its input does not, where the trusted answers copy theirs from the input",
+    "contradicts_trusted": "the trusted data answers the same input otherwise",
+    "pass_unreadable": "the judge passed an answer the verifier cannot read (no final answer, not JSON)",
 }
 
 

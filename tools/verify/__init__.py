@@ -126,27 +126,30 @@ def _first(reference: Any) -> str | None:
     return reference if isinstance(reference, str) else None
 
 
-def by_shape(references: Sequence[Any]) -> tuple[str, str] | None:
-    """The verifier the references' shape settles, and why: every one a JSON object, a worked solution ending in
-    '#### n', a bare number, or tests (asserts, a `# entry:` line); None for free text."""
+def by_shape(references: Sequence[Any], share: float = 1.0) -> tuple[str, str] | None:
+    """The verifier the references' shape settles, and why: every one (at least `share` of them: production's
+    corrections hold noise) a JSON object, a worked solution ending in '#### n', a bare number, or tests (asserts, a
+    `# entry:` line); None for free text."""
     refs = [r for r in (_first(x) for x in references[:200]) if r is not None]
     if not refs:
         return None
-    if all(r.strip().startswith("{") and json_object(r) is not None for r in refs):
-        return "json_fields", "every reference output is a JSON object"
-    if all(re.search(r"####\s*-?\d", r) for r in refs):
-        return "final_answer", "every reference output ends in '#### <number>'"
-    if all(NUMBER.fullmatch(r.strip()) for r in refs):
-        return "final_answer", "every reference output is a number"
-    if all(re.match(r"#\s*entry:", r) or re.search(r"^\s*assert\b", r, re.M) for r in refs):
-        return "code_tests", "every reference output is a set of tests"
+    every = "every" if share >= 1 else f"{share:.0%} or more of the"
+    most = lambda test: sum(bool(test(r)) for r in refs) >= share * len(refs)  # noqa: E731
+    if most(lambda r: r.strip().startswith("{") and json_object(r) is not None):
+        return "json_fields", f"{every} reference output is a JSON object" if share >= 1 else f"{every} reference outputs are JSON objects"
+    if most(lambda r: re.search(r"####\s*-?\d", r)):
+        return "final_answer", f"{every} reference output ends in '#### <number>'" if share >= 1 else f"{every} reference outputs end in '#### <number>'"
+    if most(lambda r: NUMBER.fullmatch(r.strip())):
+        return "final_answer", f"{every} reference output is a number" if share >= 1 else f"{every} reference outputs are numbers"
+    if most(lambda r: re.match(r"#\s*entry:", r) or re.search(r"^\s*assert\b", r, re.M)):
+        return "code_tests", f"{every} reference output is a set of tests" if share >= 1 else f"{every} reference outputs are tests"
     return None
 
 
-def choose(description: str, references: Sequence[Any]) -> tuple[str, str]:
-    """The verifier for a task, and why: the references' shape (what can be checked is what the data settles), else,
-    with no references at all, the description's words; ROUGE-L for free text."""
-    found = by_shape(references)
+def choose(description: str, references: Sequence[Any], share: float = 1.0) -> tuple[str, str]:
+    """The verifier for a task, and why: the references' shape (what can be checked is what the data settles; `share`:
+    the part of them that must have it), else, with no references at all, the description's words; ROUGE-L for free text."""
+    found = by_shape(references, share)
     if found:
         return found
     said = [(n, m.group(0)) for n, p in WORDS.items() if (m := re.search(p, description or "", re.I))]
