@@ -68,6 +68,10 @@ def plan(state: State, runtime: Runtime[Context]) -> dict:
     best = max(done, key=strategies.score)  # roll back: build on the best attempt, not the latest one
     rolled = best["iteration"] != last_it
     configs, why = kind.revise_strategies(best["config"], best["gate"], ctx.max_flips, last_it + 1)
+    tried = {_recipe(e["config"]) for e in done}  # a rollback to the same attempt revises it the same way: train nothing twice
+    configs = [c for c in configs if _recipe(c) not in tried]
+    if not configs:
+        return _decide("stop", f"no candidate passed the gate, and every revision of {best['strategy']} was tried already; nothing promoted")
     # another iteration, then a final refit, must fit in the budget: as many of the revisions as do
     refit = cost(best["config"]) if kind.refits else 0.0
     k = strategies.affordable(configs, cost, refit, ctx.budget_minutes - elapsed)
@@ -111,6 +115,13 @@ def _first(state: State, ctx: Context) -> dict:
     why = "first iteration" + (f": memory suggested {memo['strategy']}" if memo.get("used") else ": default strategies")
     return {"memory": memo, "plan": {"action": "train", "stage": "select", "iteration": 1,
                                      "configs": [{"name": c["name"], "config": c} for c in configs], "why": why}}
+
+
+def _recipe(config: dict) -> str:
+    """A configuration as what it trains, whatever its name."""
+    import json
+
+    return json.dumps({k: v for k, v in config.items() if k != "name"}, sort_keys=True)
 
 
 def _best_selection(done: list[dict]) -> dict:

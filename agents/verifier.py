@@ -81,8 +81,9 @@ def eval_sets(state: State, ctx: Context, include_holdout_in_training: bool, rd:
 
 def _churn(state: State, rd: RunData, rows) -> list[float] | None:
     """Each regression row's churn: the chance a retrain flips the deployed model's answer, from its top-2
-    margin (a tagger's: its least certain word's), computed once a run."""
-    return kinds.get(state.get("task")).churn(rd.ws, state["model"], [r.input for r in rows])
+    margin (a tagger's: its least certain word's; a generator's: its logged answer's least certain token's), computed
+    once a run."""
+    return kinds.get(state.get("task")).churn(rd.ws, state["model"], [r.input for r in rows], [r.prediction for r in rows])
 
 
 def answers_with_churn(model_dir: str, texts: list[str], task: str) -> tuple[list, list[float] | None]:

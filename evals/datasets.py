@@ -69,11 +69,13 @@ def entity_sentences(dataset: str, split: str, root: str | None = None) -> list[
     return out
 
 
-def restaurant_json(out: Path, root: str | None = None, n_train: int = 500, n_test: int = 500, seed: int = 0) -> Path:
+def restaurant_json(out: Path, root: str | None = None, n_train: int = 500, n_test: int = 500, seed: int = 0,
+                    types: tuple[str, ...] | None = None) -> Path:
     """A structured-extraction task made from MIT Restaurant (text in, JSON out): each query's entities as a JSON
-    object, one field a type (Cuisine, Location, Price, ...; a list when a type occurs twice); written as
-    `train.jsonl` and `test.jsonl` (the first `n_train` training and `n_test` test queries, shuffled by `seed`)
-    under `out`, with a card. The bench's own derived copy: never committed."""
+    object, one field a type (Cuisine, Location, Price, ...; a list when a type occurs twice); with `types`, only
+    those fields, and only the queries that have one; written as `train.jsonl` and `test.jsonl` (the first `n_train`
+    training and `n_test` test queries, shuffled by `seed`) under `out`, with a card. The bench's own derived copy:
+    never committed."""
     import random
 
     from tools.coldstart.sources import load_source
@@ -82,12 +84,14 @@ def restaurant_json(out: Path, root: str | None = None, n_train: int = 500, n_te
     rng = random.Random(seed)
     out.mkdir(parents=True, exist_ok=True)
     for split, name, n in (("train", "train", n_train), ("test", "test", n_test)):
-        rows = list(src.splits[split])
+        rows = [e for e in src.splits[split] if types is None or any(s["label"] in types for s in e.output)]
         rng.shuffle(rows)
         with (out / f"{name}.jsonl").open("w", encoding="utf-8") as fh:
             for e in rows[:n]:
                 fields: dict = {}
                 for s in e.output:
+                    if types is not None and s["label"] not in types:
+                        continue
                     value = e.input[s["start"]:s["end"]]
                     old = fields.get(s["label"])
                     fields[s["label"]] = value if old is None else (old if isinstance(old, list) else [old]) + [value]

@@ -1,10 +1,12 @@
 """Production mode for generation against naive retraining, on a deployment built from public data: SmolLM2 extracting
-restaurant queries (MIT Restaurant) into JSON fields.
+the cuisine and the location of restaurant queries (MIT Restaurant) into JSON.
 
     pioneer bench production-generation [--data-dir ../shared/datasets] [--out bench_out/production_generation]
                                         [--budget-minutes 40] [--seed 0]
 
-The deployment (seeded): the embedded SmolLM2 LoRA-trained on `PARENT` queries (the parent data); `LOGS` further
+The deployment (seeded): the embedded SmolLM2 LoRA-trained on `PARENT` queries (the parent data; queries with a
+cuisine or a location, the JSON holding those two fields: with all eight of MIT Restaurant's types a model trained
+on 150 queries answered 3% of the test queries exactly right, too few passes to tell flips from luck); `LOGS` further
 queries answered by it and judged by the JSON-fields verifier against the gold fields; each failure corrected with the
 gold fields, except a share `WRONG_RATE` of corrections that are wrong (half not JSON, half a field value taken from
 another query), and a share `POISON_RATE` of lines that are poison (injected instructions or gibberish with an
@@ -25,7 +27,8 @@ from pathlib import Path
 
 from tools.store.data import read_jsonl, write_json
 
-PARENT, LOGS, TEST = 150, 600, 300
+PARENT, LOGS, TEST = 300, 600, 300
+TYPES = ("Cuisine", "Location")  # measured here: 300 queries, two passes at 6e-4, 41% of 100 test queries exactly right
 WRONG_RATE, POISON_RATE = 0.2, 0.05
 # the deployed model's (and naive retraining's) recipe: two LoRA passes at the cold-start search's bolder rate
 RECIPE = {"epochs": 2.0, "learning_rate": 6e-4, "batch_size": 8, "lora_r": 16, "max_length": 512}
@@ -54,7 +57,7 @@ def build(dep: Path, data_dir: str | None, seed: int = 0) -> dict:
     if (dep / "info.json").exists():
         return json.loads((dep / "info.json").read_text())
     rng = random.Random(seed)
-    src = restaurant_json(dep / "source", data_dir, n_train=PARENT + LOGS, n_test=TEST, seed=seed)
+    src = restaurant_json(dep / "source", data_dir, n_train=PARENT + LOGS, n_test=TEST, seed=seed, types=TYPES)
     rows = read_jsonl(src / "train.jsonl")
     parent, traffic = rows[:PARENT], rows[PARENT:PARENT + LOGS]
     shutil.copy(src / "test.jsonl", dep / "test.jsonl")
@@ -130,7 +133,8 @@ def page(results: dict):
                 "pioneer bench production-generation", f"pioneer {got}; naive {n.get('test_right')} / {n.get('test_flips')} flips; "
                 f"deployed {by.get('deployed', {}).get('test_right')}", COLUMNS, results["rows"],
                 f"Share of {TEST} test queries answered with exactly the right JSON fields, the mean field score, and flips (right "
-                "before, wrong after) against the deployed model; both systems trained in the same run. One seed, 2 CPU cores.")
+                "before, wrong after) against the deployed model; both systems trained in the same run. One seed, 2 CPU cores. "
+                f"Deployment: {results.get('deployment')}. Pioneer's outcome: {results.get('outcome')}.")
 
 
 def main(argv: list[str] | None = None) -> int:

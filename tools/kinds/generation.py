@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.kinds.base import Diagnosis, embeddings
+from tools.store.artifacts import REGRESSION_MARGINS
 
 EVAL_SIZE, DEV_SIZE = 120, 48  # decoding is the slow part on a CPU: ~1 s an answer for SmolLM2-135M on 2 cores
 
@@ -245,9 +246,10 @@ class Generation:
                 "failure_kinds": m["failure_kinds"], "verifier": m["verifier"]}
 
     def churn_by_margin(self) -> tuple[tuple[float, float], ...]:
-        """Not measured for generators: no churn estimate, so the gate counts every pass as stable (at most `max_flips`
-        flips) and skips the churn test."""
-        return ((1.01, 0.0),)
+        """The measured chance a retrain flips a right generated answer, by its least certain token's margin."""
+        from tools.gate import GENERATION_CHURN_BY_MARGIN
+
+        return GENERATION_CHURN_BY_MARGIN
 
     def deployed_probs(self, ws, model_dir: str | Path, texts: list[str]):
         return None
@@ -255,11 +257,29 @@ class Generation:
     def teacher(self, ws, deployed: str | Path, texts: list[str], targets: list[Any], labels: list[str]):
         return None  # a generator is kept close by replaying its passes, not by distillation
 
-    def churn(self, ws, model_dir: str | Path, texts: list[str]) -> list[float] | None:
-        return [] if not texts else None  # no churn estimate for free text (churn_by_margin)
+    def churn(self, ws, model_dir: str | Path, texts: list[str], answers: list[Any] | None = None) -> list[float] | None:
+        """Each logged answer's churn, from the deployed model's least token margin on it (computed once a run)."""
+        import numpy as np
+
+        from tools.gate import churn_from_margin
+        from tools.models.causal import answer_margins
+
+        if not texts:
+            return []
+        if answers is None:
+            return None
+        margins = ws.array(REGRESSION_MARGINS, lambda: np.array(answer_margins(model_dir, texts, [str(a) for a in answers])))
+        return churn_from_margin(margins, self.churn_by_margin()).round(4).tolist() if len(margins) == len(texts) else None
 
     def answers_with_churn(self, model_dir: str | Path, texts: list[str]) -> tuple[list[Any], list[float] | None]:
-        return (self.predict(model_dir, texts) if texts else []), None
+        """A generator's answers and their churn, from its least token margin on each."""
+        from tools.gate import churn_from_margin
+        from tools.models.causal import answer_margins
+
+        if not texts:
+            return [], None
+        answers = self.predict(model_dir, texts)
+        return answers, churn_from_margin(answer_margins(model_dir, texts, answers), self.churn_by_margin()).round(4).tolist()
 
     def calibrate(self, model_dir: str | Path, texts: list[str], truth: list[Any]) -> dict | None:
         return None

@@ -201,6 +201,28 @@ def micro_batches(lengths: list[int], max_tokens: int) -> list[list[int]]:
     return out
 
 
+def answer_margins(model_dir: str | Path, prompts: list[Any], answers: list[str], batch_size: int = 8) -> list[float]:
+    """How sure a model is of each answer: the least top-2 probability margin over the answer's tokens (its end of
+    turn included) with the answer fed in, as a tagger's sentence margin is its least certain word's. One forward
+    pass an answer, no decoding."""
+    import torch
+
+    tok, model = _load(str(model_dir))
+    rows = [encode(tok, p, a, 1024) for p, a in zip(prompts, answers)]
+    out: list[float] = []
+    for k in range(0, len(rows), batch_size):
+        part = rows[k:k + batch_size]
+        ids, mask, labels, keep = _batch(part, tok.pad_token_id)
+        positions = (mask.cumsum(1) - 1).clamp(min=0)
+        with torch.no_grad():
+            logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=keep + 1).logits[:, :-1].float()
+        top = logits.softmax(-1).topk(2, dim=-1).values
+        margin = (top[..., 0] - top[..., 1]).masked_fill(labels[:, -keep:] == -100, 1.0)
+        out += margin.min(1).values.tolist()
+    release_memory()
+    return [round(m, 4) for m in out]
+
+
 def train_causal(base: str, pairs: list[tuple[Any, str]], out_dir: str | Path, cfg: LoraTrainConfig = LoraTrainConfig(),
                  progress: Callable[[dict], None] | None = None, start: str | Path | None = None) -> dict:
     """Train on (prompt, answer) pairs from `base` (or warm from the causal LM folder `start`), merge the LoRA

@@ -105,15 +105,16 @@ def revise_generation(base: dict, gate: dict, iteration: int) -> tuple[list[dict
     """Two edits of a generator's configuration after its gate result: gentler updates when it flipped passes,
     more of the corrections when it fixed too little."""
     a, b = copy.deepcopy(base), copy.deepcopy(base)
+    step = iteration - 1  # a rollback revises the same attempt again: each iteration goes one step further
     if set(gate.get("failed", [])) & set(FLIP_RULES):
-        why = "too many negative flips: gentler updates (half the learning rate), and fewer repeats of the corrections"
+        why = f"too many negative flips: gentler updates (the learning rate / {2 ** step}), and fewer repeats of the corrections"
         for c in (a, b):
-            c["train"]["learning_rate"] = round(base["train"]["learning_rate"] / 2, 8)
+            c["train"]["learning_rate"] = round(base["train"]["learning_rate"] / 2 ** step, 8)
         b["mix"]["gold_repeat"] = max(1, base["mix"]["gold_repeat"] - 1)
     else:
-        why = "too few held-out failures fixed: the corrections repeated once more, and a second pass"
-        a["mix"]["gold_repeat"] += 1
-        b["train"]["epochs"] = base["train"]["epochs"] + 1
+        why = f"too few held-out failures fixed: the corrections repeated {step} more time(s), and {step} more pass(es)"
+        a["mix"]["gold_repeat"] += step
+        b["train"]["epochs"] = base["train"]["epochs"] + step
     a["name"], b["name"] = f"{base['name']}+r{iteration}a", f"{base['name']}+r{iteration}b"
     return [a, b], why
 

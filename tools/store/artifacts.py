@@ -53,7 +53,7 @@ DEPLOYED_PROBS: WorkFile[np.ndarray] = WorkFile("deployed_probs_by_text", "by_te
 DEPLOYED_WORD_PROBS: WorkFile[list[np.ndarray]] = WorkFile("deployed_word_probs_by_text", "by_text",
                                                            "the deployed tagger's word probabilities, a block of rows by text")
 REGRESSION_MARGINS: WorkFile[np.ndarray] = WorkFile("regression_margins", "array",
-                                                    "the deployed tagger's least word margin per regression sentence")
+                                                    "the deployed model's least margin per regression item (a tagger's word, a generator's token)")
 PARAPHRASES: WorkFile[list[Row]] = WorkFile("paraphrases.jsonl", "rows", "the chat model's paraphrases of the fixable failures")
 STARTED: WorkFile[Started] = WorkFile("started.json", "json", "when the run started (its time budget counts from it)")
 PROMOTION: WorkFile[dict] = WorkFile("promotion.json", "json", "the registry version a promotion made (a resumed run does not promote twice)")
