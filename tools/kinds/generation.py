@@ -3,8 +3,8 @@ its chat template, LoRA-trained with the loss on the answer, merged into a plain
 (tools/models/causal.py). Right and wrong are a verifier's (tools/verify), chosen by the shape of the references:
 JSON fields, a final answer, tests, else ROUGE-L. In production the verifier is the judge of the gate: a pass flips
 when the verifier fails the new answer against the logged one, a held-out failure is fixed when it passes against
-its correction (tools/gate.py reads answers through `judged`); triage and failure kinds are in
-tools/production/free_text.py.
+its correction (tools/gate.py reads answers through `judged`); a pass's churn comes from the deployed model's least
+token margin on its logged answer; triage and failure kinds are in tools/production/free_text.py.
 """
 
 from __future__ import annotations
