@@ -169,13 +169,16 @@ def triage(records: list, parent: list, log_emb: np.ndarray, parent_emb: np.ndar
     for i, v in poison_verdicts([r.input for r in records], passed, log_emb, parent_emb, vocab).items():
         out[i].update(v)
     fails = passes_and_failures(records, out)
+    checkable = verifier in ("final_answer", "json_fields")  # the verifiers that read an answer on its own
     for i in passed:  # a pass the verifier cannot read: the judge's mistake, not an answer to keep
-        if out[i].get("category") == "trusted" and verifier in ("final_answer", "json_fields") and correction_noise(records[i].prediction, verifier):
-            why = correction_noise(records[i].prediction, verifier) or ""
+        why = correction_noise(records[i].prediction, verifier) if checkable and out[i].get("category") == "trusted" else None
+        if why:
             out[i].update(category="noise", reason="pass_unreadable", why=why.replace("the correction", "the passed answer"))
     trusted = [(e.input, e.output if isinstance(e.output, str) else e.output[0]) for e in parent]
     trusted += [(records[i].input, records[i].prediction) for i in passed if out[i].get("category") == "trusted"]
-    settled = {_norm(t): a for t, a in trusted}  # what the trusted data answers to an input
+    # what the trusted data answers to an input, where two answers can be compared (a final number, JSON fields: not
+    # two summaries, which may both be right, nor two programs)
+    settled = {_norm(t): a for t, a in trusted if checkable and not correction_noise(a, verifier)}
     grounded = verifier == "json_fields" and extractive(trusted)
     for i in fails:
         r = records[i]
