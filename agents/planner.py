@@ -16,6 +16,7 @@ allows); the final model is scored once on the frozen evaluation set and registe
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -119,8 +120,6 @@ def _first(state: State, ctx: Context) -> dict:
 
 def _recipe(config: dict) -> str:
     """A configuration as what it trains, whatever its name."""
-    import json
-
     return json.dumps({k: v for k, v in config.items() if k != "name"}, sort_keys=True)
 
 

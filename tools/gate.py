@@ -99,6 +99,12 @@ def sentence_churn(margins: Sequence[float]) -> list[float]:
     return churn_from_margin(margins, SENTENCE_CHURN_BY_MARGIN).round(4).tolist()
 
 
+def token_churn(margins: Sequence[float]) -> list[float]:
+    """Per-answer churn of a generator's answers, from each answer's least token top-2 margin
+    (tools.models.causal.answer_margins) and GENERATION_CHURN_BY_MARGIN."""
+    return churn_from_margin(margins, GENERATION_CHURN_BY_MARGIN).round(4).tolist()
+
+
 def churn_of_probs(probs: np.ndarray) -> list[float]:
     """Per-row churn of a classifier's answers, from its (n, labels) probabilities' top-2 margins."""
     if len(probs) == 0:

@@ -89,7 +89,8 @@ class TaskKind(Protocol):
     def gate_evidence(self, reg_truth: list, reg_before: list, reg_after: list, fail_truth: list, fail_before: list, fail_after: list,
                       tolerance: float) -> tuple[float | None, dict[str, float], float]:
         """What the gate's rules read besides the flips: the share of held-out failures fixed, the labels that lost
-        more than `tolerance`, and the regression set's accuracy."""
+        more than `tolerance`, and the regression set's accuracy. The answers come judged (`tools.gate.as_judged`):
+        one the kind judges right is its truth."""
 
     def log_figures(self, texts: list[str], truth: list[Any], pred: list[Any], reg_texts: list[str], reg_truth: list[Any],
                     reg_pred: list[Any]) -> dict:

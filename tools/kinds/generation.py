@@ -232,9 +232,11 @@ class Generation:
     def gate_evidence(self, reg_truth: list, reg_before: list, reg_after: list, fail_truth: list, fail_before: list, fail_after: list,
                       tolerance: float) -> tuple[float | None, dict[str, float], float]:
         """(the share of held-out failures the verifier passes now, no label drops: free text has no labels, the share
-        of the regression set's passes the verifier still passes against their logged answers)."""
-        fixed = round(sum(self.judged(fail_truth, fail_after)) / len(fail_truth), 4) if fail_truth else None
-        return fixed, {}, round(sum(self.judged(reg_truth, reg_after)) / max(1, len(reg_truth)), 4)
+        of the regression set's passes the verifier still passes against their logged answers). The gate hands over
+        answers already judged (`tools.gate.as_judged`: a right answer is its truth), so right means equal here and
+        the verifier does not run twice."""
+        fixed = round(sum(a == t for a, t in zip(fail_after, fail_truth)) / len(fail_truth), 4) if fail_truth else None
+        return fixed, {}, round(sum(a == t for a, t in zip(reg_after, reg_truth)) / max(1, len(reg_truth)), 4)
 
     def log_figures(self, texts: list[str], truth: list[Any], pred: list[Any], reg_texts: list[str], reg_truth: list[Any],
                     reg_pred: list[Any]) -> dict:
@@ -261,7 +263,7 @@ class Generation:
         """Each logged answer's churn, from the deployed model's least token margin on it (computed once a run)."""
         import numpy as np
 
-        from tools.gate import churn_from_margin
+        from tools.gate import token_churn
         from tools.models.causal import answer_margins
 
         if not texts:
@@ -269,17 +271,17 @@ class Generation:
         if answers is None:
             return None
         margins = ws.array(REGRESSION_MARGINS, lambda: np.array(answer_margins(model_dir, texts, [str(a) for a in answers])))
-        return churn_from_margin(margins, self.churn_by_margin()).round(4).tolist() if len(margins) == len(texts) else None
+        return token_churn(margins) if len(margins) == len(texts) else None
 
     def answers_with_churn(self, model_dir: str | Path, texts: list[str]) -> tuple[list[Any], list[float] | None]:
         """A generator's answers and their churn, from its least token margin on each."""
-        from tools.gate import churn_from_margin
+        from tools.gate import token_churn
         from tools.models.causal import answer_margins
 
         if not texts:
             return [], None
         answers = self.predict(model_dir, texts)
-        return answers, churn_from_margin(answer_margins(model_dir, texts, answers), self.churn_by_margin()).round(4).tolist()
+        return answers, token_churn(answer_margins(model_dir, texts, answers))
 
     def calibrate(self, model_dir: str | Path, texts: list[str], truth: list[Any]) -> dict | None:
         return None
