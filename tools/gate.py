@@ -68,10 +68,9 @@ CHURN_BY_MARGIN = ((0.05, 0.067), (0.2, 0.011), (0.3, 0.004), (1.01, 0.001))
 # than intents: the classifier's table predicted 8.1 flips for retrains that flipped 24, 31 and 33; this one 29.4
 # (fitted on those same retrains). The margin's AUC for the flipped sentences: 0.66-0.74.
 SENTENCE_CHURN_BY_MARGIN = ((0.05, 0.194), (0.1, 0.115), (0.2, 0.033), (1.01, 0.023))
-# The same for a generator's right answers (judged by its verifier), by the least top-2 margin over the answer's tokens
-# with the answer fed in (tools.models.causal.answer_margins). Measured by `evals.churn_study --task generation` on the
-# SmolLM2 restaurant-JSON deployment (123 right test answers; four retrains flipped 11, 4, 19, 5; bins below 0.2 pooled,
-# none of 34 above 0.5 flipped, 0.5% taken; AUC 0.73-0.90): one deployment, fitted on those retrains.
+# The same for a generator's right answers (verifier-judged), by the least token margin of the answer fed in
+# (causal.answer_margins); `evals.churn_study --task generation` on the SmolLM2 restaurant-JSON deployment: 4 retrains
+# flipped 11, 4, 19, 5 of 123 (bins below 0.2 pooled; 0 of 34 above 0.5, 0.5% taken; AUC 0.73-0.90). One deployment.
 GENERATION_CHURN_BY_MARGIN = ((0.2, 0.213), (0.3, 0.095), (0.5, 0.015), (1.01, 0.005))
 
 
