@@ -143,7 +143,8 @@ class Generation:
         folder `start`; a list of right answers trains on its first."""
         from tools.models.causal import resolve_generator, train_causal
 
-        base = resolve_generator(None if base_model in (None, "minilm") else base_model)
+        # a warm start needs no base: the embedded SmolLM2 may not even be installed where a deployed model is improved
+        base = str(start) if start else resolve_generator(None if base_model in (None, "minilm") else base_model)
         pairs = [(t, y if isinstance(y, str) else y[0]) for t, y in zip(texts, targets)]
         return train_causal(base, pairs, out_dir, cfg, progress=progress, start=start)
 
