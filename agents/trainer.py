@@ -46,12 +46,15 @@ def train(state: State, runtime: Runtime[Context]) -> dict:
     origin = {c["name"]: ("the deployed model" if c["config"].get("warm_start") else
                           f"candidate {Path(c['config']['continue_from']).name}" if c["config"].get("continue_from") else "the base model")
               for c in plan["configs"]}
-    summaries |= {r.name: r.summary for r in backends.get(ctx.backend).run(jobs, lambda job, e: _progress(job, e, origin[job.name]))}
+    backend = backends.get(ctx.backend, address=ctx.ray_address)
+    summaries |= {r.name: r.summary for r in backend.run(jobs, lambda job, e: _progress(job, e, origin[job.name]))}
     out = []
     for cand in plan["configs"]:
         model_dir, trained_dir = _dirs(ctx, plan, cand)
         training = {k: summaries[cand["name"]][k] for k in ("examples", "curve", "seconds")}
         training["start"] = "deployed" if cand["config"].get("warm_start") else "base"
+        if summaries[cand["name"]].get("worker"):  # where a cluster backend trained it (node, process)
+            training["worker"] = summaries[cand["name"]]["worker"]
         if cand["config"].get("interpolate"):
             training["interpolation"] = _interpolated(state, ctx, cand["name"], trained_dir, model_dir, cand["config"]["interpolate"])
         out.append({**cand, "model_dir": str(model_dir), "training": training})

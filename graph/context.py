@@ -3,7 +3,7 @@
 The Context is the one spelling of every setting. Each field says its type by its default, and in its
 metadata its help (`description`), its limits (`min`, `max`, `choices`, `name`, `url`, `nonempty`), the modes
 that take it (`modes`: production, cold_start) and, where today's command-line option is spelled otherwise,
-that `flag` (`base_model` is `--base`). The CLI's options, `PIONEER_*` variables, `--config` keys and the HTTP
+that `flag` (`base_model` is `--base`), and `env`, a variable of another tool it also reads (`RAY_ADDRESS`). The CLI's options, `PIONEER_*` variables, `--config` keys and the HTTP
 server's settings are all derived from these fields, so a new setting is one field here. A Context is checked
 when it is made, whichever way it came in, so a bad value stops a run before it starts, naming the setting.
 """
@@ -63,7 +63,14 @@ class Context:
     use_memory: bool = _f(True, "Look up and record failure patterns in the long-term memory.")
     target: float = _f(0.96, "Cold start: stop searching at this development score.", (COLD_START,), min=0.0, max=1.0)
     catalog: str | None = _f(None, "Cold start: a folder of datasets (one sub-folder each, with a card) the data scout may use.", (COLD_START,))
-    backend: str = _f("local", "Where candidates train: 'local' trains them in this process, one after another.", choices=tuple(backend_names()))
+    backend: str = _f("local", "Where candidates train: 'local' trains them in this process, one after another; 'ray' trains an "
+                               "iteration's candidates side by side as Ray tasks (the run folder on storage the workers share).",
+                      choices=tuple(backend_names()))
+    ray_address: str | None = _f(None, "Ray cluster to train on with --backend ray (host:port, or 'auto'). None: $RAY_ADDRESS, else "
+                                       "a Ray started for the run.", env="RAY_ADDRESS")
+    tracking_uri: str | None = _f(None, "MLflow tracking server: each run logs its settings, curves, gate figures and report there, "
+                                        "and each promotion registers a model version (alias 'champion'). None: $MLFLOW_TRACKING_URI, "
+                                        "else no tracking.", env="MLFLOW_TRACKING_URI")
     seed: int = _f(0, "Random seed.", min=0, max=2**32 - 1)
 
     def __post_init__(self) -> None:

@@ -239,7 +239,30 @@ def drive(run_dir: Path, meta: dict, payload, database_url: str | None = None, o
             break
         status = drive_thread(graph, Command(resume=reply), config, ctx, on_event)
     write_json(run_dir / "run.json", {**meta, "status": status})
+    if status == FINISHED:
+        track(run_dir, ctx.tracking_uri, on_event)
     return status
+
+
+def track(run_dir: Path, setting: str | None, on_event: Event | None) -> None:
+    """A finished run mirrored to MLflow where a tracking URI is set. The run folder and Pioneer's registry are the
+    record: a tracking server that fails is reported (and written in run.json), never the run's failure."""
+    from tools.store.data import write_json
+    from tools.store.tracking import log_run, tracking_uri
+
+    uri = tracking_uri(setting)
+    if not uri:
+        return
+    meta = json.loads((run_dir / "run.json").read_text())
+    try:
+        done = log_run(uri, run_dir)
+        message = f"MLflow {uri}: run {done['run_id']} in {done['experiment']}" + (
+            f", model version {done['model_version']} (alias champion)" if done["model_version"] else "")
+    except Exception as e:  # the server down, refused, or MLflow not installed
+        done, message = {"error": f"{type(e).__name__}: {e}"[:2000]}, f"MLflow {uri}: not recorded ({type(e).__name__}: {e})"
+    write_json(run_dir / "run.json", {**meta, "tracking": {"uri": uri, **done}})
+    if on_event:
+        on_event({"stage": "track", "message": message})
 
 
 def report(run_dir: Path) -> dict:

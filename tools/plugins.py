@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 
 
-def make(registry: dict[str, str | type], name: str, what: str):
+def make(registry: dict[str, str | type], name: str, what: str, **options):
     """An instance of the entry `name` of `registry`; KeyError naming `what` and the known entries otherwise."""
     if name not in registry:
         raise KeyError(f"no {what} {name!r} (known: {', '.join(registry)})")
@@ -14,4 +14,4 @@ def make(registry: dict[str, str | type], name: str, what: str):
     if isinstance(target, str):
         module, cls = target.split(":")
         target = getattr(importlib.import_module(module), cls)
-    return target()
+    return target(**options)

@@ -83,6 +83,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--name", required=True, help="registry entry")
     p.add_argument("--to", help="version to make current (default: the one before the current)")
     p.add_argument("--home", help=HOME)
+    p.add_argument("--tracking-uri", help="MLflow server whose 'champion' alias follows (default: $MLFLOW_TRACKING_URI)")
 
     p = sub.add_parser("registry", help="list a registry entry's versions")
     p.add_argument("--name", required=True)

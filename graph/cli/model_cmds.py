@@ -79,6 +79,15 @@ def cmd_rollback(args) -> int:
     except RegistryError as e:
         raise BadInput(str(e)) from None
     print(f"{args.name}: current is now {v} ({reg.path(v)})")
+    from tools.store.tracking import move_champion, tracking_uri
+
+    uri = tracking_uri(args.tracking_uri)
+    if uri:  # the registry has rolled back whatever MLflow says: a failure here is reported, not an error
+        try:
+            mv = move_champion(uri, args.name, v)
+            print(f"MLflow {uri}: alias champion " + (f"on version {mv}" if mv else f"removed ({v} was never registered there)"))
+        except Exception as e:
+            print(f"MLflow {uri}: alias not moved ({type(e).__name__}: {e})")
     return EXIT_OK
 
 

@@ -62,8 +62,11 @@ def int_in(lo: int, hi: int):
 
 
 def _env(name: str) -> tuple[str, str] | None:
-    """The environment variable that sets `name`, and its text: PIONEER_<OPTION>, else PIONEER_<FIELD>."""
-    for var in dict.fromkeys((f"PIONEER_{flag_of(name).upper()}", f"PIONEER_{name.upper()}")):
+    """The environment variable that sets `name`, and its text: PIONEER_<OPTION>, else PIONEER_<FIELD>, else the
+    other tool's own variable the setting names (`RAY_ADDRESS`, `MLFLOW_TRACKING_URI`)."""
+    for var in dict.fromkeys((f"PIONEER_{flag_of(name).upper()}", f"PIONEER_{name.upper()}", FIELDS[name].metadata.get("env"))):
+        if var is None:
+            continue
         if os.environ.get(var, "") != "":
             return var, os.environ[var]
     return None

@@ -44,15 +44,16 @@ class Backend(Protocol):
         """Train every job; one result per job, in the jobs' order."""
 
 
-_REGISTRY: dict[str, str | type] = {"local": "tools.backends.local:Local"}  # "module:Class", or the class itself
+_REGISTRY: dict[str, str | type] = {"local": "tools.backends.local:Local", "ray": "tools.backends.ray_cluster:Ray"}  # "module:Class", or the class itself
 
 
 def names() -> list[str]:
     return list(_REGISTRY)
 
 
-def get(name: str) -> Backend:
-    return make(_REGISTRY, name, "training backend")
+def get(name: str, **options: Any) -> Backend:
+    """The backend `name`, made with the options it takes (`address` for ray); the others ignore them."""
+    return make(_REGISTRY, name, "training backend", **options)
 
 
 def result(job: TrainJob, summary: dict) -> TrainResult:

@@ -8,6 +8,9 @@ from tools.backends.base import Progress, TrainJob, TrainResult, result
 class Local:
     name = "local"
 
+    def __init__(self, **_: object):  # a cluster backend's options (the Ray address) mean nothing here
+        pass
+
     def run(self, jobs: list[TrainJob], progress: Progress | None = None) -> list[TrainResult]:
         from tools import kinds
 
