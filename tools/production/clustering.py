@@ -32,9 +32,21 @@ def telling_words(docs: list[str], groups: list[list[int]], k: int = 4) -> list[
     return [list(vocab[np.argsort(-row)[:k]][row[np.argsort(-row)[:k]] > 0]) for row in m]
 
 
+WARD_SAMPLE = 5000  # Ward's memory grows with the square of the failures: beyond this many, fit a sample (docs/scale.md)
+
+
+def nearest_centre(embeddings: np.ndarray, fitted: np.ndarray, assign: np.ndarray) -> np.ndarray:
+    """Every row's cluster: the one whose centre (the mean of its fitted rows) is nearest, in chunks of 50,000 rows."""
+    centres = np.stack([fitted[assign == c].mean(0) for c in range(assign.max() + 1)])
+    sq = (centres ** 2).sum(1)
+    return np.concatenate([np.argmin(sq[None, :] - 2 * embeddings[i:i + 50_000] @ centres.T, axis=1)
+                           for i in range(0, len(embeddings), 50_000)])
+
+
 def cluster_failures(texts: list[str], embeddings: np.ndarray, predicted: list[str], corrected: list[str],
                      max_clusters: int = 12, seed: int = 0) -> list[Pattern]:
-    """Group failures into patterns by embedding (agglomerative, Ward on unit vectors), largest first.
+    """Group failures into patterns by embedding (agglomerative, Ward on unit vectors), largest first; beyond
+    `WARD_SAMPLE` failures Ward clusters a seeded sample and the rest join the nearest cluster centre.
 
     Ward linkage keeps clusters of comparable size; average linkage chained most failures of a dense
     task into one cluster."""
@@ -47,7 +59,9 @@ def cluster_failures(texts: list[str], embeddings: np.ndarray, predicted: list[s
         from sklearn.cluster import AgglomerativeClustering
 
         k = int(min(max_clusters, max(2, round(np.sqrt(n / 2)))))
-        assign = AgglomerativeClustering(n_clusters=min(k, n), linkage="ward").fit_predict(embeddings)
+        sample = np.sort(np.random.default_rng(seed).choice(n, WARD_SAMPLE, replace=False)) if n > WARD_SAMPLE else np.arange(n)
+        fitted = AgglomerativeClustering(n_clusters=min(k, n), linkage="ward").fit_predict(embeddings[sample])
+        assign = fitted if len(sample) == n else nearest_centre(embeddings, embeddings[sample], fitted)
         groups = [list(np.flatnonzero(assign == c)) for c in range(assign.max() + 1)]
         groups = [g for g in groups if g]
     words = telling_words(texts, groups)
