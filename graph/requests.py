@@ -1,5 +1,5 @@
 """What an HTTP request may ask, checked: a run's inputs of either mode (every path under the data roots) and
-its settings (Context fields but the two the server owns). PathNotAllowed is the server's 403, BadInput and
+its settings (Context fields but those the server owns). PathNotAllowed is the server's 403, BadInput and
 other ValueErrors its 400."""
 
 from __future__ import annotations
@@ -13,11 +13,13 @@ from tools.store.paths import PathNotAllowed, under_roots
 PATH_FIELDS = ("model", "logs", "train_data")  # production inputs that name a file or folder
 LIST_PATH_FIELDS = ("data",)  # cold start: the user's data files or folders
 PATH_SETTINGS = ("catalog",)  # settings that name a folder
-OWNED_BY_SERVER = ("run_dir", "home")
+# where runs write, and where their data and models may be sent: a request naming a tracking server (a file: URI is
+# a folder anywhere) or a Ray cluster could write or ship them elsewhere; the server's own environment sets those
+OWNED_BY_SERVER = ("run_dir", "home", "tracking_uri", "ray_address")
 
 
 def check_settings(settings) -> dict:
-    """Run settings from a request: Context fields (not run_dir or home, which the server owns), each of its
+    """Run settings from a request: Context fields (not those the server owns: OWNED_BY_SERVER), each of its
     type and within its limits; SettingError (a ValueError) naming the setting otherwise."""
     from graph.context import check_settings as check
 

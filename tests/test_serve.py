@@ -82,8 +82,9 @@ def test_requests_need_the_key_and_stay_inside_the_data_roots(client, deployment
     assert r.status_code == 403
     r = client.post("/runs", json={**run_body(deployment, tiny_base), "settings": {"max_flips": "two"}}, headers=KEY)
     assert r.status_code == 400 and "max_flips" in r.json()["detail"]
-    r = client.post("/runs", json={**run_body(deployment, tiny_base), "settings": {"run_dir": "/tmp"}}, headers=KEY)
-    assert r.status_code == 400 and "not accepted here" in r.json()["detail"]
+    for owned in ({"run_dir": "/tmp"}, {"tracking_uri": "file:///tmp/elsewhere"}, {"ray_address": "10.1.2.3:6379"}):
+        r = client.post("/runs", json={**run_body(deployment, tiny_base), "settings": owned}, headers=KEY)
+        assert r.status_code == 400 and "not accepted here" in r.json()["detail"], owned
     r = client.post("/runs", json={**run_body(deployment, tiny_base), "logs": str(deployment / "parent.jsonl")}, headers=KEY)
     assert r.status_code == 400 and "parent.jsonl" in r.json()["detail"]  # not logs: names the file and what is wrong
     assert client.post("/runs", content=b"{" + b" " * 30_000 + b"}", headers={**KEY, "content-type": "application/json"}).status_code == 413
