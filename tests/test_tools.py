@@ -272,6 +272,19 @@ def test_passes_far_from_the_parent_vouch_for_their_neighbours_only_where_the_la
     assert off(poison_verdicts(*args, labels=two)) == blind
 
 
+def test_the_off_task_check_on_a_sample_of_the_reference_still_finds_the_other_task(monkeypatch):
+    from tools.production import triage
+
+    monkeypatch.setattr(triage, "REFERENCE_SAMPLE", 60)  # as at a million logs: more trusted inputs than it compares with
+    rng = np.random.default_rng(2)
+    unit = lambda v: v / np.linalg.norm(v, axis=-1, keepdims=True)  # noqa: E731
+    task = unit(rng.normal(size=(5, 32)))
+    parent_emb = np.concatenate([unit(c + 0.1 * rng.normal(size=(20, 32))) for c in task]).astype(np.float32)
+    logs = np.concatenate([unit(c + 0.1 * rng.normal(size=(40, 32))) for c in task] + [unit(rng.normal(size=(10, 32)))])
+    verdicts = triage.poison_verdicts(["words"] * 210, list(range(0, 200, 2)), logs.astype(np.float32), parent_emb, {"words"})
+    assert {i for i, v in verdicts.items() if v["reason"] == "off_task"} == set(range(200, 210))
+
+
 def test_the_next_iteration_is_costed_from_the_last_and_cut_to_the_budget():
     from tools.production import strategies
 

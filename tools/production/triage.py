@@ -199,6 +199,11 @@ def label_agreement(emb: np.ndarray, labels: list[str | None], idx: list[int], k
     return out
 
 
+# the trusted inputs the off-task check compares with: all of them would make it quadratic in the logs (a day of a
+# million logs: ~1e15 FLOP, hours; docs/scale.md); a seeded sample calibrates the threshold and scores the logs alike
+REFERENCE_SAMPLE = 20_000
+
+
 def poison_verdicts(texts: list[str], passed: list[int], log_emb: np.ndarray, parent_emb: np.ndarray, vocab: set[str],
                     quantile: float = 0.01, margin: float = 0.85, labels: list[str | None] | None = None,
                     min_agreement: float = 0.5) -> dict[int, dict]:
@@ -217,6 +222,8 @@ def poison_verdicts(texts: list[str], passed: list[int], log_emb: np.ndarray, pa
             doubtful = {i for i, a in zip(far, label_agreement(log_emb, labels, far)) if a < min_agreement}
             clean = [i for i in clean if i not in doubtful]
     ref = np.concatenate([parent_emb, log_emb[clean]]) if clean else parent_emb
+    if len(ref) > REFERENCE_SAMPLE:  # the threshold and every log's similarity from one seeded sample: linear in the logs
+        ref = ref[np.sort(np.random.default_rng(0).choice(len(ref), REFERENCE_SAMPLE, replace=False))]
     threshold = off_task_threshold(ref, quantile, margin)
     sim = domain_similarity(log_emb, ref)
     out = {}
