@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 from typing import Callable
 
-from evals import churn_study, coldstart_bench, dialogsum_probe, entity_bench, generation_production, production_bench, triage_clean
+from evals import (churn_study, coldstart_bench, dialogsum_probe, entity_bench, generation_production, production_bench, speed_bench,
+                   triage_clean)
 from evals.adaptft import runner
 from evals.pages import README, ROOT, Page, write
 
@@ -26,6 +27,7 @@ RECORDED: dict[str, tuple[str, Callable[[object], Page]]] = {
     "dialogsum_probe": ("evals/results/dialogsum_probe.json", dialogsum_probe.page),
     "coldstart_generation": ("evals/results/coldstart_generation.json", coldstart_bench.page),
     "production_generation": ("evals/results/production_generation.json", generation_production.page),
+    "speed": ("evals/results/speed.json", speed_bench.page),
 }
 
 
