@@ -93,8 +93,14 @@ def check_cold_start(inputs: dict, settings: dict) -> None:
             raise BadInput(str(e)) from None
 
 
-def run_key(inputs: dict, settings: dict) -> str:
-    """What makes two runs the same run: the input files (path, size, time), the task words, the settings."""
+WHERE = ("backend", "ray_address", "tracking_uri")  # where a run trains and reports, not what it computes
+
+
+def run_key(inputs: dict, settings: dict, *, legacy: bool = False) -> str:
+    """What makes two runs the same run: the input files (path, size, time), the task words, the settings but
+    those of WHERE (a run resumed on another Ray cluster, or told to report to MLflow, is the same run).
+    `legacy`: the key of a run folder made before WHERE was left out (every setting in it)."""
+    settings = settings if legacy else {k: v for k, v in settings.items() if k not in WHERE}
     parts = []
     for k in ("model", "logs", "train_data", "data"):
         for v in (inputs.get(k) if isinstance(inputs.get(k), list) else [inputs.get(k)]):
@@ -172,11 +178,15 @@ def start(inputs: dict, settings: dict, out: str | None = None, *, mode: str = P
             "database": "postgres" if is_postgres(database_url) else str(run_dir / "checkpoints.sqlite")}
     if resumed:
         meta = json.loads(meta_file.read_text())
-        if meta.get("key") != key:
+        if meta.get("key") not in (key, run_key(inputs, settings, legacy=True)):
             raise BadInput(f"{run_dir} holds a run with other inputs or settings; choose another --out")
+        meta["settings"] = {**meta["settings"], **{k: settings[k] for k in WHERE if k in settings}}  # this time's
         if meta.get("status") == FINISHED:
             if say:
                 say(f"{run_dir} already finished; see {run_dir / 'report.md'}")
+            if (meta.get("tracking") or {}).get("error") or "tracking" not in meta:  # the tracking server failed, or was added since
+                with holding(run_dir):
+                    track(run_dir, context_of(meta, run_dir).tracking_uri, on_event)
             return FINISHED, run_dir
     fresh = not run_dir.exists()
     with holding(run_dir):

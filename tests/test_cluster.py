@@ -148,12 +148,29 @@ def test_runs_promotions_and_rollbacks_are_mirrored_in_mlflow(mlflow_server, dep
     assert client.get_model_version_by_alias("intents", "champion").tags["pioneer_version"] == "v0001"
 
 
-def test_a_tracking_server_that_is_down_does_not_fail_the_run(deployment, tiny_base, tmp_path, monkeypatch):
+def test_a_tracking_server_that_was_down_gets_the_run_when_the_command_is_given_again(mlflow_server, deployment, tiny_base, tmp_path,
+                                                                                        monkeypatch):
+    from mlflow import MlflowClient
+
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # else MLflow retries for minutes
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
-    run = tmp_path / "run"
-    assert main(improve_args(deployment, tiny_base, run, "--home", str(tmp_path / "home"), "--tracking-uri",
+    run, home = tmp_path / "run", str(tmp_path / "home")
+    assert main(improve_args(deployment, tiny_base, run, "--home", home, "--name", "later", "--tracking-uri",
                              f"http://127.0.0.1:{_port()}", *LENIENT)) == 0
     meta = json.loads((run / "run.json").read_text())
     assert meta["status"] == "finished" and "error" in meta["tracking"]
     assert (run / "model" / "config.json").exists()  # promoted all the same: Pioneer's registry is the record
+    # the same command, the server up (the tracking URI is where the run reports, not what it is): recorded, not rerun
+    assert main(improve_args(deployment, tiny_base, run, "--home", home, "--name", "later", "--tracking-uri", mlflow_server, *LENIENT)) == 0
+    tracking = json.loads((run / "run.json").read_text())["tracking"]
+    assert "error" not in tracking and tracking["model_version"] == "1"
+    assert MlflowClient(mlflow_server).get_run(tracking["run_id"]).info.run_name == "run"
+
+
+def test_metric_names_keep_to_what_mlflow_accepts():
+    from tools.store.tracking import candidate_metrics
+
+    rep = {"iterations": [{"iteration": 1, "strategy": "warm-bold@0.35", "training": {"curve": [{"epoch": 1, "loss": 0.5}]},
+                           "gate": {"negative_flips": 2, "passed": True}}]}
+    names = [k for k, _, _ in candidate_metrics(rep)]
+    assert names == ["loss/1-warm-bold_0.35", "gate/1-warm-bold_0.35/negative_flips", "gate/1-warm-bold_0.35/passed"]

@@ -13,6 +13,7 @@ imports mlflow. Logging a run twice (a resumed run) finds the first record by it
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +37,16 @@ def flat_params(settings: dict, inputs: dict) -> dict[str, str]:
     return {k: str(v)[:6000] for k, v in sorted(out.items()) if v is not None and v != ""}
 
 
+def metric_name(text: str) -> str:
+    """`text` in the characters MLflow allows in a metric name (a twin's `warm-bold@0.35` becomes `warm-bold_0.35`)."""
+    return re.sub(r"[^A-Za-z0-9_\-. :/]", "_", text)
+
+
 def candidate_metrics(report: dict) -> list[tuple[str, float, int]]:
     """(key, value, step) for each candidate's loss curve and gate figures, named after the candidate."""
     rows = []
     for it in report.get("iterations") or []:
-        name = f"{it.get('iteration')}-{it.get('strategy')}".replace(" ", "_").replace("+", "_")
+        name = metric_name(f"{it.get('iteration')}-{it.get('strategy')}").replace("/", "_")
         for i, point in enumerate((it.get("training") or {}).get("curve") or []):
             rows.append((f"loss/{name}", float(point["loss"]), int(point.get("step") or i + 1)))
         gate = it.get("gate") or {}
