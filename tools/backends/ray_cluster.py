@@ -19,6 +19,7 @@ from typing import Any
 from tools.backends.base import Progress, TrainJob, TrainResult, result
 
 CPUS_PER_JOB = 1
+WORKER_ENV = ("PIONEER_HOME", "HF_HOME", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "TOKENIZERS_PARALLELISM")
 RETRIES = 2  # a worker that dies is retried this many times (Ray retries system failures, not Python errors)
 
 
@@ -51,8 +52,9 @@ class Ray:
         if not jobs:
             return []
         if not ray.is_initialized():
-            # no address: a Ray started for this process; the workers inherit its environment (offline hub settings)
-            env = {"env_vars": {k: v for k, v in os.environ.items() if k.startswith(("PIONEER_", "HF_", "TRANSFORMERS_"))}}
+            # no address: a Ray started for this process. The workers get the few variables training reads (the
+            # home, the offline hub), never the rest (an API key, a database URL would show in the cluster's dashboard)
+            env = {"env_vars": {k: os.environ[k] for k in WORKER_ENV if os.environ.get(k)}}
             where = {"address": self.address} if self.address else {"include_dashboard": False}
             ray.init(log_to_driver=False, runtime_env=env, **where)
         gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0

@@ -73,7 +73,8 @@ def log_run(uri: str, run_dir: str | Path) -> dict:
     experiment = f"pioneer/{name}"
     exp = client.get_experiment_by_name(experiment)
     exp_id = exp.experiment_id if exp else client.create_experiment(experiment)
-    found = client.search_runs([exp_id], f"tags.pioneer_run_key = '{meta['key']}' and tags.pioneer_run_dir = '{run_dir.resolve()}'")
+    found = [r for r in client.search_runs([exp_id], f"tags.pioneer_run_key = '{meta['key']}'")  # the key is hex; a path may hold quotes
+             if r.data.tags.get("pioneer_run_dir") == str(run_dir.resolve())]
     if found and found[0].data.tags.get("pioneer_logged") == "1":
         run_id = found[0].info.run_id
         return {"run_id": run_id, "experiment": experiment, "model_version": _version_of(client, name, run_id), "again": True}
