@@ -3,8 +3,9 @@
 The Context is the one spelling of every setting. Each field says its type by its default, and in its
 metadata its help (`description`), its limits (`min`, `max`, `choices`, `name`, `url`, `nonempty`), the modes
 that take it (`modes`: production, cold_start) and, where today's command-line option is spelled otherwise,
-that `flag` (`base_model` is `--base`), and `env`, a variable of another tool it also reads (`RAY_ADDRESS`). The CLI's options, `PIONEER_*` variables, `--config` keys and the HTTP
-server's settings are all derived from these fields, so a new setting is one field here. A Context is checked
+that `flag` (`base_model` is `--base`), and `env`, a variable of another tool it also reads (`RAY_ADDRESS`). The
+CLI's options, `PIONEER_*` variables, `--config` keys and the HTTP server's settings are all derived from these
+fields, so a new setting is one field here. A Context is checked
 when it is made, whichever way it came in, so a bad value stops a run before it starts, naming the setting.
 """
 

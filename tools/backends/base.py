@@ -44,7 +44,8 @@ class Backend(Protocol):
         """Train every job; one result per job, in the jobs' order."""
 
 
-_REGISTRY: dict[str, str | type] = {"local": "tools.backends.local:Local", "ray": "tools.backends.ray_cluster:Ray"}  # "module:Class", or the class itself
+# "module:Class", or the class itself
+_REGISTRY: dict[str, str | type] = {"local": "tools.backends.local:Local", "ray": "tools.backends.ray_cluster:Ray"}
 
 
 def names() -> list[str]:

@@ -23,12 +23,10 @@ GATE_FIGURES = ("negative_flips", "stable_flips", "fixed", "max_flips")
 
 def _client(uri: str):
     try:
-        import mlflow
         from mlflow import MlflowClient
     except ImportError:
         raise RuntimeError("tracking needs MLflow: pip install -c constraints.txt 'pioneer-agent[mlflow]'") from None
-    mlflow.set_tracking_uri(uri)
-    return mlflow, MlflowClient(tracking_uri=uri)
+    return MlflowClient(tracking_uri=uri)
 
 
 def flat_params(settings: dict, inputs: dict) -> dict[str, str]:
@@ -55,16 +53,15 @@ def candidate_metrics(report: dict) -> list[tuple[str, float, int]]:
                 rows.append((f"gate/{name}/{k}", float(gate[k]), 0))
         if "passed" in gate:
             rows.append((f"gate/{name}/passed", float(bool(gate["passed"])), 0))
-        score = (it.get("metrics") or {}).get("score", it.get("score"))
-        if isinstance(score, (int, float)):
-            rows.append((f"score/{name}", float(score), 0))
+        if isinstance(it.get("score"), (int, float)):  # a cold-start attempt's development score
+            rows.append((f"score/{name}", float(it["score"]), 0))
     return rows
 
 
 def log_run(uri: str, run_dir: str | Path) -> dict:
     """Record the finished run in `run_dir` on the tracking server at `uri`; returns {"run_id", "experiment",
     "model_version"} (the version None when nothing was promoted)."""
-    mlflow, client = _client(uri)
+    client = _client(uri)
     run_dir = Path(run_dir)
     meta = json.loads((run_dir / "run.json").read_text())
     report = json.loads((run_dir / "report.json").read_text())
@@ -130,7 +127,7 @@ def move_champion(uri: str, name: str, pioneer_version: str) -> str | None:
     """After a rollback in Pioneer's registry: the `champion` alias onto the MLflow version tagged with
     `pioneer_version`. Returns that MLflow version; None when MLflow holds none (the model deployed before the
     first promotion, never registered there): the alias is then removed, so it names no rolled-back model."""
-    _, client = _client(uri)
+    client = _client(uri)
     for v in client.search_model_versions(f"name = '{name}'"):
         if v.tags.get("pioneer_version") == pioneer_version:
             client.set_registered_model_alias(name, ALIAS, v.version)
