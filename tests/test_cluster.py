@@ -124,6 +124,7 @@ def test_runs_promotions_and_rollbacks_are_mirrored_in_mlflow(mlflow_server, dep
     for out in ("first", "second"):
         assert main(improve_args(deployment, tiny_base, tmp_path / out, "--home", home, "--name", "intents", "--tracking-uri",
                                  mlflow_server, *LENIENT)) == 0
+    assert "MLFLOW_TRACKING_URI" not in os.environ  # a run's server stays its own: the next run in this process reports nowhere
     rep = json.loads((tmp_path / "second" / "report.json").read_text())
     assert rep["promoted"] and rep["registry"]["version"] == "v0002"
     assert json.loads((tmp_path / "second" / "run.json").read_text())["tracking"]["model_version"] == "2"
