@@ -63,6 +63,21 @@ def test_a_production_run_on_ray_trains_candidates_as_ray_tasks_and_promotes_as_
     assert remote["gate"]["flip_examples"] == local["gate"]["flip_examples"]
 
 
+def test_a_production_run_on_ray_survives_a_worker_killed_while_training(ray_head, deployment, tiny_base, tmp_path):
+    run, killed, stop = tmp_path / "run", [], threading.Event()
+    args = improve_args(deployment, tiny_base, run, "--home", str(tmp_path / "home"), *LENIENT, "--backend", "ray", "--ray-address", ray_head)
+    args[args.index("--epochs") + 1] = "30"  # long enough for a worker to be killed in the middle
+    threading.Thread(target=_kill_first_task, args=(killed, stop), daemon=True).start()
+    try:
+        assert main(args) == 0
+    finally:
+        stop.set()
+    assert killed, "no Ray worker was seen training"
+    rep = json.loads((run / "report.json").read_text())
+    trained = [e for e in rep["iterations"] if (e.get("training") or {}).get("seconds") is not None]
+    assert rep["promoted"] and all(e["training"]["worker"]["pid"] != killed[0] for e in trained)  # the killed job trained again
+
+
 def _kill_first_task(killed: list, stop: threading.Event) -> None:
     """SIGKILL the first Ray worker seen running `train_job` (Ray titles a worker by its task)."""
     import psutil

@@ -8,7 +8,10 @@ folder, and the deployed model a warm start begins from, must be paths every wor
 Workers import this project, so it must be installed where they run (it is, on one machine). A worker that dies
 (killed, out of memory, its node lost) is retried up to `RETRIES` times; a run killed mid-iteration resumes
 without retraining the candidates that finished (the trainer skips a folder whose training summary is written).
-The same seeds give the same candidates as the local backend: each task trains with the job's seed, as local does.
+The same seeds give the same candidates as the local backend (each task trains with the job's seed), up to the last
+bits of the floats: a task trains with its own CPUs' threads, the local backend with all of this machine's, and sums
+split across threads round differently. Tested: a tiny model's 4-epoch run gated and promoted exactly as local; at 30
+epochs one candidate flipped 6 regression passes on Ray against 2 locally.
 """
 
 from __future__ import annotations
