@@ -22,6 +22,7 @@ def test_training_teaches_the_answer_and_saves_a_plain_folder(tiny_generator, tm
                            LoraTrainConfig(epochs=20, learning_rate=3e-3, batch_size=8, lora_r=lora_r, max_length=64), progress=seen.append)
     assert summary["examples"] == 36 and summary["steps"] == 100 and len(summary["curve"]) == 100 and seen
     assert summary["curve"][-1]["loss"] < summary["curve"][0]["loss"]
+    assert summary["engine"] == ("peft" if lora_r else "full")  # no GPU here: never unsloth
     # the answer is learnt for prompts it saw and for ones it did not (the loss was on the answer tokens only)
     assert generate(out, ["the cat", "something new", [{"role": "user", "content": "paris"}]], max_new_tokens=5) == ["yes ok"] * 3
     assert (out / "adapter").exists() == (lora_r > 0) and not (out / "trainer").exists()
@@ -64,3 +65,13 @@ def test_answer_margins_say_how_sure_the_model_is_of_an_answer(tiny_generator, t
                  LoraTrainConfig(epochs=20, learning_rate=3e-3, batch_size=8, lora_r=0, max_length=64))
     sure, unsure = answer_margins(tmp_path / "m", ["the cat", "the cat"], ["yes ok", "paris maybe"])
     assert 0.0 <= unsure < sure <= 1.0
+
+
+def test_unsloth_is_only_taken_on_a_gpu():
+    from tools.models.causal import unsloth_engine
+
+    engine, why = unsloth_engine()
+    assert engine is None and why == "no CUDA GPU"  # this suite runs on CPUs; unsloth is not imported at all
+    import sys
+
+    assert "unsloth" not in sys.modules

@@ -212,7 +212,7 @@ def answer_margins(model_dir: str | Path, prompts: list[Any], answers: list[str]
     out: list[float] = []
     for k in range(0, len(rows), batch_size):
         part = rows[k:k + batch_size]
-        ids, mask, labels, keep = _batch(part, tok.pad_token_id)
+        ids, mask, labels, keep = (t.to(model.device) if hasattr(t, "to") else t for t in _batch(part, tok.pad_token_id))
         positions = (mask.cumsum(1) - 1).clamp(min=0)
         with torch.no_grad():
             logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=keep + 1).logits[:, :-1].float()
@@ -221,6 +221,52 @@ def answer_margins(model_dir: str | Path, prompts: list[Any], answers: list[str]
         out += margin.min(1).values.tolist()
     release_memory()
     return [round(m, 4) for m in out]
+
+
+LORA_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")  # unsloth's names for "all-linear"
+
+
+def unsloth_engine() -> tuple[Any, str]:
+    """unsloth's FastLanguageModel where it can run (a CUDA GPU and the package installed: the `cuda` extra), else None;
+    and why not, for the training summary. Imported lazily: unsloth patches transformers on import and needs CUDA."""
+    import importlib.util
+
+    import torch
+
+    if not torch.cuda.is_available():
+        return None, "no CUDA GPU"
+    if importlib.util.find_spec("unsloth") is None:
+        return None, "unsloth not installed (pip install -e '.[cuda]')"
+    try:
+        from unsloth import FastLanguageModel
+    except Exception as e:  # a build that does not match this GPU or torch: train with transformers + PEFT instead
+        return None, f"unsloth failed to import: {type(e).__name__}: {e}"[:300]
+    return FastLanguageModel, ""
+
+
+def _trainable(src: str, cfg: "LoraTrainConfig") -> tuple[Any, Any, str]:
+    """(model ready to train, tokenizer, which engine): LoRA through unsloth on a CUDA GPU where it is installed, else
+    transformers + PEFT (LoRA on every linear layer), else the whole model (`lora_r` 0). The weights load in fp32 and
+    train under bf16 autocast where that is faster (a CUDA GPU with bf16, a CPU with AMX), unsloth's in bf16."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if cfg.lora_r > 0:
+        fast, why = unsloth_engine()
+        if fast is not None:
+            model, tok = fast.from_pretrained(model_name=src, max_seq_length=cfg.max_length, dtype=torch.bfloat16, load_in_4bit=False)
+            model = fast.get_peft_model(model, r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                                        target_modules=list(LORA_MODULES), bias="none", random_state=cfg.seed)
+            return model, tok, "unsloth"
+    tok = AutoTokenizer.from_pretrained(src)
+    model = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32)
+    if cfg.lora_r <= 0:
+        return model, tok, "full"
+    from peft import LoraConfig, get_peft_model
+
+    model = get_peft_model(model, LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                                             target_modules="all-linear", task_type="CAUSAL_LM"))
+    return model, tok, "peft" + (f" ({why})" if torch.cuda.is_available() else "")
 
 
 def train_causal(base: str, pairs: list[tuple[Any, str]], out_dir: str | Path, cfg: LoraTrainConfig = LoraTrainConfig(),
@@ -236,22 +282,16 @@ def train_causal(base: str, pairs: list[tuple[Any, str]], out_dir: str | Path, c
     import random
 
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer, get_linear_schedule_with_warmup
+    from transformers import get_linear_schedule_with_warmup
 
     if not pairs:
         raise ValueError("no training pairs")
     t0 = time.perf_counter()
     torch.manual_seed(cfg.seed)
     src = str(start or base)
-    tok = AutoTokenizer.from_pretrained(src)
+    model, tok, engine = _trainable(src, cfg)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    model = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32)
-    if cfg.lora_r > 0:
-        from peft import LoraConfig, get_peft_model
-
-        model = get_peft_model(model, LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                                                 target_modules="all-linear", task_type="CAUSAL_LM"))
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model.to(device).train()
     encoded = [encode(tok, p, a, cfg.max_length) for p, a in pairs]
@@ -294,7 +334,7 @@ def train_causal(base: str, pairs: list[tuple[Any, str]], out_dir: str | Path, c
     trained.to("cpu").save_pretrained(out_dir)
     tok.save_pretrained(out_dir)
     summary = {"examples": len(pairs), "steps": total, "curve": curve, "seconds": round(time.perf_counter() - t0, 1),
-               "lora_r": cfg.lora_r, "max_new_tokens": budget, "bf16": bf16, "config": asdict(cfg)}
+               "lora_r": cfg.lora_r, "max_new_tokens": budget, "bf16": bf16, "engine": engine, "config": asdict(cfg)}
     (out_dir / "training_summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")  # written last: the folder is complete
     del model, trained, opt, params
     _load.cache_clear()
@@ -324,7 +364,9 @@ def _load(model_dir: str):
     tok = AutoTokenizer.from_pretrained(model_dir, padding_side="left")
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    gpu = torch.cuda.is_available()  # on a GPU the weights themselves in bf16 where it has it; on a CPU fp32 (autocast)
+    dtype = torch.bfloat16 if gpu and torch.cuda.is_bf16_supported() else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to("cuda" if gpu else "cpu").eval()
     return tok, model
 
 
@@ -345,7 +387,7 @@ def generate(model_dir: str | Path, prompts: list[Any], max_new_tokens: int | No
     for k in range(0, len(order), batch_size):
         idx = order[k:k + batch_size]
         texts = [tok.apply_chat_template(messages(prompts[i]), tokenize=False, add_generation_prompt=True) for i in idx]
-        enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
         with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=fast):
             gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id)
         for i, row in zip(idx, gen[:, enc["input_ids"].shape[1]:]):
