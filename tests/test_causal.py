@@ -75,3 +75,45 @@ def test_unsloth_is_only_taken_on_a_gpu():
     import sys
 
     assert "unsloth" not in sys.modules
+
+
+def test_focal_distillation_measures_the_change_from_the_starting_model(tiny_generator, tmp_path):
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from tools.models.causal import _batch, answer_loss, encode
+
+    tok = AutoTokenizer.from_pretrained(tiny_generator)
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_generator), LoraConfig(r=4, target_modules="all-linear"))
+    ids, mask, labels, keep = _batch([encode(tok, p, "yes ok", 64) for p in PROMPTS[:4]], tok.pad_token_id)
+    every = torch.ones(4, dtype=torch.bool)
+    with torch.no_grad():
+        plain = answer_loss(model, ids, mask, labels, keep)
+        assert torch.isclose(answer_loss(model, ids, mask, labels, keep, every, 1.0), plain)  # a fresh adapter changes nothing
+        for name, w in model.named_parameters():
+            if "lora_B" in name:
+                w.normal_(0, 0.5)
+        moved = answer_loss(model, ids, mask, labels, keep)
+        assert answer_loss(model, ids, mask, labels, keep, every, 1.0) > moved  # the KL to the adapter-off model counts
+        assert torch.isclose(answer_loss(model, ids, mask, labels, keep, torch.zeros(4, dtype=torch.bool), 1.0), moved)
+    # through training: pairs with a third item, anchored; full fine-tuning has no starting model to anchor to
+    pairs = [(p, "no no", False) for p in PROMPTS[:3]] + [(p, "yes ok", True) for p in PROMPTS[3:]]
+    summary = train_causal(tiny_generator, pairs, tmp_path / "m", LoraTrainConfig(max_steps=2, lora_r=4, max_length=64, distill_weight=1.0))
+    assert summary["examples"] == 6 and (tmp_path / "m" / "config.json").exists()
+    with pytest.raises(ValueError, match="LoRA"):
+        train_causal(tiny_generator, pairs, tmp_path / "full", LoraTrainConfig(max_steps=1, lora_r=0, max_length=64, distill_weight=1.0))
+
+
+def test_the_generation_teacher_marks_the_rows_the_deployed_model_already_answers(tiny_generator, tmp_path):
+    from tools.kinds import get
+
+    deployed = tmp_path / "deployed"
+    train_causal(tiny_generator, [(p, "yes ok") for p in PROMPTS * 6], deployed,
+                 LoraTrainConfig(epochs=20, learning_rate=3e-3, batch_size=8, lora_r=0, max_length=64))
+    texts = ["the cat sat", "the cat sat", "something new", "no no"]
+    targets = ["yes ok", "no no", "yes ok", ["yes", "yes ok"]]  # a list of right answers trains on its first
+    assert generate(deployed, texts) == ["yes ok"] * 4
+    assert get("generation").teacher(None, deployed, texts, targets, []) == [True, False, True, False]
+    with pytest.raises(ValueError, match="warm start"):
+        get("generation").train(None, texts, targets, [], tmp_path / "x", LoraTrainConfig(max_steps=1, distill_weight=1.0), teacher=[True] * 4)
