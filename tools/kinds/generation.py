@@ -145,10 +145,7 @@ class Generation:
 
         # a warm start needs no base: the embedded SmolLM2 may not even be installed where a deployed model is improved
         base = str(start) if start else resolve_generator(None if base_model in (None, "minilm") else base_model)
-        if teacher is not None and not start:
-            raise ValueError("a generator distils from the deployed model only when it trains on from it (a warm start)")
-        keep = teacher if teacher is not None else [False] * len(texts)  # rows to keep as the deployed model answers them
-        pairs = [(t, y if isinstance(y, str) else y[0], k) for t, y, k in zip(texts, targets, keep)]
+        pairs = [(t, y if isinstance(y, str) else y[0]) for t, y in zip(texts, targets)]
         return train_causal(base, pairs, out_dir, cfg, progress=progress, start=start)
 
     def evaluation_set(self, train: list[tuple], test: list[tuple], spec: dict, seed: int):
@@ -261,14 +258,7 @@ class Generation:
         return None
 
     def teacher(self, ws, deployed: str | Path, texts: list[str], targets: list[Any], labels: list[str]):
-        """Which rows the deployed model already answers with their target (greedy decoding would write it): focal
-        distillation keeps its token distributions there (`train_causal`'s `distill_weight`), and nowhere else."""
-        from tools.models.causal import greedy_gives
-
-        answers = [y if isinstance(y, str) else y[0] for y in targets]
-        pairs = sorted(set(zip(texts, answers)))
-        gives = dict(zip(pairs, greedy_gives(deployed, [t for t, _ in pairs], [a for _, a in pairs])))
-        return [gives[(t, a)] for t, a in zip(texts, answers)]
+        return None  # a generator is kept close by replaying its passes, not by distillation
 
     def churn(self, ws, model_dir: str | Path, texts: list[str], answers: list[Any] | None = None) -> list[float] | None:
         """Each logged answer's churn, from the deployed model's least token margin on it (computed once a run)."""

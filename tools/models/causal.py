@@ -110,7 +110,6 @@ class LoraTrainConfig:
     seed: int = 0
     max_steps: int = -1  # > 0: stop after this many optimizer steps (tests, time budgets)
     precision: str = "auto"  # "bf16" | "fp32" | "auto": bf16 autocast on CUDA and on CPUs with bf16 matrix units (AMX)
-    distill_weight: float = 0.0  # > 0 (LoRA only): focal distillation to the starting model on the anchored pairs
 
 
 def bf16_fast() -> bool:
@@ -175,33 +174,17 @@ def _batch(rows: list[tuple[list[int], list[int]]], pad_id: int):
     return ids, mask, labels, answer
 
 
-def answer_logits(model, ids, mask, keep: int):
-    """The logits that predict the last `keep` tokens, the LM head applied to those positions only (where the answers
-    are, the batch being left-padded): a prompt's positions cost no vocabulary projection, which on a 49k vocabulary
-    is a fifth of a step's compute."""
-    positions = (mask.cumsum(1) - 1).clamp(min=0)  # left padding: each row counts its positions from its first token
-    return model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=keep + 1).logits[:, :-1].float()
-
-
-def answer_loss(model, ids, mask, labels, keep: int, anchored=None, distill_weight: float = 0.0):
-    """Summed cross-entropy of the answer tokens; with `distill_weight`, plus that weight times the summed KL divergence
-    from the starting model's token distributions (the LoRA adapter switched off) to the trained one's, on the answer
-    tokens of the `anchored` rows: focal distillation (Yan et al., 2021, "Positive-congruent training"), which keeps
-    what the deployed model answered right answered the same way, soft probabilities and all, where replaying the
-    answers alone keeps only their argmax."""
+def answer_loss(model, ids, mask, labels, keep: int):
+    """Summed cross-entropy of the answer tokens, the LM head applied to the last `keep` + 1 positions only (where the
+    answers are, the batch being left-padded): a prompt's positions cost no vocabulary projection, which on a 49k
+    vocabulary is a fifth of a step's compute."""
     import torch
 
-    logits = answer_logits(model, ids, mask, keep)
+    positions = (mask.cumsum(1) - 1).clamp(min=0)  # left padding: each row counts its positions from its first token
+    logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=keep + 1).logits
     target = labels[:, -keep:]
-    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=-100, reduction="sum")
-    if distill_weight and anchored is not None and bool(anchored.any()):
-        rows = anchored.nonzero().flatten()
-        with torch.no_grad(), model.disable_adapter():
-            before = answer_logits(model, ids[rows], mask[rows], keep).log_softmax(-1)
-        now = logits[rows].log_softmax(-1)
-        kl = (before.exp() * (before - now)).sum(-1) * (target[rows] != -100)
-        loss = loss + distill_weight * kl.sum()
-    return loss
+    return torch.nn.functional.cross_entropy(logits[:, :-1].float().reshape(-1, logits.shape[-1]), target.reshape(-1),
+                                             ignore_index=-100, reduction="sum")
 
 
 def micro_batches(lengths: list[int], max_tokens: int) -> list[list[int]]:
@@ -222,34 +205,22 @@ def answer_margins(model_dir: str | Path, prompts: list[Any], answers: list[str]
     """How sure a model is of each answer: the least top-2 probability margin over the answer's tokens (its end of
     turn included) with the answer fed in, as a tagger's sentence margin is its least certain word's. One forward
     pass an answer, no decoding."""
-    return [m for m, _ in answer_fit(model_dir, prompts, answers, batch_size)]
-
-
-def greedy_gives(model_dir: str | Path, prompts: list[Any], answers: list[str], batch_size: int = 8) -> list[bool]:
-    """Whether greedy decoding answers each prompt with exactly its answer: the most likely token is the answer's own
-    at every position with the answer fed in (its end of turn included). One forward pass an answer, no decoding."""
-    return [g for _, g in answer_fit(model_dir, prompts, answers, batch_size)]
-
-
-def answer_fit(model_dir: str | Path, prompts: list[Any], answers: list[str], batch_size: int = 8) -> list[tuple[float, bool]]:
-    """(least top-2 margin, greedy gives it) of each answer; see `answer_margins` and `greedy_gives`."""
     import torch
 
     tok, model = _load(str(model_dir))
     rows = [encode(tok, p, a, 1024) for p, a in zip(prompts, answers)]
-    out: list[tuple[float, bool]] = []
+    out: list[float] = []
     for k in range(0, len(rows), batch_size):
         part = rows[k:k + batch_size]
         ids, mask, labels, keep = (t.to(model.device) if hasattr(t, "to") else t for t in _batch(part, tok.pad_token_id))
+        positions = (mask.cumsum(1) - 1).clamp(min=0)
         with torch.no_grad():
-            logits = answer_logits(model, ids, mask, keep)
-        top = logits.softmax(-1).topk(2, dim=-1)
-        target, pad = labels[:, -keep:], labels[:, -keep:] == -100
-        margin = (top.values[..., 0] - top.values[..., 1]).masked_fill(pad, 1.0).min(1).values
-        same = ((top.indices[..., 0] == target) | pad).all(1)
-        out += [(round(m, 4), bool(g)) for m, g in zip(margin.tolist(), same.tolist())]
+            logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=keep + 1).logits[:, :-1].float()
+        top = logits.softmax(-1).topk(2, dim=-1).values
+        margin = (top[..., 0] - top[..., 1]).masked_fill(labels[:, -keep:] == -100, 1.0)
+        out += margin.min(1).values.tolist()
     release_memory()
-    return out
+    return [round(m, 4) for m in out]
 
 
 LORA_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")  # unsloth's names for "all-linear"
@@ -298,12 +269,10 @@ def _trainable(src: str, cfg: "LoraTrainConfig") -> tuple[Any, Any, str]:
     return model, tok, "peft" + (f" ({why})" if torch.cuda.is_available() else "")
 
 
-def train_causal(base: str, pairs: list[tuple], out_dir: str | Path, cfg: LoraTrainConfig = LoraTrainConfig(),
+def train_causal(base: str, pairs: list[tuple[Any, str]], out_dir: str | Path, cfg: LoraTrainConfig = LoraTrainConfig(),
                  progress: Callable[[dict], None] | None = None, start: str | Path | None = None) -> dict:
     """Train on (prompt, answer) pairs from `base` (or warm from the causal LM folder `start`), merge the LoRA
     adapter into the weights, and save a plain transformers folder in `out_dir` (the adapter in `out_dir/adapter`).
-    A pair may carry a third item, true where the starting model's answer is to be kept (`cfg.distill_weight`: a
-    warm start's focal distillation to the deployed model; see `answer_loss`).
 
     A plain loop (AdamW, linear decay after a short warmup, gradients clipped at 1.0, length-bucketed batches padded
     to their longest, bf16 autocast where that is faster): TRL's SFTTrainer, which does the same, measured 3x slower
@@ -325,10 +294,7 @@ def train_causal(base: str, pairs: list[tuple], out_dir: str | Path, cfg: LoraTr
         tok.pad_token = tok.eos_token
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model.to(device).train()
-    encoded = [encode(tok, p[0], p[1], cfg.max_length) for p in pairs]
-    anchored = [len(p) > 2 and bool(p[2]) for p in pairs]  # a third item true: a pair to keep answered as before
-    if cfg.distill_weight and cfg.lora_r <= 0:
-        raise ValueError("distill_weight needs LoRA (lora_r > 0): the starting model is the one with its adapter off")
+    encoded = [encode(tok, p, a, cfg.max_length) for p, a in pairs]
     rng = random.Random(cfg.seed)
     per_epoch = math.ceil(len(encoded) / cfg.batch_size)
     total = cfg.max_steps if cfg.max_steps > 0 else max(1, math.ceil(cfg.epochs * per_epoch))
@@ -341,15 +307,13 @@ def train_causal(base: str, pairs: list[tuple], out_dir: str | Path, cfg: LoraTr
     for step in range(1, total + 1):
         if not plan:
             plan = batches([len(ids) for ids, _ in encoded], cfg.batch_size, rng)
-        picked = plan.pop()
-        rows = [encoded[i] for i in picked]
+        rows = [encoded[i] for i in plan.pop()]
         tokens = sum(1 for _, y in rows for t in y if t != -100)  # the step's loss is the mean over its answer tokens
         loss = 0.0
         for part in micro_batches([len(x) for x, _ in rows], cfg.max_batch_tokens):
             ids, mask, labels, keep = _batch([rows[i] for i in part], tok.pad_token_id)
             with torch.autocast(device, dtype=torch.bfloat16, enabled=bf16):
-                anchor = torch.tensor([anchored[picked[i]] for i in part], device=device)
-                piece = answer_loss(model, ids.to(device), mask.to(device), labels.to(device), keep, anchor, cfg.distill_weight) / max(tokens, 1)
+                piece = answer_loss(model, ids.to(device), mask.to(device), labels.to(device), keep) / max(tokens, 1)
             piece.backward()
             loss += piece.item()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -365,7 +329,7 @@ def train_causal(base: str, pairs: list[tuple], out_dir: str | Path, cfg: LoraTr
     if cfg.lora_r > 0:
         trained.save_pretrained(out_dir / "adapter")
         trained = trained.merge_and_unload()
-    budget = answer_budget([p[1] for p in pairs], tok)
+    budget = answer_budget([a for _, a in pairs], tok)
     trained.generation_config.max_new_tokens = budget  # plain transformers' generate() stops there too
     trained.to("cpu").save_pretrained(out_dir)
     tok.save_pretrained(out_dir)
