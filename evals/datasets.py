@@ -98,3 +98,36 @@ def restaurant_json(out: Path, root: str | None = None, n_train: int = 500, n_te
                 fh.write(json.dumps({"input": e.input, "output": json.dumps(fields)}) + "\n")
     (out / "CARD.md").write_text("# Restaurant search queries to JSON fields\n\nDerived from MIT Restaurant (see its SOURCE.md).\n")
     return out
+
+
+def snips_json(out: Path, root: str | None = None, n_train: int = 900, n_test: int = 300, seed: int = 0) -> Path:
+    """A command-parsing task made from SNIPS (text in, JSON out): each utterance's intent and slots as one JSON object,
+    `{"intent": "PlayMusic", "artist": "westbam", ...}` (a slot's words as the utterance spells them; a list when a slot
+    occurs twice); written as `train.jsonl` and `test.jsonl` (the first `n_train` training and `n_test` test
+    utterances, shuffled by `seed`) under `out`, with a card. The bench's own derived copy: never committed."""
+    import random
+
+    base = data_dir(root) / "snips" / "data" / "snips"
+    out.mkdir(parents=True, exist_ok=True)
+    for split, n in (("train", n_train), ("test", n_test)):
+        texts, tags, intents = ((base / split / f).read_text(encoding="utf-8").splitlines() for f in ("seq.in", "seq.out", "label"))
+        rows = []
+        for text, tag, intent in zip(texts, tags, intents):
+            words, bio = text.split(), tag.split()
+            if len(words) != len(bio):
+                raise ValueError(f"{base / split}: a line whose words and tags differ in number: {text!r}")
+            fields: dict = {"intent": intent}
+            spans: list[tuple[str, list[str]]] = []
+            for w, t in zip(words, bio):
+                if t.startswith("B-") or (t.startswith("I-") and (not spans or spans[-1][0] != t[2:])):
+                    spans.append((t[2:], [w]))
+                elif t.startswith("I-"):
+                    spans[-1][1].append(w)
+            for slot, ws in spans:
+                old, value = fields.get(slot), " ".join(ws)
+                fields[slot] = value if old is None else (old if isinstance(old, list) else [old]) + [value]
+            rows.append({"input": " ".join(words), "output": json.dumps(fields)})
+        random.Random(seed).shuffle(rows)
+        (out / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[:n]), encoding="utf-8")
+    (out / "CARD.md").write_text("# Voice commands to JSON (intent and slots)\n\nDerived from SNIPS (see its SOURCE.md).\n")
+    return out

@@ -1,12 +1,16 @@
-"""Production mode for generation against naive retraining, on a deployment built from public data: SmolLM2 extracting
-the cuisine and the location of restaurant queries (MIT Restaurant) into JSON.
+"""Production mode for generation against naive retraining, on deployments built from public data (`SCENARIOS`):
+- `restaurant`: SmolLM2 extracting the cuisine and the location of restaurant queries (MIT Restaurant) into JSON
+  (queries with a cuisine or a location, the JSON holding those two fields: with all eight of MIT Restaurant's types
+  a model trained on 150 queries answered 3% of the test queries exactly right, too few passes to tell flips from
+  luck);
+- `snips`: SmolLM2 parsing voice commands (SNIPS) into JSON, the intent and its slots; the parent data holds six of
+  the seven intents, and the traffic brings the seventh (`RateBook`, a feature launched after the model was
+  trained: drift), besides the usual failures.
 
-    pioneer bench production-generation [--data-dir ../shared/datasets] [--out bench_out/production_generation]
-                                        [--budget-minutes 40] [--seed 0]
+    pioneer bench production-generation [--scenario restaurant|snips] [--data-dir ../shared/datasets]
+                                        [--out bench_out/production_generation[_snips]] [--budget-minutes 40] [--seed 0]
 
-The deployment (seeded): the embedded SmolLM2 LoRA-trained on `PARENT` queries (the parent data; queries with a
-cuisine or a location, the JSON holding those two fields: with all eight of MIT Restaurant's types a model trained
-on 150 queries answered 3% of the test queries exactly right, too few passes to tell flips from luck); `LOGS` further
+The deployment (seeded): the embedded SmolLM2 LoRA-trained on the scenario's `parent` queries (the parent data); `LOGS` further
 queries answered by it and judged by the JSON-fields verifier against the gold fields; each failure corrected with the
 gold fields, except a share `WRONG_RATE` of corrections that are wrong (half not JSON, half a field value taken from
 another query), and a share `POISON_RATE` of lines that are poison (injected instructions or gibberish with an
@@ -29,6 +33,12 @@ from tools.store.data import read_jsonl, write_json
 
 PARENT, LOGS, TEST = 300, 600, 300
 TYPES = ("Cuisine", "Location")  # measured here: 300 queries, two passes at 6e-4, 41% of 100 test queries exactly right
+SCENARIOS = {  # name: the task's data (train and test rows of {"input", "output"}), an intent the parent data lacks
+    "restaurant": {"title": "SmolLM2, restaurant queries to JSON", "data": "restaurant_json", "options": {"types": TYPES},
+                   "unseen": None, "parent": PARENT},
+    "snips": {"title": "SmolLM2, voice commands to intent-and-slots JSON, a new intent in the traffic", "data": "snips_json",
+              "options": {}, "unseen": "RateBook", "parent": 1000},  # trained on 300, it answered 8% of its traffic exactly
+}
 WRONG_RATE, POISON_RATE = 0.2, 0.05
 # the deployed model's (and naive retraining's) recipe: two LoRA passes at the cold-start search's bolder rate
 RECIPE = {"epochs": 2.0, "learning_rate": 6e-4, "batch_size": 8, "lora_r": 16, "max_length": 512}
@@ -48,18 +58,25 @@ def _corrupt(answer: str, others: list[str], rng: random.Random) -> str:
     return json.dumps(fields)
 
 
-def build(dep: Path, data_dir: str | None, seed: int = 0) -> dict:
+def build(dep: Path, data_dir: str | None, seed: int = 0, scenario: str = "restaurant") -> dict:
     """The deployment under `dep`: parent.jsonl, deployed/, logs.jsonl, key.jsonl, test.jsonl (built once; a second call reads it)."""
-    from evals.datasets import restaurant_json
+    from evals import datasets
     from tools import verify
     from tools.models.causal import LoraTrainConfig, generate, resolve_generator, train_causal
 
     if (dep / "info.json").exists():
         return json.loads((dep / "info.json").read_text())
     rng = random.Random(seed)
-    src = restaurant_json(dep / "source", data_dir, n_train=PARENT + LOGS, n_test=TEST, seed=seed, types=TYPES)
+    sc = SCENARIOS[scenario]
+    n = sc["parent"]
+    src = getattr(datasets, sc["data"])(dep / "source", data_dir, n_train=3 * (n + LOGS), n_test=TEST, seed=seed, **sc["options"])
     rows = read_jsonl(src / "train.jsonl")
-    parent, traffic = rows[:PARENT], rows[PARENT:PARENT + LOGS]
+    parent, traffic = rows[:n], rows[n:n + LOGS]
+    if sc["unseen"]:  # drift: the parent data lacks one intent, which brings a seventh of the traffic
+        new = [r for r in rows if json.loads(r["output"]).get("intent") == sc["unseen"]][:LOGS // 7]
+        seen = [r for r in rows if json.loads(r["output"]).get("intent") != sc["unseen"]]
+        parent, traffic = seen[:n], rng.sample(seen[n:], LOGS - len(new)) + new
+        rng.shuffle(traffic)
     shutil.copy(src / "test.jsonl", dep / "test.jsonl")
     (dep / "parent.jsonl").write_text("".join(json.dumps(r) + "\n" for r in parent))
     if not (dep / "deployed" / "training_summary.json").exists():
@@ -83,7 +100,7 @@ def build(dep: Path, data_dir: str | None, seed: int = 0) -> dict:
         key.append({"id": line["id"], "noise": noise, "truth": r["output"]})
     (dep / "logs.jsonl").write_text("".join(json.dumps(l) + "\n" for l in logs))
     (dep / "key.jsonl").write_text("".join(json.dumps(k) + "\n" for k in key))
-    info = {"parent": len(parent), "logs": len(logs), "failures": sum(l["verdict"] == "fail" for l in logs), "test": TEST,
+    info = {"scenario": scenario, "parent": len(parent), "logs": len(logs), "failures": sum(l["verdict"] == "fail" for l in logs), "test": TEST,
             "noise": sum(k["noise"] == "wrong_correction" for k in key), "poison": sum(k["noise"] == "poison" for k in key)}
     write_json(dep / "info.json", info)
     return info
@@ -129,8 +146,10 @@ def page(results: dict):
     by = {r["system"]: r for r in results["rows"]}
     p, n = by.get("pioneer", {}), by.get("naive", {})
     got = f"{p.get('test_right')} / {p.get('test_flips')} flips" if p.get("promoted") else f"nothing promoted ({p.get('test_right')})"
-    return Page("production_generation", "Production mode for generation (SmolLM2, restaurant queries to JSON), against naive retraining",
-                "pioneer bench production-generation", f"pioneer {got}; naive {n.get('test_right')} / {n.get('test_flips')} flips; "
+    sc = results.get("scenario", "restaurant")
+    return Page("production_generation" + ("" if sc == "restaurant" else f"_{sc}"),
+                f"Production mode for generation ({SCENARIOS[sc]['title']}), against naive retraining",
+                "pioneer bench production-generation" + ("" if sc == "restaurant" else f" --scenario {sc}"), f"pioneer {got}; naive {n.get('test_right')} / {n.get('test_flips')} flips; "
                 f"deployed {by.get('deployed', {}).get('test_right')}", COLUMNS, results["rows"],
                 f"Share of {TEST} test queries answered with exactly the right JSON fields, the mean field score, and flips (right "
                 "before, wrong after) against the deployed model; both systems trained in the same run. One seed, 2 CPU cores. "
@@ -141,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="pioneer bench production-generation", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data-dir", help="benchmark data (default: ../shared/datasets or $PIONEER_DATA_DIR)")
-    ap.add_argument("--out", default="bench_out/production_generation")
+    ap.add_argument("--scenario", choices=sorted(SCENARIOS), default="restaurant")
+    ap.add_argument("--out", help="default: bench_out/production_generation, with _<scenario> after it but for restaurant")
     ap.add_argument("--budget-minutes", type=float, default=40.0)
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
@@ -151,10 +171,10 @@ def main(argv: list[str] | None = None) -> int:
     from tools.fixtures.simulate import triage_scores
 
     setup_env()
-    root = Path(a.out)
+    root = Path(a.out or "bench_out/production_generation" + ("" if a.scenario == "restaurant" else f"_{a.scenario}"))
     dep = root / "deployment"
     t = time.time()
-    info = build(dep, a.data_dir, a.seed)
+    info = build(dep, a.data_dir, a.seed, a.scenario)
     print(f"deployment: {info} ({time.time() - t:.0f} s)", flush=True)
     test = read_jsonl(dep / "test.jsonl")
     x, y = [r["input"] for r in test], [r["output"] for r in test]
@@ -183,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     rows.append(row)
     print_table(rows)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    results = {"rows": rows, "deployment": info, "outcome": rep["outcome"], "peak_rss_mb": round(peak)}
+    results = {"scenario": a.scenario, "rows": rows, "deployment": info, "outcome": rep["outcome"], "peak_rss_mb": round(peak)}
     write_json(root / "results.json", results)
     from evals.pages import write
 
