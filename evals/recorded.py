@@ -27,6 +27,7 @@ RECORDED: dict[str, tuple[str, Callable[[object], Page]]] = {
     "dialogsum_probe": ("evals/results/dialogsum_probe.json", dialogsum_probe.page),
     "coldstart_generation": ("evals/results/coldstart_generation.json", coldstart_bench.page),
     "production_generation": ("evals/results/production_generation.json", generation_production.page),
+    "production_generation_snips": ("evals/results/production_generation_snips.json", generation_production.page),
     "speed": ("evals/results/speed.json", speed_bench.page),
 }
 
