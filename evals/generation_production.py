@@ -33,7 +33,7 @@ from tools.store.data import read_jsonl, write_json
 
 PARENT, LOGS, TEST = 300, 600, 300
 TYPES = ("Cuisine", "Location")  # measured here: 300 queries, two passes at 6e-4, 41% of 100 test queries exactly right
-SCENARIOS = {  # name: the task's data (train and test rows of {"input", "output"}), an intent the parent data lacks
+SCENARIOS = {  # name: its page title, the evals.datasets maker of its rows and options, an intent the parent data lacks, parent size
     "restaurant": {"title": "SmolLM2, restaurant queries to JSON", "data": "restaurant_json", "options": {"types": TYPES},
                    "unseen": None, "parent": PARENT},
     "snips": {"title": "SmolLM2, voice commands to intent-and-slots JSON, a new intent in the traffic", "data": "snips_json",
@@ -69,6 +69,8 @@ def build(dep: Path, data_dir: str | None, seed: int = 0, scenario: str = "resta
     rng = random.Random(seed)
     sc = SCENARIOS[scenario]
     n = sc["parent"]
+    # three times the rows needed: leaving out the unseen intent must still leave enough (the first n + LOGS of the
+    # seeded order are the same whatever the total, so the restaurant deployment is unchanged)
     src = getattr(datasets, sc["data"])(dep / "source", data_dir, n_train=3 * (n + LOGS), n_test=TEST, seed=seed, **sc["options"])
     rows = read_jsonl(src / "train.jsonl")
     parent, traffic = rows[:n], rows[n:n + LOGS]
