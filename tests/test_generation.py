@@ -142,7 +142,7 @@ def _order_logs(path, seed: int = 0):
 def test_production_improves_a_generator_judged_by_its_verifier(tmp_path, tiny_generator, monkeypatch):
     from tools.production import strategies
 
-    monkeypatch.setattr(strategies, "GEN_RATES", (3e-3, 1e-2))  # a 2-layer model learns at rates and lengths a 135M one would not
+    monkeypatch.setattr(strategies, "GEN_RATES", (1e-2, 3e-3))  # a 2-layer model learns at rates and lengths a 135M one would not
     monkeypatch.setattr(strategies, "GEN_EPOCHS", 2.0)
     logs = tmp_path / "logs.jsonl"
     key = _order_logs(logs)
@@ -157,7 +157,9 @@ def test_production_improves_a_generator_judged_by_its_verifier(tmp_path, tiny_g
     assert not set(excluded) - set(key)  # and nothing else set aside
     assert rep["triage"]["categories"]["fixable"] == 140 - 70 - len(key)
     its = rep["iterations"]
-    assert [e["strategy"] for e in its[:2]] == ["warm-replay", "warm-bold"] and all(e["training"]["start"] == "deployed" for e in its)
+    assert [e["strategy"] for e in its[:2]] == ["warm-replay", "warm-gentle"] and all(e["training"]["start"] == "deployed" for e in its)
+    mix = its[0]["data_mix"]["composition"]  # the replay capped at the corrections' rows (twice each), not all 70 passes
+    assert mix["gold"] == 2 * (140 - 70 - len(key) - 12) and 0 < mix.get("retained", 0) <= 70 and mix["retained"] < 70
     g = its[0]["gate"]  # the held-out failures judged by the verifier against their corrections
     assert g["slices"]["held_out_failures"]["n"] == 12 and g["fixed"] is not None
     assert g["slices"]["churn"]["n"] == g["slices"]["regression"]["n"]  # each pass's churn, from the deployed model's token margins
@@ -177,7 +179,7 @@ def test_the_gate_judges_free_text_by_its_verifier():
 
 
 def test_triage_of_free_text_catches_corrections_the_verifier_rejects():
-    from tools.production.free_text import extractive, triage, ungrounded
+    from tools.production.free_text import extractive, extractive_keys, triage, ungrounded
     import numpy as np
 
     from tools.store.data import LogRecord
@@ -185,6 +187,11 @@ def test_triage_of_free_text_catches_corrections_the_verifier_rejects():
     assert ungrounded("a pizza in rome", '{"dish": "pizza", "city": "Paris"}') == ["Paris"]
     pairs = [(f"one pizza in rome {i}", '{"dish": "pizza", "city": "rome"}') for i in range(12)]
     assert extractive(pairs) and not extractive(pairs[:5])  # too few values to tell
+    # an intent is no input's words: its key is left out, the slots are still held to the input, a new key too
+    parsed = [(f"play {a} by {b}", json.dumps({"intent": "PlayMusic", "track": a, "artist": b})) for a, b in zip("abcdefghijkl", "mnopqrstuvwx")]
+    assert not extractive(parsed) and extractive_keys(parsed) == {"intent"} and extractive_keys(pairs[:5]) is None
+    assert ungrounded("rate this book 5 stars", '{"intent": "RateBook", "rating_value": "5"}', extractive_keys(parsed)) == []
+    assert ungrounded("rate this book 5 stars", '{"intent": "RateBook", "rating_value": "the beatles"}', extractive_keys(parsed)) == ["the beatles"]
     recs = [LogRecord(str(i), f"what is {i} plus {i}", f"{i} plus {i} is {2 * i}. #### {2 * i}", "pass") for i in range(20)]
     recs += [LogRecord("calc", "what is 3 times 4", "#### 7", "fail", "3 times 4 is <<3*4=13>>13. #### 13"),
              LogRecord("last", "what is 2 plus 5", "#### 8", "fail", "<<2+5=7>>7 so #### 8"),

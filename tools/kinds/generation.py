@@ -203,7 +203,8 @@ class Generation:
 
     def mix_maker(self, rd, out: set[str], seed: int, paraphrases: list[dict]):
         """`make(cand) -> (rows, composition)`: the fixable failures' corrections `gold_repeat` times, the trusted passes
-        and parent data with their answers (a share `replay_fraction`), nothing from `out`."""
+        and parent data with their answers (a share `replay_fraction`, and at most about `replay_ratio` times the
+        correction rows when the mix sets it), nothing from `out`."""
         from tools.production.entities import build_mix
 
         gold = [(r.input, r.correction, r.id) for r in rd.records if rd.category(r.id) == "fixable" and r.id not in out]
@@ -213,7 +214,10 @@ class Generation:
 
         def make(cand: dict) -> tuple[list[dict], dict]:
             m = cand["config"]["mix"]
-            mix = build_mix(gold, trusted, [], m["gold_repeat"], 0, m["replay_fraction"], exclude, seed=seed)
+            share = m["replay_fraction"]
+            if m.get("replay_ratio") is not None:  # replay capped at that many times the correction rows
+                share = min(share, m["replay_ratio"] * len(gold) * max(1, m["gold_repeat"]) / max(1, len(trusted)))
+            mix = build_mix(gold, trusted, [], m["gold_repeat"], 0, share, exclude, seed=seed)
             return mix.rows, {"composition": mix.composition, "dropped": {}}
 
         return make

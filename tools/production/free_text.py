@@ -6,8 +6,8 @@
 - noise: a correction the verifier itself rejects (it has no final answer, is not a JSON object), or a worked
   solution whose calculator notes (GSM8K's `<<48/2=24>>`) do not compute, or whose final answer is not the
   result of its own last step; for extraction into JSON whose trusted answers copy their values from the input,
-  a correction with a value its input does not hold; a correction that contradicts the trusted answer to the
-  same input. A judged pass the verifier cannot read (no final answer, no JSON object) is the judge's noise.
+  a correction with a value its input does not hold (the keys whose trusted values are not the input's words, an
+  intent, aside); a correction that contradicts the trusted answer to the same input. A judged pass the verifier cannot read (no final answer, no JSON object) is the judge's noise.
 - triage (`triage`): poison as for the other kinds (injected instructions, gibberish, far off the task's inputs),
   then the noise above; the remaining failures with a correction are fixable.
 """
@@ -136,25 +136,47 @@ def string_values(obj: Any) -> list[str]:
     return [obj] if isinstance(obj, str) and obj.strip() else []
 
 
-def ungrounded(text: str, answer: str) -> list[str]:
-    """The string values of a JSON answer that its input does not hold (case and spacing aside)."""
+def ungrounded(text: str, answer: str, exempt: frozenset[str] = frozenset()) -> list[str]:
+    """The string values of a JSON answer that its input does not hold (case and spacing aside), the values of the
+    top-level keys in `exempt` (see `extractive_keys`) aside."""
     from tools import verify
 
     obj = verify.json_object(answer or "")
-    return [v for v in string_values(obj) if _norm(v) not in _norm(text)] if obj is not None else []
+    if obj is None:
+        return []
+    return [v for k, val in obj.items() if k not in exempt for v in string_values(val) if _norm(v) not in _norm(text)]
+
+
+def extractive_keys(pairs: Sequence[tuple[str, str]]) -> frozenset[str] | None:
+    """The top-level keys of trusted (input, JSON answer) pairs that do not copy their values from the input (a key
+    with at least 5 values, under GROUNDED_SHARE of them found in the input: a label such as an intent), when the
+    values of all the other keys do (GROUNDED_SHARE of at least MIN_GROUNDED_VALUES); None when they do not, and a
+    correction's values cannot be checked against its input. A key the trusted data has not shown counts as
+    extractive, as most keys are: a new intent's slots. Measured on the SNIPS deployment (intent and slots; 77 wrong
+    corrections, 34 poison lines, 298 clean failures): the whole answer held to its input found the task not
+    extractive (the intent is no input's words) and flagged none; every key but `intent` held to it flagged 37 of the
+    46 wrong corrections the verifier reads, 28 of the 34 poison lines, no clean line."""
+    from collections import defaultdict
+
+    from tools import verify
+
+    total: dict[str, int] = defaultdict(int)
+    found: dict[str, int] = defaultdict(int)
+    for text, answer in pairs:
+        obj = verify.json_object(answer or "") or {}
+        for k, val in obj.items():
+            for v in string_values(val):
+                total[k] += 1
+                found[k] += _norm(v) in _norm(text)
+    exempt = frozenset(k for k in total if total[k] >= 5 and found[k] < GROUNDED_SHARE * total[k])
+    rest, hit = sum(total[k] for k in total if k not in exempt), sum(found[k] for k in total if k not in exempt)
+    return exempt if rest >= MIN_GROUNDED_VALUES and hit >= GROUNDED_SHARE * rest else None
 
 
 def extractive(pairs: Sequence[tuple[str, str]]) -> bool:
-    """Whether trusted (input, JSON answer) pairs copy their values from the input: GROUNDED_SHARE of at least
-    MIN_GROUNDED_VALUES string values."""
-    from tools import verify
-
-    total = found = 0
-    for text, answer in pairs:
-        values = string_values(verify.json_object(answer or ""))
-        total += len(values)
-        found += sum(_norm(v) in _norm(text) for v in values)
-    return total >= MIN_GROUNDED_VALUES and found >= GROUNDED_SHARE * total
+    """Whether trusted (input, JSON answer) pairs copy all their values from the input: GROUNDED_SHARE of at least
+    MIN_GROUNDED_VALUES string values, no key exempt."""
+    return extractive_keys(pairs) == frozenset()
 
 
 def triage(records: list, parent: list, log_emb: np.ndarray, parent_emb: np.ndarray, vocab: set[str], verifier: str) -> list[dict]:
@@ -179,13 +201,13 @@ def triage(records: list, parent: list, log_emb: np.ndarray, parent_emb: np.ndar
     # what the trusted data answers to an input, where two answers can be compared (a final number, JSON fields: not
     # two summaries, which may both be right, nor two programs)
     settled = {_norm(t): a for t, a in trusted if checkable and not correction_noise(a, verifier)}
-    grounded = verifier == "json_fields" and extractive(trusted)
+    exempt = extractive_keys(trusted) if verifier == "json_fields" else None  # None: the values are not the input's words
     for i in fails:
         r = records[i]
         why = correction_noise(r.correction, verifier)
         if why:
             out[i].update(category="noise", reason="correction_rejected", why=why)
-        elif grounded and (missing := ungrounded(r.input, r.correction)):
+        elif exempt is not None and (missing := ungrounded(r.input, r.correction, exempt)):
             out[i].update(category="noise", reason="correction_ungrounded", why=f"the input does not hold {missing[0]!r}")
         elif (known := settled.get(_norm(r.input))) is not None and not verify.score(verifier, [r.correction], [known])["verdicts"][0].ok:
             out[i].update(category="noise", reason="contradicts_trusted", why="the trusted data answers this input otherwise")
