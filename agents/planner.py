@@ -311,6 +311,9 @@ def finish(state: State, runtime: Runtime[Context]) -> dict:
         for t in r.get("tags") or []:
             tags.setdefault(t, []).append(ok)
     final["by_tag"] = {t: round(sum(v) / len(v), 4) for t, v in tags.items()}  # share answered right (the kind's judgement)
+    # what the search selected on against what the evaluation set measures: the selected attempt's held-out dev score
+    sel = cand.get("selected") or cand
+    final["dev_score"], final["dev_eval_gap"] = sel["score"], round(sel["score"] - final["score"], 4)
     name = ctx.registry_name or state["scout"]["registry_name"]
     reg = Registry(name, Path(ctx.home) / "registry" if ctx.home else None)
     promotion_id = f"{Path(ctx.run_dir).resolve()}:{cand['model_dir']}"

@@ -108,6 +108,12 @@ def test_eval_set_covers_every_label_is_never_trained_on_and_is_frozen(tmp_path)
     ev = {r["input"] for r in sp.eval}
     assert not ev & {t for t, _, _ in sp.train} and not ev & {t for t, _, _ in sp.dev}
     assert len(sp.eval) + len(sp.dev) + len(sp.train) == len(pool)
+    # the dev split is made like the evaluation set: as many rows near a confusable label's boundary, a test split
+    # sampled at random gets a dev split sampled at random
+    carved = es.build(_rows(60), [], ["alpha", "beta", "gamma"], [], seed=0).makeup["near_boundary"]
+    rnd = es.build(_rows(60), _rows(10, seed=1), ["alpha", "beta", "gamma"], [], seed=0).makeup["near_boundary"]
+    assert carved["eval"] >= 0.3 and carved["dev"] >= 0.3 and abs(carved["eval"] - carved["dev"]) <= 0.2
+    assert rnd["dev"] < carved["dev"] - 0.1
     # a test split becomes the evaluation set, and its copies leave the training pool
     test = [pool[0], ("a fresh apple line", "alpha", "src"), ("berry bean thing", "beta", "src"), ("guava only", "gamma", "src")]
     sp2 = es.build(pool, test, ["alpha", "beta", "gamma"], [], seed=0)
@@ -145,7 +151,9 @@ def test_search_changes_data_then_optimization_then_targets_confusions_and_stops
     assert sum(l == "a" for _, l in rows) == 4 and sum(l == "c" for _, l in rows) == 1
 
     hist = [entry(1, 0.97, first[0])]
-    assert "target" in sr.stop(hist, cfg, 1.0)
+    # the target alone does not stop the search: met, it stops once an iteration gains too little
+    assert sr.stop(hist, cfg, 1.0) is None and sr.stop(hist + [entry(2, 0.975, mid[0])], cfg, 1.0) is None
+    assert "target reached" in sr.stop(hist + [entry(2, 0.975, mid[0]), entry(3, 0.9751, mid[0])], cfg, 1.0)
     # the memory's strategy is tried on the capped share first, like the default
     remembered = {**mid[1], "name": "old-run:lr1e-4>3b"}
     firsts, why = sr.first(1000, 10, cfg, remembered)
@@ -208,6 +216,9 @@ def test_new_trains_from_a_description_and_the_memory_shortens_a_similar_task(tm
     assert len(rep["spec"]["labels"]) == 8 and rep["evaluation_set"]["labels_covered"] == 8
     assert rep["final"]["accuracy"] is not None and rep["gain_over_baseline"] == round(rep["final"]["accuracy"] - rep["baseline"]["accuracy"], 4)
     assert rep["memory"] == {"used": False} and rep["registry"]["registry"] == "bank"
+    # the dev score the search selected on, beside what the evaluation set measures
+    f = rep["final"]
+    assert f["dev_eval_gap"] == round(f["dev_score"] - f["accuracy"], 4) and "on the development split (held out)" in (tmp_path / "run1" / "report.md").read_text()
     assert (tmp_path / "run1" / "model" / "config.json").exists() and (tmp_path / "run1" / "report.md").exists()
     searched = lambda r: max(e["iteration"] for e in r["iterations"] if e["stage"] == "search")  # noqa: E731
     first_its = searched(rep)

@@ -15,8 +15,9 @@ Policy (after the paper's greedy loop, section 3):
   unless it scores below the selected attempt on the dev split it was trained on (a sign the run went wrong).
   When it does not fit and the best attempt used a capped share: on all the training data, with its epochs
   cut to fit if need be, and the better of the two on the dev split is kept;
-- stop at the target, on a plateau (no gain of `min_gain` for `patience` iterations), at the iteration limit,
-  or when the next iteration would not fit in the time budget (estimated from the seconds per example-epoch
+- stop at the target once an iteration gains less than `min_gain` (the target alone does not stop it), on a
+  plateau (no gain of `min_gain` for `patience` iterations), at the iteration limit, or when the next iteration
+  would not fit in the time budget (estimated from the seconds per example-epoch
   measured so far and the next configurations' data and epochs), even with its epochs cut down to fit.
 """
 
@@ -137,16 +138,22 @@ def revise(best: dict, iteration: int, confusions: list[tuple[str, str, int]], e
 
 
 def stop(history: list[dict], settings: SearchSettings, elapsed_min: float) -> str | None:
-    """Why the search stops now, or None to go on. `history`: attempts with iteration, score, seconds."""
+    """Why the search stops now, or None to go on. `history`: attempts with iteration, score, seconds.
+
+    The target alone does not stop it: a user who gives 30 minutes wants the best model 30 minutes buy. Met on the
+    dev split, it stops the search once the last iteration gained less than `min_gain` (a plateau says more will
+    not help); otherwise the search goes on while the budget and the iteration limit last. On an unseen intent task
+    the target stopped the search after one iteration and 7.6 of 30 minutes, at 0.943 against a plain fine-tune's
+    0.946 (issue 18)."""
     if not history:
         return None
     best = max(h["score"] for h in history)
     last_it = max(h["iteration"] for h in history)
-    if best >= settings.target:
-        return f"target reached ({best:.3f} >= {settings.target})"
     if last_it >= settings.max_iterations:
         return f"iteration limit ({settings.max_iterations})"
     bests = [max(h["score"] for h in history if h["iteration"] <= i) for i in range(1, last_it + 1)]
+    if best >= settings.target and len(bests) > 1 and bests[-1] - bests[-2] < settings.min_gain:
+        return f"target reached ({best:.3f} >= {settings.target}) and the last iteration gained less than {settings.min_gain}"
     if len(bests) > settings.patience and bests[-1] - bests[-1 - settings.patience] < settings.min_gain:
         return f"plateau: less than {settings.min_gain} gained in {settings.patience} iterations"
     return None

@@ -236,6 +236,11 @@ def render_cold_markdown(r: dict) -> str:
               "| final model | " + " | ".join(_fmt(final.get(k)) for _, k in cols) + " |", ""]
     if final.get("by_tag"):
         lines += ["Share judged right by tag: " + ", ".join(f"{k} {v:.4f}" for k, v in final["by_tag"].items()), ""]
+    if final.get("dev_eval_gap") is not None:
+        lines += [f"Selected at {final['dev_score']:.4f} on the development split (held out), {final['score']:.4f} on the evaluation "
+                  f"set: a gap of {final['dev_eval_gap'] * 100:+.1f} points"
+                  + (f" (near a confusable label's boundary: {ev['near_boundary']['dev']:.0%} of the dev split, "
+                     f"{ev['near_boundary']['eval']:.0%} of the evaluation set)" if ev.get("near_boundary") else "") + ".", ""]
     if r.get("memory", {}).get("used"):
         m = r["memory"]
         lines += [f"**Memory:** started from `{m['strategy']}` (remembered dev score {m['remembered_score']:.3f}, runs {m['from_runs']}); "
