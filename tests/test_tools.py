@@ -339,3 +339,22 @@ def test_blocks_of_any_length_per_text_are_computed_once_a_run(tmp_path):
     ws.save_json("w.json", [["", 0], ["a bb", 2]])  # a crash between the array and its texts: the list is the truth
     got = ws.blocks_by_text("w", ["ccc", "a bb"], compute)
     assert [b.tolist() for b in got] == [[[3, 0]], [[1, 0], [2, 1]]] and asked[-1] == ["ccc"]
+
+
+def test_label_smoothing_and_r_drop_shape_the_loss_and_a_tiny_model_still_learns(tmp_path, tiny_base):
+    import torch
+
+    from tools.models.classifier import TrainConfig, classification_loss, predict, train_classifier
+
+    logits, y = torch.tensor([[6.0, 0.0, 0.0]]), torch.tensor([0])
+    plain, smooth = classification_loss(logits, None, y, TrainConfig()), classification_loss(logits, None, y, TrainConfig(label_smoothing=0.1))
+    assert smooth > plain  # a confident right answer is no longer free
+    rd = TrainConfig(rdrop_alpha=1.0)
+    assert torch.isclose(classification_loss(logits, logits.clone(), y, rd), plain)  # two passes that agree add nothing
+    assert classification_loss(logits, torch.tensor([[0.0, 6.0, 0.0]]), y, rd) > plain + 1.0  # and disagreeing ones pay for it
+    words = {"alpha": "apple apricot avocado", "beta": "banana berry bean"}
+    rows = [(f"{w} {i}", l) for l, ws in words.items() for w in ws.split() for i in range(10)]
+    summary = train_classifier(tiny_base, [t for t, _ in rows], [l for _, l in rows], ["alpha", "beta"], tmp_path / "m",
+                               TrainConfig(epochs=8, learning_rate=3e-3, batch_size=8, label_smoothing=0.1, rdrop_alpha=1.0))
+    assert summary["config"]["rdrop_alpha"] == 1.0
+    assert predict(tmp_path / "m", ["apricot 99", "berry 99"]) == ["alpha", "beta"]
