@@ -287,6 +287,9 @@ def _remembered(state: State, ctx: Context) -> tuple[dict | None, dict]:
     memo = {"used": True, "strategy": best["name"], "similar_tasks": [h["task"][:120] for h in hits][:3],
             "closest_distance": min(h["distance"] for h in hits),
             "from_runs": sorted({h["run_id"] for h in hits})[:5], "remembered_score": max(h["score"] for h in hits)}
+    top = max(hits, key=lambda h: (h["score"], -h["distance"]))  # the hit whose strategy this is (Memory.best_for_task)
+    if top.get("minutes") is not None:  # what finding that strategy cost the run that found it, starting with what it knew
+        memo["remembered_minutes"] = top["minutes"]
     emit("plan", f"memory: {len(hits)} similar past task(s); starting from {best['name']}")
     return best, memo
 
@@ -331,8 +334,11 @@ def finish(state: State, runtime: Runtime[Context]) -> dict:
     if ctx.use_memory:
         try:
             sel = cand.get("selected") or cand
+            from tools.coldstart.search import minutes_to
+
             Memory(memory_path(ctx)).record_task(task_text(state), state["task"], {**sel["config"], "name": sel["strategy"]},
-                                                 {"score": sel["score"], "iteration": sel["iteration"]}, Path(ctx.run_dir).name)
+                                                 {"score": sel["score"], "iteration": sel["iteration"],
+                                                  "minutes": minutes_to(state.get("iterations") or [], sel["iteration"])}, Path(ctx.run_dir).name)
         except Exception as e:  # noqa: BLE001
             emit("finish", f"memory not updated: {type(e).__name__}: {e}")
     return {"promotion": info}

@@ -166,13 +166,19 @@ def _cold_report(state: State, ctx: Context) -> dict:
                f"{gain * 100:+.1f} points over the untrained baseline ({base_score:.4f}); registered {promotion['registry']} {promotion['version']}"
                if promotion else f"nothing trained: {plan.get('why', '')}")
     base_model = _base_model(ctx, state["task"])
+    memory = dict(state.get("memory") or {})
+    sel = cand.get("selected") or cand
+    if promotion and memory.get("used") and sel.get("iteration"):  # what the memory saved: minutes to the selected attempt, here and where it was learned
+        from tools.coldstart.search import minutes_to
+
+        memory["minutes_to_selected"] = minutes_to(state.get("iterations") or [], sel["iteration"])
     rep = {"mode": "cold_start", "task": state["task"], "description": state["description"], "base_model": base_model,
            "spec": state["scout"]["spec"], "sources": state["scout"]["sources"], "pool": state["scout"]["pool"],
            "hub": state["scout"]["hub"], "evaluation_set": {k: v for k, v in frame.items() if k != "baseline"},
            "baseline": base, "final": final, "gain_over_baseline": gain, "promoted": bool(promotion),
            "model_dir": promotion["model_dir"] if promotion else None,
            "registry": {k: promotion[k] for k in ("registry", "version", "registry_dir")} if promotion else None,
-           "gate": None, "iterations": iterations, "clusters": [], "excluded": [], "memory": state.get("memory") or {},
+           "gate": None, "iterations": iterations, "clusters": [], "excluded": [], "memory": memory,
            "seconds_per_node": _seconds(state),
            "outcome": outcome, "stopped_because": plan.get("why", "")}
     write_cold_report(ctx.run_dir, rep)

@@ -235,6 +235,9 @@ def test_new_trains_from_a_description_and_the_memory_shortens_a_similar_task(tm
     rep2 = json.loads((tmp_path / "run2" / "report.json").read_text())
     assert rep2["memory"]["used"] and rep2["memory"]["from_runs"] == ["run1"]
     assert rep2["iterations"][0]["strategy"].startswith("memory:")
+    # the report says what the memory saved: the minutes the first run took to its selection against this one's
+    m = rep2["memory"]
+    assert m["remembered_minutes"] >= 0 and m["minutes_to_selected"] >= 0 and "min in the run that found" in (tmp_path / "run2" / "report.md").read_text()
     assert searched(rep2) <= first_its
     # the memory holds the selected configuration, not the refit's data (a later task must still select on its dev split)
     assert not rep2["iterations"][0]["config"]["data"]["with_dev"]

@@ -104,6 +104,11 @@ def final_choice(history: list[dict]) -> tuple[dict, str]:
     return best, f"kept {best['strategy']} at {best['score']:.3f} on the dev split"
 
 
+def minutes_to(history: list[dict], iteration: int) -> float:
+    """Minutes of training the search spent until the end of `iteration` (the attempts' own seconds)."""
+    return round(sum(h.get("seconds") or 0.0 for h in history if h["iteration"] <= iteration) / 60, 2)
+
+
 def band(score: float) -> str:
     return "data" if score < DATA_BAND else ("optimization" if score < TUNE_BAND else "targeted")
 

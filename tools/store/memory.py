@@ -109,10 +109,12 @@ class Memory:
         return self.client.get_or_create_collection(TASKS, embedding_function=_MiniLM(), metadata={"hnsw:space": "cosine"})
 
     def record_task(self, task_text: str, kind: str, strategy: dict, outcome: dict, run_id: str) -> None:
-        """Remember the best strategy of a cold-start run: its dev score and the iteration it came from."""
+        """Remember the best strategy of a cold-start run: its dev score, the iteration it came from and the minutes of
+        training the search spent until it had it."""
         self._tasks().add(documents=[task_text], ids=[str(uuid.uuid4())], metadatas=[{
             "kind": kind, "run_id": run_id, "strategy": strategy.get("name", ""), "strategy_json": json.dumps(strategy),
-            "score": float(outcome.get("score") or 0.0), "iteration": int(outcome.get("iteration") or 0)}])
+            "score": float(outcome.get("score") or 0.0), "iteration": int(outcome.get("iteration") or 0),
+            **({"minutes": float(outcome["minutes"])} if outcome.get("minutes") is not None else {})}])
 
     def best_for_task(self, task_text: str, kind: str, k: int = 5, max_distance: float = 0.7) -> tuple[dict | None, list[dict]]:
         """The best-scoring remembered strategy among past tasks of the same kind close to this one. MiniLM puts

@@ -245,6 +245,11 @@ def render_cold_markdown(r: dict) -> str:
         m = r["memory"]
         lines += [f"**Memory:** started from `{m['strategy']}` (remembered dev score {m['remembered_score']:.3f}, runs {m['from_runs']}); "
                   f"similar tasks: {m['similar_tasks']}", ""]
+        if m.get("remembered_minutes") is not None and m.get("minutes_to_selected") is not None:
+            saved = m["remembered_minutes"] - m["minutes_to_selected"]
+            lines += [f"Time to the selected configuration: {m['minutes_to_selected']} min of training here, {m['remembered_minutes']} min in "
+                      f"the run that found the remembered one: {saved:+.1f} min {'saved' if saved >= 0 else 'lost'} (an estimate: "
+                      "that run's task was a similar one, not this one started cold).", ""]
     lines += ["## Attempts (scored on the development split)", "",
               f"| iteration | strategy | examples | epochs | learning rate | dev {kind.metric} | seconds | decision |",
               "| --- | --- | --- | --- | --- | --- | --- | --- |"]
