@@ -333,7 +333,6 @@ def finish(state: State, runtime: Runtime[Context]) -> dict:
                    f"registered {name} {version}")
     if ctx.use_memory:
         try:
-            sel = cand.get("selected") or cand
             from tools.coldstart.search import minutes_to
 
             Memory(memory_path(ctx)).record_task(task_text(state), state["task"], {**sel["config"], "name": sel["strategy"]},

@@ -7,7 +7,8 @@
   solution whose calculator notes (GSM8K's `<<48/2=24>>`) do not compute, or whose final answer is not the
   result of its own last step; for extraction into JSON whose trusted answers copy their values from the input,
   a correction with a value its input does not hold (the keys whose trusted values are not the input's words, an
-  intent, aside); a correction that contradicts the trusted answer to the same input. A judged pass the verifier cannot read (no final answer, no JSON object) is the judge's noise.
+  intent, aside); a correction that contradicts the trusted answer to the same input. A judged pass the verifier
+  cannot read (no final answer, no JSON object) is the judge's noise.
 - triage (`triage`): poison as for the other kinds (injected instructions, gibberish, far off the task's inputs),
   then the noise above; the remaining failures with a correction are fixable.
 """
@@ -171,12 +172,6 @@ def extractive_keys(pairs: Sequence[tuple[str, str]]) -> frozenset[str] | None:
     exempt = frozenset(k for k in total if total[k] >= 5 and found[k] < GROUNDED_SHARE * total[k])
     rest, hit = sum(total[k] for k in total if k not in exempt), sum(found[k] for k in total if k not in exempt)
     return exempt if rest >= MIN_GROUNDED_VALUES and hit >= GROUNDED_SHARE * rest else None
-
-
-def extractive(pairs: Sequence[tuple[str, str]]) -> bool:
-    """Whether trusted (input, JSON answer) pairs copy all their values from the input: GROUNDED_SHARE of at least
-    MIN_GROUNDED_VALUES string values, no key exempt."""
-    return extractive_keys(pairs) == frozenset()
 
 
 def triage(records: list, parent: list, log_emb: np.ndarray, parent_emb: np.ndarray, vocab: set[str], verifier: str) -> list[dict]:
