@@ -100,6 +100,28 @@ def restaurant_json(out: Path, root: str | None = None, n_train: int = 500, n_te
     return out
 
 
+def banking30(out: Path, root: str | None = None, n_labels: int = 30, per_label: int = 100, seed: int = 0) -> Path:
+    """An intent task shaped like issue 18's acceptance check (30 intents, 3,000 training examples) made from Banking77:
+    `n_labels` intents drawn at random by `seed` (not picked by hand), `per_label` training messages of each, and all of
+    their test messages, written as `train.jsonl` and `test.jsonl` under `out` with a card. The bench's own derived
+    copy: never committed."""
+    import random
+
+    rng = random.Random(seed)
+    train, test = banking77("train", root), banking77("test", root)
+    labels = sorted(rng.sample(sorted({c for _, c in train}), n_labels))
+    out.mkdir(parents=True, exist_ok=True)
+    for name, rows in (("train", train), ("test", test)):
+        keep = [(t, c) for t, c in rows if c in labels]
+        if name == "train":
+            keep = [r for c in labels for r in rng.sample([r for r in keep if r[1] == c], min(per_label, sum(1 for r in keep if r[1] == c)))]
+            rng.shuffle(keep)
+        with (out / f"{name}.jsonl").open("w", encoding="utf-8") as fh:
+            fh.writelines(json.dumps({"input": t, "output": c}) + "\n" for t, c in keep)
+    (out / "CARD.md").write_text(f"# Bank support messages by intent ({n_labels} intents)\n\nDerived from Banking77 (see its SOURCE.md).\n")
+    return out
+
+
 def snips_json(out: Path, root: str | None = None, n_train: int = 900, n_test: int = 300, seed: int = 0) -> Path:
     """A command-parsing task made from SNIPS (text in, JSON out): each utterance's intent and slots as one JSON object,
     `{"intent": "PlayMusic", "artist": "westbam", ...}` (a slot's words as the utterance spells them; a list when a slot
