@@ -211,6 +211,14 @@ FINISH_RESERVE = 0.05  # share of the cold-start budget kept for scoring the cho
 # the time the baseline took on the same evaluation set (a generator's answers take about a second each on 2 cores)
 
 
+def _target(state: State, ctx: Context) -> float:
+    """The baseline survey's target (the user's when given); a run framed before the survey had the paper's."""
+    from tools.coldstart.survey import PAPER_TARGET
+
+    survey = state["evalset"].get("survey")
+    return survey["target"] if survey else ctx.target if ctx.target is not None else PAPER_TARGET
+
+
 def search(state: State, runtime: Runtime[Context]) -> dict:
     """Cold start: the next configurations to train, or the decision to stop (tools.coldstart.search has the policy)."""
     from tools.coldstart import search as sr
@@ -218,7 +226,7 @@ def search(state: State, runtime: Runtime[Context]) -> dict:
     ctx = settings(runtime)
     ws = Workspace(ctx.run_dir)
     started = _started(ws)
-    cfg = sr.SearchSettings(target=ctx.target, max_iterations=ctx.max_iterations, budget_minutes=ctx.budget_minutes)
+    cfg = sr.SearchSettings(target=_target(state, ctx), max_iterations=ctx.max_iterations, budget_minutes=ctx.budget_minutes)
     done = state.get("iterations") or []
     if not done:
         n_train = state["evalset"]["train"]

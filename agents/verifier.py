@@ -171,6 +171,7 @@ def gate(state: State, runtime: Runtime[Context]) -> dict:
 def frame(state: State, runtime: Runtime[Context]) -> dict:
     """Cold start: the frozen evaluation set, the development and training splits, and the baseline."""
     from tools.coldstart import evalset as es
+    from tools.coldstart.survey import as_dict, calibrate
 
     ctx = settings(runtime)
     ws = Workspace(ctx.run_dir)
@@ -193,8 +194,12 @@ def frame(state: State, runtime: Runtime[Context]) -> dict:
     answers, method = kind.baseline(texts, sp.train, spec["labels"], ctx.base_model)
     base = {**kind.metrics(texts, truth, answers), "seconds": round(time.perf_counter() - t0, 1)}
     emit("baseline", f"{method}: {kind.metric} {kind.score(base)}")
+    t0 = time.perf_counter()
+    survey = calibrate(None if ctx.target is not None else kind.probe(sp.train, sp.dev, ctx.base_model, ctx.seed), ctx.target)
+    emit("survey", f"target {survey.target}: {survey.why}")
     out = {"evalset": {**sp.makeup, "sha256": digest, "file": str(Path(ctx.run_dir) / "eval_set.jsonl"),
-                       "baseline": {"method": method, "score": kind.score(base), **base}}}
+                       "baseline": {"method": method, "score": kind.score(base), **base},
+                       "survey": {**as_dict(survey), "seconds": round(time.perf_counter() - t0, 1)}}}
     ws.write(FRAME, out)
     return out
 

@@ -1,7 +1,7 @@
 """Run settings: one typed dataclass, passed to the graph as `context=` (Studio renders it as a form).
 
 The Context is the one spelling of every setting. Each field says its type by its default, and in its
-metadata its help (`description`), its limits (`min`, `max`, `choices`, `name`, `url`, `nonempty`), the modes
+metadata its help (`description`), its limits (`min`, `max`, `choices`, `name`, `url`, `nonempty`), its `type` where the default is None, the modes
 that take it (`modes`: production, cold_start) and, where today's command-line option is spelled otherwise,
 that `flag` (`base_model` is `--base`), and `env`, a variable of another tool it also reads (`RAY_ADDRESS`). The
 CLI's options, `PIONEER_*` variables, `--config` keys and the HTTP server's settings are all derived from these
@@ -62,7 +62,9 @@ class Context:
     home: str | None = _f(None, "Pioneer home (registry, memory). Default $PIONEER_HOME or ~/.pioneer.")
     require_approval: bool = _f(False, "Pause before promotion until a person approves (interrupt; resume with 'approve' or 'reject').", P)
     use_memory: bool = _f(True, "Look up and record failure patterns in the long-term memory.")
-    target: float = _f(0.96, "Cold start: stop searching at this development score.", (COLD_START,), min=0.0, max=1.0)
+    target: float | None = _f(None, "Cold start: the development score at which the search may stop (once an iteration gains little). "
+                                    "None: set by the baseline survey (a linear probe on frozen embeddings; the paper's 0.96 for "
+                                    "kinds with no probe).", (COLD_START,), min=0.0, max=1.0, type=float)
     catalog: str | None = _f(None, "Cold start: a folder of datasets (one sub-folder each, with a card) the data scout may use.", (COLD_START,))
     backend: str = _f("local", "Where candidates train: 'local' trains them in this process, one after another; 'ray' trains an "
                                "iteration's candidates side by side as Ray tasks (the run folder on storage the workers share).",
@@ -101,7 +103,9 @@ def settable(mode: str) -> list[str]:
 
 
 def kind_of(name: str) -> type:
-    """The Python type a setting takes: its default's, or str where the default is None."""
+    """The Python type a setting takes: its `type`, else its default's, or str where the default is None."""
+    if "type" in FIELDS[name].metadata:
+        return FIELDS[name].metadata["type"]
     d = FIELDS[name].default
     return str if d is None or d is MISSING else type(d)
 

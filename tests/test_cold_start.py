@@ -134,6 +134,27 @@ def test_eval_set_covers_every_label_is_never_trained_on_and_is_frozen(tmp_path)
 # ------------------------------------------------------------------ search policy
 
 
+def test_the_baseline_survey_sets_the_target_from_a_linear_probe_and_says_where_it_came_from():
+    from tools.coldstart import survey as sv
+
+    refs = (("a", 0.8, 0.9), ("b", 0.9, 0.95), ("c", 0.5, 0.9))  # fine-tuning removed 50%, 50% and 80% of the probe's errors
+    assert sv.error_share(refs) == 0.5
+    s = sv.calibrate(0.7, None, refs)
+    assert (s.source, s.target, s.probe, s.share) == ("survey", 0.85, 0.7, 0.5) and "0.700" in s.why and "a, b, c" in s.why
+    assert sv.calibrate(0.999, None, refs).target == sv.TARGET_MAX and sv.calibrate(0.0, None, (("a", 0.5, 0.6),)).target == sv.TARGET_MIN
+    assert (sv.calibrate(0.7, 0.9, refs).target, sv.calibrate(0.7, 0.9, refs).source) == (0.9, "user")
+    assert (sv.calibrate(None, None, refs).target, sv.calibrate(None, None, refs).source) == (sv.PAPER_TARGET, "paper default")
+    assert sv.calibrate(0.7, None, ()).source == "paper default"  # no references: nothing to calibrate with
+    assert sv.error_share() is not None  # the shipped references calibrate
+    # the probe itself: logistic regression on MiniLM's frozen embeddings, scored on the dev rows
+    train = [(f"play some {g} music please", "music") for g in ("jazz", "rock", "pop", "folk", "blues", "soul")] + \
+            [(f"what is the weather in {c} today", "weather") for c in ("Paris", "Oslo", "Lima", "Rome", "Cairo", "Tokyo")]
+    dev = [("put on some reggae music", "music"), ("will it rain in Berlin tomorrow", "weather")]
+    assert sv.linear_probe(train, dev, None) == 1.0
+    assert sv.linear_probe(train, [("will it rain in Berlin tomorrow", "music")], None) == 0.0
+    assert sv.linear_probe(train[:6], dev, None) is None  # one label: nothing to fit
+
+
 def test_search_changes_data_then_optimization_then_targets_confusions_and_stops():
     from tools.coldstart import search as sr
 
@@ -222,6 +243,7 @@ def test_new_trains_from_a_description_and_the_memory_shortens_a_similar_task(tm
     f = rep["final"]
     assert f["dev_eval_gap"] == round(f["dev_score"] - f["accuracy"], 4) and "on the development split (held out)" in (tmp_path / "run1" / "report.md").read_text()
     assert (tmp_path / "run1" / "model" / "config.json").exists() and (tmp_path / "run1" / "report.md").exists()
+    assert rep["evaluation_set"]["survey"]["source"] == "user" and rep["evaluation_set"]["survey"]["target"] == 0.5  # --target wins
     searched = lambda r: max(e["iteration"] for e in r["iterations"] if e["stage"] == "search")  # noqa: E731
     first_its = searched(rep)
     # the selected configuration is refit on the training and development splits for the final model
@@ -331,7 +353,14 @@ def test_killed_cold_start_resumes_with_the_same_frozen_evaluation_set(tmp_path,
     assert done.returncode == 0, done.stderr
     assert "resuming" in done.stderr and "scout" not in done.stderr and "evalset" not in done.stderr
     assert (run / "eval_set.jsonl").read_bytes() == frozen
-    assert json.loads((run / "report.json").read_text())["promoted"]
+    rep = json.loads((run / "report.json").read_text())
+    assert rep["promoted"]
+    # no --target: the baseline survey's linear probe set it, and the report says so (kept across the resume)
+    from tools.coldstart.survey import calibrate
+
+    sv = rep["evaluation_set"]["survey"]
+    assert sv["source"] == "survey" and 0 <= sv["probe"] <= 1 and sv["target"] == calibrate(sv["probe"]).target
+    assert f"Target {sv['target']} on the development split, from the survey" in (run / "report.md").read_text()
 
 
 def test_the_scout_searches_a_reachable_hub_and_reads_its_parquet_with_class_names(tmp_path, tiny_base, monkeypatch):

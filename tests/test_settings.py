@@ -21,7 +21,7 @@ def _other_value(name: str):
     if typ is int:
         return min(f.default + 1, meta.get("max", f.default + 1))
     if typ is float:
-        lo, hi = meta.get("min", 0.0), meta.get("max", f.default * 2 + 1)
+        lo, hi = meta.get("min", 0.0), meta["max"] if "max" in meta else f.default * 2 + 1
         return round((lo + hi) / 2, 6) if (lo + hi) / 2 != f.default else round((lo + f.default) / 2, 6)
     if meta.get("url"):
         return "http://127.0.0.1:9/v1"

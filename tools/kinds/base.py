@@ -144,6 +144,10 @@ class TaskKind(Protocol):
     def baseline(self, texts: list[str], train: list[tuple], labels: list[str], base_model: str) -> tuple[list[Any], str]:
         """An untrained baseline's answers on `texts`, and how they were made."""
 
+    def probe(self, train: list[tuple], dev: list[tuple], base_model: str, seed: int) -> float | None:
+        """The baseline survey's measure: a model fit without fine-tuning (a linear probe) scored on `dev`; None
+        where the kind has none (the search then keeps the paper's target)."""
+
     default_base: str  # the embedded model the default base model ("minilm") names for this kind
     modes: tuple[str, ...]  # the modes that can run a task of this kind: "production", "cold_start"
     refits: bool  # whether a run refits its choice (cold start: on the training and dev splits; production: with the tuning split)

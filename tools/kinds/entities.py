@@ -252,3 +252,6 @@ class Entities(EncoderKind):
         from tools.coldstart.zero_shot import dictionary_spans
 
         return dictionary_spans(texts, [(t, y) for t, y, *_ in train]), "the training split's entity names looked up in each input (no training)"
+
+    def probe(self, train: list[tuple], dev: list[tuple], base_model: str, seed: int) -> float | None:
+        return None  # no span probe yet: the search keeps the paper's target

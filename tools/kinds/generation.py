@@ -153,6 +153,9 @@ class Generation:
 
         return build_free_text(train, test, max_eval=EVAL_SIZE, max_dev=DEV_SIZE, seed=seed)
 
+    def probe(self, train: list[tuple], dev: list[tuple], base_model: str, seed: int) -> float | None:
+        return None  # no probe for free text: the search keeps the paper's target
+
     def baseline(self, texts: list[str], train: list[tuple], labels: list[str], base_model: str) -> tuple[list[Any], str]:
         """The untrained base model's answers, as long as the training answers allow (the same limit training sets)."""
         from transformers import AutoTokenizer

@@ -228,6 +228,10 @@ def render_cold_markdown(r: dict) -> str:
               f"{ev['removed_from_training']} copies removed from training; development split {ev['dev']}, training split {ev['train']}.", ""]
     if ev["confusable_pairs"]:
         lines += ["Most confusable label pairs: " + ", ".join(f"{a} / {b} ({s})" for a, b, s in ev["confusable_pairs"][:5]), ""]
+    if ev.get("survey"):
+        sv = ev["survey"]
+        lines += ["## Target (baseline survey)", "", f"Target {sv['target']} on the development split, from the {sv['source']}: {sv['why']}. "
+                  "Met, it stops the search once an iteration gains little.", ""]
     lines += ["## Results on the evaluation set", ""]
     kind = kinds.get(spec["kind"])
     cols = kind.report_columns
