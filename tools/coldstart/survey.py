@@ -16,10 +16,10 @@ from statistics import median
 
 PAPER_TARGET = 0.96  # the paper's default tau
 TARGET_MIN, TARGET_MAX = 0.5, 0.995
-PROBE_CAP = 4000  # training examples the probe fits on at most (a random sample; the probe takes seconds)
 
 # (benchmark, linear probe on the dev split, the search's best fine-tune on the same dev split): MiniLM, the coldstart
-# bench's runs (pioneer bench coldstart), the probe fit on each run's training split as `linear_probe` fits it.
+# bench's runs (pioneer bench coldstart), the probe fit on each run's training split as
+# tools.coldstart.probe.linear_probe fits it.
 # Banking77: session 21's run (probe 0.9279 on its evaluation set, against 0.9318 for pioneer's fine-tune).
 REFERENCES: tuple[tuple[str, float, float], ...] = (("Banking77", 0.9217, 0.9237),)
 
@@ -51,25 +51,6 @@ def calibrate(probe: float | None, given: float | None = None, references=REFERE
     names = ", ".join(name for name, _, _ in references)
     return Survey(target, "survey", f"a linear probe on frozen embeddings scored {probe:.3f} on the dev split; fine-tuning removed "
                                     f"a median {share:.0%} of such a probe's errors on {names}: {target}", probe, share)
-
-
-def linear_probe(train: list[tuple[str, str]], dev: list[tuple[str, str]], base_model: str | None, seed: int = 0) -> float | None:
-    """Accuracy on `dev` of a logistic regression fit on the frozen embeddings of `train` (at most PROBE_CAP rows);
-    None when there is too little to fit (fewer than two labels)."""
-    import random
-
-    from sklearn.linear_model import LogisticRegression
-
-    from tools.models.embed import embed
-
-    rows = list(train)
-    if len(rows) > PROBE_CAP:
-        rows = random.Random(seed).sample(rows, PROBE_CAP)
-    if len({y for _, y in rows}) < 2 or not dev:
-        return None
-    clf = LogisticRegression(max_iter=2000, C=10.0).fit(embed([t for t, _ in rows], base_model), [y for _, y in rows])
-    pred = clf.predict(embed([t for t, _ in dev], base_model))
-    return round(sum(p == y for p, (_, y) in zip(pred, dev)) / len(dev), 4)
 
 
 def as_dict(s: Survey) -> dict:

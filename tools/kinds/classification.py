@@ -246,6 +246,6 @@ class Classification(EncoderKind):
         return nearest_label(texts, labels, base_model), "nearest label name by embedding (no training)"
 
     def probe(self, train: list[tuple], dev: list[tuple], base_model: str, seed: int) -> float | None:
-        from tools.coldstart.survey import linear_probe
+        from tools.coldstart.probe import linear_probe
 
         return linear_probe([(t, y) for t, y, *_ in train], [(t, y) for t, y, *_ in dev], base_model, seed)
