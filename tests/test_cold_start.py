@@ -155,16 +155,6 @@ def test_the_baseline_survey_sets_the_target_from_a_linear_probe_and_says_where_
     assert linear_probe(train, dev, None) == 1.0
     assert linear_probe(train, [("will it rain in Berlin tomorrow", "music")], None) == 0.0
     assert linear_probe(train[:6], dev, None) is None  # one label: nothing to fit
-    # its cross-fitted probabilities, a teacher: each row from a probe that did not see it, zero where it is wrong
-    from tools.coldstart.probe import cross_fitted
-
-    texts, targets = [t for t, _ in train] + ["put on some rock tunes"], [y for _, y in train] + ["weather"]
-    soft = cross_fitted(texts, targets, ["weather", "music", "news"], None, folds=3)
-    assert soft.shape == (13, 3) and (soft[:, 2] == 0).all()  # a label no row has is never taught
-    right = soft.sum(1) > 0
-    assert right[:12].all() and abs(soft[:12].sum(1) - 1).max() < 1e-5 and (soft[:6].argmax(1) == 1).all() and (soft[6:12].argmax(1) == 0).all()
-    assert not right[12]  # a mislabelled row: the probe calls it music, so it is not taught
-    assert not cross_fitted(texts[:7], targets[:7], ["music", "weather"], None).any()  # one weather row: too few to fold
 
 
 def test_search_changes_data_then_optimization_then_targets_confusions_and_stops():
