@@ -107,6 +107,13 @@ def run_task(name: str, root: Path, data_dir: Path, budget: float, home: Path) -
     # a resumed run's own time: its steps' seconds, kept across resumes (the call's wall time counts the last one only)
     minutes = round(max(time.time() - t0, sum(n["seconds"] for n in rep.get("seconds_per_node") or [])) / 60, 1)
     print(f"{name}: pioneer {rep['final']['score']} in {minutes} min; plain fine-tune next", file=sys.stderr, flush=True)
+    return task_row(name, root, run_dir, minutes)
+
+
+def task_row(name: str, root: Path, run_dir: Path, minutes: float) -> dict:
+    """A task's results row from pioneer's finished run (`minutes` of wall time) and the plain fine-tune trained on its
+    pool now (or reused from the folder an earlier bench wrote)."""
+    rep = json.loads((run_dir / "report.json").read_text())
     t0 = time.time()
     if name in GENERATION:  # a LoRA pass over a generator's pool takes most of an hour here: one seed
         runs = [plain_finetune(run_dir, root / "plain" / name)]
@@ -136,10 +143,13 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def page(rows: list[dict]):
+def page(results: list[dict] | dict):
     """The results page: pioneer new against a plain fine-tune of the same base on the same pool, per task (the
-    generation tasks on a page of their own)."""
+    generation tasks on a page of their own). `results`: the rows, or {"rows", "notes"} where a recorded file
+    gathers rows of more than one run and says so."""
     from evals.pages import Page
+
+    rows, extra = (results["rows"], results.get("notes", "")) if isinstance(results, dict) else (results, "")
 
     gen = all(r.get("metric", "accuracy") not in ("accuracy", "entity_f1") for r in rows)
     cols = ["task", *(["metric", "train_n"] if gen else ["labels"]), "eval_n", "baseline", "plain", "plain_minutes", "pioneer",
@@ -149,7 +159,9 @@ def page(rows: list[dict]):
         cols[cols.index("pioneer") + 1:cols.index("pioneer") + 1] = ["margin", "dev_score", "dev_eval_gap"]
     head = ", ".join(f"{r['task']} {r['pioneer']:.4f} against {r['plain']:.4f}" for r in rows)
     metrics = sorted({r.get("metric", "accuracy") for r in rows})
-    notes = "Both scored on the same frozen evaluation set (the benchmark's test split); minutes of wall time. One seed."
+    notes = ("Both scored on the same frozen evaluation set (the benchmark's test split); minutes of wall time. "
+             + ("The plain fine-tune at seeds 0 and 1 (plain: their mean; margin: pioneer's score less that mean); pioneer one seed."
+                if any("plain_seeds" in r for r in rows) else "One seed."))
     if gen:
         notes = ("Both scored on the same frozen evaluation set (a random sample of the benchmark's test split, eval_n); minutes of "
                  "wall time (the plain fine-tune's training shared the cores with the test suite). One seed. The plain fine-tune: "
@@ -157,7 +169,8 @@ def page(rows: list[dict]):
                  "best of the references.")
     return Page("coldstart_generation" if gen else "coldstart", "Cold start against a plain fine-tune" + (": generation" if gen else ""),
                 "pioneer bench coldstart --budget-minutes 30" + (" --tasks dialogsum restaurant_json --out bench_out/coldstart_generation" if gen else ""),
-                f"pioneer new against the plain fine-tune (test {', '.join(metrics)}): {head}", cols, rows, notes)
+                f"pioneer new against the plain fine-tune (test {', '.join(metrics)}): {head}", cols, rows,
+                notes + (f" {extra}" if extra else ""))
 
 
 def main(argv: list[str] | None = None) -> int:
