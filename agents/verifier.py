@@ -171,7 +171,9 @@ def gate(state: State, runtime: Runtime[Context]) -> dict:
 def frame(state: State, runtime: Runtime[Context]) -> dict:
     """Cold start: the frozen evaluation set, the development and training splits, and the baseline."""
     from tools.coldstart import evalset as es
-    from tools.coldstart.survey import as_dict, calibrate
+    from dataclasses import asdict
+
+    from tools.coldstart.survey import calibrate
 
     ctx = settings(runtime)
     ws = Workspace(ctx.run_dir)
@@ -199,7 +201,7 @@ def frame(state: State, runtime: Runtime[Context]) -> dict:
     emit("survey", f"target {survey.target}: {survey.why}")
     out = {"evalset": {**sp.makeup, "sha256": digest, "file": str(Path(ctx.run_dir) / "eval_set.jsonl"),
                        "baseline": {"method": method, "score": kind.score(base), **base},
-                       "survey": {**as_dict(survey), "seconds": round(time.perf_counter() - t0, 1)}}}
+                       "survey": {**asdict(survey), "seconds": round(time.perf_counter() - t0, 1)}}}
     ws.write(FRAME, out)
     return out
 

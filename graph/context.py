@@ -1,7 +1,8 @@
 """Run settings: one typed dataclass, passed to the graph as `context=` (Studio renders it as a form).
 
 The Context is the one spelling of every setting. Each field says its type by its default, and in its
-metadata its help (`description`), its limits (`min`, `max`, `choices`, `name`, `url`, `nonempty`), its `type` where the default is None, the modes
+metadata its help (`description`), its limits (`min`, `max`, `choices`, `name`, `url`, `nonempty`), its `type`
+where the default is None, the modes
 that take it (`modes`: production, cold_start) and, where today's command-line option is spelled otherwise,
 that `flag` (`base_model` is `--base`), and `env`, a variable of another tool it also reads (`RAY_ADDRESS`). The
 CLI's options, `PIONEER_*` variables, `--config` keys and the HTTP server's settings are all derived from these

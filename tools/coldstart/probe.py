@@ -13,22 +13,16 @@ models, not one transformers folder; distilling the probe's cross-fitted probabi
 
 from __future__ import annotations
 
-import numpy as np
-
 CAP = 4000  # rows the survey's probe fits on at most (a random sample; the probe then takes seconds)
 C = 10.0  # inverse regularisation: the embeddings are unit vectors, so the default 1.0 underfits 77 labels
-
-
-def _fit(x: np.ndarray, y: list[str]):
-    from sklearn.linear_model import LogisticRegression
-
-    return LogisticRegression(max_iter=2000, C=C).fit(x, y)
 
 
 def linear_probe(train: list[tuple[str, str]], dev: list[tuple[str, str]], base_model: str | None, seed: int = 0) -> float | None:
     """Accuracy on `dev` of the probe fit on `train` (at most CAP rows); None when there is nothing to fit
     (fewer than two labels) or to score."""
     import random
+
+    from sklearn.linear_model import LogisticRegression
 
     from tools.models.embed import embed
 
@@ -37,5 +31,6 @@ def linear_probe(train: list[tuple[str, str]], dev: list[tuple[str, str]], base_
         rows = random.Random(seed).sample(rows, CAP)
     if len({y for _, y in rows}) < 2 or not dev:
         return None
-    pred = _fit(embed([t for t, _ in rows], base_model), [y for _, y in rows]).predict(embed([t for t, _ in dev], base_model))
+    clf = LogisticRegression(max_iter=2000, C=C).fit(embed([t for t, _ in rows], base_model), [y for _, y in rows])
+    pred = clf.predict(embed([t for t, _ in dev], base_model))
     return round(sum(p == y for p, (_, y) in zip(pred, dev)) / len(dev), 4)
