@@ -114,7 +114,8 @@ def banking30(out: Path, root: str | None = None, n_labels: int = 30, per_label:
     for name, rows in (("train", train), ("test", test)):
         keep = [(t, c) for t, c in rows if c in labels]
         if name == "train":
-            keep = [r for c in labels for r in rng.sample([r for r in keep if r[1] == c], min(per_label, sum(1 for r in keep if r[1] == c)))]
+            by_label = {c: [r for r in keep if r[1] == c] for c in labels}
+            keep = [r for c in labels for r in rng.sample(by_label[c], min(per_label, len(by_label[c])))]
             rng.shuffle(keep)
         with (out / f"{name}.jsonl").open("w", encoding="utf-8") as fh:
             fh.writelines(json.dumps({"input": t, "output": c}) + "\n" for t, c in keep)
