@@ -231,8 +231,9 @@ def search(state: State, runtime: Runtime[Context]) -> dict:
     if not done:
         n_train = state["evalset"]["train"]
         remembered, memo = _remembered(state, ctx)
-        configs, why = sr.first(n_train, len(state["labels"]), cfg, remembered)
-        configs = kinds.get(state.get("task")).first_search(configs, n_train)
+        kind = kinds.get(state.get("task"))
+        configs, why = sr.first(n_train, len(state["labels"]), cfg, remembered, kind.first_attempts)
+        configs = kind.first_search(configs, n_train)
         emit("plan", why)
         return {"memory": memo, "plan": {"action": "train", "stage": "search", "iteration": 1,
                                          "configs": [{"name": c["name"], "config": c} for c in configs], "why": why}}
@@ -247,6 +248,18 @@ def search(state: State, runtime: Runtime[Context]) -> dict:
     left = cfg.budget_minutes - reserve - elapsed
     reason = sr.stop(done, cfg, elapsed)
     kind = kinds.get(state.get("task"))
+    configs, why = [], ""
+    if not reason:
+        configs, why = kind.revise_search(best, last_it + 1, [tuple(c) for c in best["confusions"]], [e["config"] for e in done])
+        reason = "" if configs else why
+    if not reason:  # the refit's minutes are kept back: the final model is the refit, not the last search iteration
+        keep = sr.refit_reserve(best, done, n_train, n_dev, len(state["labels"])) if kind.refits else 0.0
+        configs, note = sr.fit_to_budget(configs, done, n_train, len(state["labels"]), left - keep)
+        if configs is None:
+            kept = f", {keep:.1f} kept for the refit" if keep else ""
+            reason = f"time budget ({elapsed:.1f} of {cfg.budget_minutes} min used{kept}; {note})"
+        elif note:
+            why += f"; {note}"
     if reason and kind.refits:
         again, note = sr.refit(best, done, n_train, n_dev, len(state["labels"]), left)
         if again:
@@ -254,13 +267,6 @@ def search(state: State, runtime: Runtime[Context]) -> dict:
             emit("plan", why)
             return {"plan": {"action": "train", "stage": "refit", "iteration": last_it + 1,
                              "configs": [{"name": again["name"], "config": again}], "why": why}}
-    configs, why = kind.revise_search(best, last_it + 1, [tuple(c) for c in best["confusions"]])
-    if not reason:
-        configs, note = sr.fit_to_budget(configs, done, n_train, len(state["labels"]), left)
-        if configs is None:
-            reason = f"time budget ({elapsed:.1f} of {cfg.budget_minutes} min used; {note})"
-        elif note:
-            why += f"; {note}"
     if reason:
         return _decide("finish", f"{reason}; best {best['strategy']} at {best['score']:.3f} on the dev split", candidate=_final(best, best))
     if best["iteration"] != last_it:

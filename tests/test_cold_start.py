@@ -157,6 +157,45 @@ def test_the_baseline_survey_sets_the_target_from_a_linear_probe_and_says_where_
     assert linear_probe(train[:6], dev, None) is None  # one label: nothing to fit
 
 
+def test_the_mean_probe_head_starts_a_plain_bert_classifier_as_the_linear_probe_on_the_mean_embedding(tmp_path, tiny_base):
+    import numpy as np
+    import torch
+    from sklearn.linear_model import LogisticRegression
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from tools.coldstart.probe import C
+    from tools.models import mean_head
+    from tools.models.classifier import TrainConfig, predict_proba, train_classifier
+    from tools.models.embed import embed, minilm_path
+
+    texts = ["play some jazz music please", "put on a rock song", "what is the weather in Paris today", "will it rain in Oslo",
+             "turn on the lights", "switch off the kitchen lamp"]
+    labels = ["lights", "music", "weather"]
+    targets = ["music", "music", "weather", "weather", "lights", "lights"]
+    tok = AutoTokenizer.from_pretrained(minilm_path())
+    model = AutoModelForSequenceClassification.from_pretrained(minilm_path(), num_labels=3)
+    mean_head.add_mean_layer(model)
+    assert model.config.num_hidden_layers == 7
+    # the first token now carries the sentence embedding MiniLM was trained for (the mean of its states)
+    cos = (torch.nn.functional.normalize(torch.from_numpy(mean_head.pooled(model, tok, texts)), dim=-1).numpy() * embed(texts)).sum(1)
+    assert cos.min() > 0.99
+    assert mean_head.probe_head(model, tok, texts, targets, labels) == 1.0
+    feats = mean_head.pooled(model, tok, texts)
+    clf = LogisticRegression(max_iter=2000, C=C).fit(feats, [labels.index(t) for t in targets])
+    with torch.inference_mode():
+        logits = model.eval()(**tok(texts, padding=True, return_tensors="pt")).logits.numpy()
+    assert np.allclose(logits, clf.decision_function(feats), atol=1e-3)  # the classifier is the probe
+
+    # trained through the classifier backend: a plain transformers folder, one layer deeper than its base
+    out = tmp_path / "clf"
+    summary = train_classifier(tiny_base, texts, targets, labels, out, TrainConfig(epochs=1, batch_size=4, head="mean-probe"))
+    assert summary["head"] == "mean-probe"
+    assert AutoModelForSequenceClassification.from_pretrained(out).config.num_hidden_layers == 3
+    assert predict_proba(out, texts)[0].shape == (6, 3)
+    with pytest.raises(ValueError, match="head"):
+        train_classifier(tiny_base, texts, targets, labels, tmp_path / "bad", TrainConfig(epochs=1, head="mean"))
+
+
 def test_search_changes_data_then_optimization_then_targets_confusions_and_stops():
     from tools.coldstart import search as sr
 
@@ -174,6 +213,21 @@ def test_search_changes_data_then_optimization_then_targets_confusions_and_stops
     assert high[0]["data"]["focus"] == [["a", "b"]]
     rows = sr.training_rows([("x1", "a"), ("x2", "a"), ("y", "b"), ("z", "c")], high[0]["data"])
     assert sum(l == "a" for _, l in rows) == 4 and sum(l == "c" for _, l in rows) == 1
+
+    # an edit already trained is not trained again: after a rolled-back iteration, the next band's edits
+    best = entry(3, 0.955, mid[0])
+    again, why = sr.revise(best, 5, [("a", "b", 5)], tried=[mid[0], *high])
+    assert again and all(c["data"]["focus"] == [] for c in again) and "targeted edits of" in why and "tried" in why
+    assert again[0]["train"]["learning_rate"] > mid[0]["train"]["learning_rate"]
+    data, why = sr.revise(best, 6, [("a", "b", 5)], tried=[mid[0], *high, *again])
+    assert len(data) == 1 and data[0]["data"]["augment"] == 1 and "change the data" in why  # more data: it has all of it
+    assert sr.revise(best, 7, [("a", "b", 5)], tried=[mid[0], *high, *again, *data]) == ([], "every edit of lr1e-4>2a>3a was tried")
+    # a kind's own first attempts: classification's fine-tunes the linear probe's head beside the plain recipe
+    from tools.kinds import get
+
+    probe_first, why = sr.first(1000, 10, cfg, attempts=get("classification").first_attempts)
+    assert probe_first[0]["train"]["head"] == "mean-probe" and probe_first[1]["train"]["head"] == "first-token"
+    assert "probe-head and lr1e-4" in why
 
     hist = [entry(1, 0.97, first[0])]
     # the target alone does not stop the search: met, it stops once an iteration gains too little
@@ -212,6 +266,43 @@ def test_search_changes_data_then_optimization_then_targets_confusions_and_stops
     fitted, note = sr.fit_to_budget(mid, hist[:1], 1000, 10, 2.5)
     assert [c["train"]["epochs"] for c in fitted] == [2, 3] and "epochs cut" in note
     assert sr.fit_to_budget(mid, hist[:1], 1000, 10, 1.0)[0] is None
+
+
+def test_the_planner_keeps_the_refits_minutes_and_never_retrains_a_rolled_back_edit(tmp_path):
+    """The search's iterations fit in the budget less the refit's estimate, so a budget that ends the search still
+    leaves the refit on the training and development splits; after an iteration that gained nothing (rolled back),
+    the next one tries other edits of the same best, not the same ones again."""
+    from langgraph.runtime import Runtime
+
+    from agents.planner import search
+    from graph.context import Context
+    from tools.coldstart import search as sr
+
+    cfg = sr.SearchSettings(first_cap=100)
+    first, _ = sr.first(1000, 10, cfg)
+
+    def entry(it, score, c):  # 100 examples x 4 epochs in 6 s: 0.015 s an example-epoch
+        return {"iteration": it, "stage": "search", "score": score, "seconds": 6.0, "examples": 100, "config": c,
+                "strategy": c["name"], "confusions": [["a", "b", 3]]}
+
+    state = {"task": "classification", "labels": list("abcdefghij"), "iterations": [entry(1, 0.9, first[0]), entry(1, 0.85, first[1])],
+             "evalset": {"train": 1000, "dev": 200, "baseline": {}}}
+    run = lambda budget, st: search(st, Runtime(context=Context(run_dir=str(tmp_path / f"run{budget}"), budget_minutes=budget,  # noqa: E731
+                                                                 max_iterations=6, target=0.99)))["plan"]
+    # 4 min: the next iteration (1,000 examples x 4 and 6 epochs: 2.5 min) fits, with the refit's 1.2 min kept
+    out = run(4.0, state)
+    assert out["stage"] == "search" and [c["config"]["train"]["epochs"] for c in out["configs"]] == [4, 6]
+    # 2.3 min: alone it would fit with its epochs cut to 3 and 5; with the refit's minutes kept, not even at 2 each: the
+    # search stops and the refit trains
+    out = run(2.3, state)
+    assert out["stage"] == "refit" and "time budget" in out["why"] and "1.2 kept for the refit" in out["why"]
+    assert out["configs"][0]["config"]["data"]["with_dev"] is True
+    # iteration 2's edits gained nothing and were rolled back: iteration 3 tries the targeted ones instead
+    mid, _ = sr.revise(entry(1, 0.9, first[0]), 2, [])
+    state["iterations"] += [entry(2, 0.89, mid[0]), entry(2, 0.88, mid[1])]
+    out = run(30.0, state)
+    assert out["stage"] == "search" and all(c["config"]["data"]["focus"] == [["a", "b"]] for c in out["configs"])
+    assert "optimization edits of lr1e-4 were tried" in out["why"]
 
 
 # ------------------------------------------------------------------ end to end

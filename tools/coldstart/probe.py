@@ -8,7 +8,8 @@ intents. On Banking77 it scores 0.9279 on the evaluation set, above a plain fine
 Measured beside the fine-tune (Banking77, session 22, scratch scripts): the fine-tuned model's and the probe's
 probabilities averaged score 0.9386 (pioneer's model) and 0.9370-0.9380 (the plain ones), but that ensemble is two
 models, not one transformers folder; distilling the probe's cross-fitted probabilities into the plain recipe
-(focal, weight 0.5) scored 0.9214, inside the plain fine-tune's seed spread. Neither is searched.
+(focal, weight 0.5) scored 0.9214, inside the plain fine-tune's seed spread. Neither is searched. What is: the probe
+as the head of one model, fine-tuned with it (tools/models/mean_head.py, session 23).
 """
 
 from __future__ import annotations

@@ -131,12 +131,15 @@ class TaskKind(Protocol):
     def revise_strategies(self, base: dict, gate: dict, max_flips: int, iteration: int) -> tuple[list[dict], str]:
         """Production's next configurations from the best attempt so far and what its gate result says went wrong."""
 
+    first_attempts: tuple[tuple[str, dict], ...] | None  # cold start's first two (name, training settings); None: the search's
+
     def first_search(self, configs: list[dict], n_train: int) -> list[dict]:
         """Cold start's first configurations (the search's defaults in `configs`), adjusted to the kind (longer inputs,
         say) or replaced by the kind's own."""
 
-    def revise_search(self, best: dict, iteration: int, confusions: list[tuple]) -> tuple[list[dict], str]:
-        """Cold start's next configurations from the best attempt so far."""
+    def revise_search(self, best: dict, iteration: int, confusions: list[tuple], tried: list[dict]) -> tuple[list[dict], str]:
+        """Cold start's next configurations from the best attempt so far, none of them one of `tried` (the
+        configurations trained so far); none at all when there is nothing left to try."""
 
     def evaluation_set(self, train: list[tuple], test: list[tuple], spec: dict, seed: int):
         """Cold start's evaluation, development and training splits (tools.coldstart.evalset.Split)."""

@@ -19,6 +19,9 @@ class Classification(EncoderKind):
     metric_key = "accuracy"  # the task spec's metric
     words = r"\b(classif\w*|categori[sz]\w*|intent\w*|sentiment|label\w*|detect (the )?(type|topic)|topic|which (type|kind|category))\b"
     min_labels = 2  # a task of fewer labels is refused
+    # the linear probe's head on the mean-pooled embedding, fine-tuned (tools/models/mean_head.py), beside the plain
+    # recipe: on 30 Banking77 intents 0.9508 against 0.9383 (one seed each, session 23)
+    first_attempts = (("probe-head", {"head": "mean-probe", "learning_rate": 3e-5}), ("lr1e-4", {"learning_rate": 1e-4}))
     report_columns = (("accuracy", "accuracy"), ("macro F1", "macro_f1"))  # the cold-start report's results table
 
     def map_answer(self, answer: Any, labels: list[str], level: str) -> Any:
@@ -230,10 +233,10 @@ class Classification(EncoderKind):
     def first_search(self, configs: list[dict], n_train: int) -> list[dict]:
         return configs
 
-    def revise_search(self, best: dict, iteration: int, confusions: list[tuple]) -> tuple[list[dict], str]:
+    def revise_search(self, best: dict, iteration: int, confusions: list[tuple], tried: list[dict]) -> tuple[list[dict], str]:
         from tools.coldstart.search import revise
 
-        return revise(best, iteration, confusions)
+        return revise(best, iteration, confusions, tried=tried)
 
     def evaluation_set(self, train: list[tuple], test: list[tuple], spec: dict, seed: int):
         from tools.coldstart.evalset import build

@@ -10,6 +10,7 @@ class EncoderKind:
     modes = ("production", "cold_start")
     refits = True  # cold start refits the search's best configuration on the training and development splits when time allows
     metric = metric_key = name = ""
+    first_attempts = None  # the search's two learning rates
     default_base = "all-MiniLM-L6-v2"  # what the base model "minilm" (the default) names for this kind
 
     def train_config(self, values: dict, seed: int):

@@ -238,10 +238,10 @@ class Entities(EncoderKind):
             c["train"]["max_length"] = max(c["train"]["max_length"], 128)
         return configs
 
-    def revise_search(self, best: dict, iteration: int, confusions: list[tuple]) -> tuple[list[dict], str]:
+    def revise_search(self, best: dict, iteration: int, confusions: list[tuple], tried: list[dict]) -> tuple[list[dict], str]:
         from tools.coldstart.search import revise
 
-        return revise(best, iteration, confusions, entities=True)
+        return revise(best, iteration, confusions, entities=True, tried=tried)
 
     def evaluation_set(self, train: list[tuple], test: list[tuple], spec: dict, seed: int):
         from tools.coldstart.evalset import build_entities

@@ -30,6 +30,7 @@ def _refs(value: Any) -> bool:
 
 class Generation:
     name, metric, unit, noun = "generation", "verifier score", "answers", "answers"
+    first_attempts = None  # replaced by its own first slice (tools/coldstart/free_search.py)
     metric_key = "verifier"  # the task spec's metric: the verifier the references' shape chooses
     words = r"\b(answer (the )?question|summari[sz]\w*|generate|write|translate|solve|code|extract \w+ (in)?to json|json)\b"
     min_labels = 0  # free text has no label set
@@ -171,7 +172,7 @@ class Generation:
 
         return first(configs, n_train)
 
-    def revise_search(self, best: dict, iteration: int, confusions: list[tuple]) -> tuple[list[dict], str]:
+    def revise_search(self, best: dict, iteration: int, confusions: list[tuple], tried: list[dict]) -> tuple[list[dict], str]:
         from tools.coldstart.free_search import revise
 
         return revise(best, iteration)

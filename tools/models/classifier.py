@@ -7,6 +7,9 @@ examples it got right, its soft labels are distilled into the new model (focal d
 2021, "Positive-congruent training"), which keeps what the deployed model did right without copying its
 mistakes.
 
+From the base model, the classifier reads the first token through BERT's pooler and a fresh head, or (`head=
+"mean-probe"`) a mean-pooling layer and the linear probe's head, both then fine-tuned (tools/models/mean_head.py).
+
 Runs on CPU with plain PyTorch; uses CUDA (bf16 autocast) when present.
 """
 
@@ -24,6 +27,7 @@ import numpy as np
 from tools.models.embed import resolve_model
 
 Progress = Callable[[dict], None]
+HEADS = ("first-token", "mean-probe")
 
 
 @dataclass
@@ -39,6 +43,9 @@ class TrainConfig:
     freeze_embeddings: bool = False  # freezing the word embeddings makes CPU steps ~20% faster, at some accuracy
     label_smoothing: float = 0.0  # the target's share spread over all labels (Szegedy et al. 2016); sequence classifiers
     rdrop_alpha: float = 0.0  # R-Drop (Liang et al. 2021): two dropout passes a batch, alpha x their symmetric KL; twice the compute
+    # sequence classifiers from the base model: "first-token" (BERT's pooler and a fresh head) or "mean-probe" (a layer
+    # that mean-pools and the linear probe's head, then fine-tuned: tools/models/mean_head.py); a warm start keeps its own
+    head: str = "first-token"
     seed: int = 0
 
 
@@ -103,8 +110,19 @@ def train_classifier(
     seed_all(config.seed)
     device = _device()
     label2id = {l: i for i, l in enumerate(labels)}
+    if config.head not in HEADS:
+        raise ValueError(f"head {config.head!r}: one of {', '.join(HEADS)}")
     tok, model = starting_point(AutoModelForSequenceClassification, base, start, labels)
     model = model.to(device)
+    head = config.head if start is None else "the warm start's"
+    if head == "mean-probe":
+        from tools.models.mean_head import add_mean_layer, probe_head, supported
+
+        if supported(model):
+            add_mean_layer(model)
+            probe_head(model, tok, list(texts), list(targets), labels, seed=config.seed)
+        else:
+            head = f"first-token ({type(model).__name__} is not BERT-shaped: no mean-probe head)"
     if config.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
     y = torch.tensor([label2id[t] for t in targets])
@@ -130,7 +148,7 @@ def train_classifier(
             running += update(loss, model, opt, sched, progress, {"step": step, "total": total, "epoch": epoch + 1})
         curve.append({"epoch": epoch + 1, "loss": round(running / steps_per_epoch, 4)})
     summary = {"config": asdict(config), "examples": len(texts), "curve": curve, "seconds": round(time.time() - t0, 1),
-               "start": str(start) if start is not None else "base"}
+               "start": str(start) if start is not None else "base", "head": head}
     save(model, tok, out_dir, summary)
     return summary
 
