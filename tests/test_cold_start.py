@@ -271,7 +271,8 @@ def test_search_changes_data_then_optimization_then_targets_confusions_and_stops
 def test_the_planner_keeps_the_refits_minutes_and_never_retrains_a_rolled_back_edit(tmp_path):
     """The search's iterations fit in the budget less the refit's estimate, so a budget that ends the search still
     leaves the refit on the training and development splits; after an iteration that gained nothing (rolled back),
-    the next one tries other edits of the same best, not the same ones again."""
+    the next one tries other edits of the same best, not the same ones again; edits that do not fit give way to
+    cheaper ones of another band."""
     from langgraph.runtime import Runtime
 
     from agents.planner import search
@@ -285,24 +286,31 @@ def test_the_planner_keeps_the_refits_minutes_and_never_retrains_a_rolled_back_e
         return {"iteration": it, "stage": "search", "score": score, "seconds": 6.0, "examples": 100, "config": c,
                 "strategy": c["name"], "confusions": [["a", "b", 3]]}
 
-    state = {"task": "classification", "labels": list("abcdefghij"), "iterations": [entry(1, 0.9, first[0]), entry(1, 0.85, first[1])],
+    whole = {**first[0], "data": {**first[0]["data"], "per_label": None}}  # lr1e-4 on all 1,000 training rows
+    state = {"task": "classification", "labels": list("abcdefghij"), "iterations": [entry(1, 0.9, whole), entry(1, 0.85, first[1])],
              "evalset": {"train": 1000, "dev": 200, "baseline": {}}}
     run = lambda budget, st: search(st, Runtime(context=Context(run_dir=str(tmp_path / f"run{budget}"), budget_minutes=budget,  # noqa: E731
                                                                  max_iterations=6, target=0.99)))["plan"]
     # 4 min: the next iteration (1,000 examples x 4 and 6 epochs: 2.5 min) fits, with the refit's 1.2 min kept
     out = run(4.0, state)
     assert out["stage"] == "search" and [c["config"]["train"]["epochs"] for c in out["configs"]] == [4, 6]
-    # 2.3 min: alone it would fit with its epochs cut to 3 and 5; with the refit's minutes kept, not even at 2 each: the
-    # search stops and the refit trains
+    # 2.3 min: alone it would fit with its epochs cut to 3 and 5; with the refit's minutes kept, not even at 2 each, nor
+    # would any other band's edits: the search stops and the refit trains
     out = run(2.3, state)
     assert out["stage"] == "refit" and "time budget" in out["why"] and "1.2 kept for the refit" in out["why"]
     assert out["configs"][0]["config"]["data"]["with_dev"] is True
     # iteration 2's edits gained nothing and were rolled back: iteration 3 tries the targeted ones instead
-    mid, _ = sr.revise(entry(1, 0.9, first[0]), 2, [])
+    mid, _ = sr.revise(entry(1, 0.9, whole), 2, [])
     state["iterations"] += [entry(2, 0.89, mid[0]), entry(2, 0.88, mid[1])]
     out = run(30.0, state)
     assert out["stage"] == "search" and all(c["config"]["data"]["focus"] == [["a", "b"]] for c in out["configs"])
     assert "optimization edits of lr1e-4 were tried" in out["why"]
+    # when the band's edits do not fit even at 2 epochs, cheaper edits of another band spend what is left (TREC
+    # stopped at 20.6 of 30 min): at 0.955 the targeted edits need 1.65 min at least, the optimization ones 1.25
+    state["iterations"] = [entry(1, 0.955, whole), entry(1, 0.9, first[1])]
+    out = run(2.75, state)
+    assert out["stage"] == "search" and [c["config"]["train"]["epochs"] for c in out["configs"]] == [2, 3]
+    assert all(c["config"]["data"]["focus"] == [] for c in out["configs"]) and "cheaper than the first edits" in out["why"]
 
 
 # ------------------------------------------------------------------ end to end

@@ -10,6 +10,7 @@ Policy (after the paper's greedy loop, section 3):
   failure patterns (the development split's most confused label pairs, oversampled). An edit already trained is
   never trained again: after a rolled-back iteration the next band's edits are tried instead;
 - each search iteration fits in the budget less the refit's estimated minutes, so the final model is the refit;
+  edits that do not fit even with fewer epochs give way to another band's (agents/planner.py);
 - the first iteration always trains on the capped share, the memory's strategy too: what a similar task
   teaches is the optimization (learning rate, epochs), not how much data to spend the first minutes on;
 - when the search stops, the best configuration is refit once for the final model:
@@ -154,7 +155,7 @@ def revise(best: dict, iteration: int, confusions: list[tuple[str, str, int]], e
                 e["name"] = f"{best['strategy']}>{iteration}{tag}"
             if i == 0:
                 return fresh, f"dev score {best['score']:.3f} {RANGES[kind]}: {why}"
-            return fresh, f"the {order[0]} edits of {best['strategy']} were tried: {why}"
+            return fresh, f"the {order[0]} edits of {best['strategy']} were tried (or do not fit the budget): {why}"
     return [], f"every edit of {best['strategy']} was tried"
 
 
