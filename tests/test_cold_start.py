@@ -352,7 +352,8 @@ def test_new_trains_from_a_description_and_the_memory_shortens_a_similar_task(tm
     selected = [e for e in rep["iterations"] if e["decision"].startswith("selected")]
     assert len(final) == 1 and len(selected) == 1 and final[0]["stage"] == "refit"
     assert final[0]["config"]["train"] == selected[0]["config"]["train"] and final[0]["config"]["data"]["with_dev"]
-    assert final[0]["examples"] == rep["evaluation_set"]["train"] + rep["evaluation_set"]["dev"]
+    assert final[0]["config"]["data"] == {**selected[0]["config"]["data"], "per_label": None, "with_dev": True}
+    assert final[0]["examples"] >= rep["evaluation_set"]["train"] + rep["evaluation_set"]["dev"]  # more when augmented
 
     code = main(["new", "Classify bank customer requests into intents", "--data", str(_intent_dir(tmp_path, "bank2", 1)),
                  "--out", str(tmp_path / "run2"), *common])
