@@ -146,7 +146,8 @@ def revise(best: dict, iteration: int, confusions: list[tuple[str, str, int]], e
     iteration that gained nothing and was rolled back), the next band's are (targeted, then optimization, then data).
     No edits when every band's were tried."""
     seen = [_plain(c) for c in tried]
-    order = [band(best["score"])] + [b for b in ("targeted", "optimization", "data") if b != band(best["score"])]
+    own = band(best["score"])
+    order = [own] + [b for b in ("targeted", "optimization", "data") if b != own]
     for i, kind in enumerate(order):
         edits, why = _edits(best, kind, confusions, entities)
         fresh = [e for e in edits if _plain(e) not in seen]
