@@ -222,6 +222,9 @@ def test_search_changes_data_then_optimization_then_targets_confusions_and_stops
     data, why = sr.revise(best, 6, [("a", "b", 5)], tried=[mid[0], *high, *again])
     assert len(data) == 1 and data[0]["data"]["augment"] == 1 and "change the data" in why  # more data: it has all of it
     assert sr.revise(best, 7, [("a", "b", 5)], tried=[mid[0], *high, *again, *data]) == ([], "every edit of lr1e-4>2a>3a was tried")
+    # the memory's configurations carry "with_dev": False, a fresh edit has no such key: the same edit all the same
+    remembered_high = [{**c, "data": {**c["data"], "with_dev": False}} for c in high]
+    assert all(c["data"]["focus"] == [] for c in sr.revise(best, 5, [("a", "b", 5)], tried=[mid[0], *remembered_high])[0])
     # a kind's own first attempts: classification's fine-tunes the linear probe's head beside the plain recipe
     from tools.kinds import get
 
@@ -261,6 +264,8 @@ def test_search_changes_data_then_optimization_then_targets_confusions_and_stops
     # 10 s for 100 examples x 4 epochs: all 1,000 examples for 4 and 6 epochs take 100 + 150 s
     assert sr.estimate_minutes(hist[:1], mid, 1000, 10) == pytest.approx(250 / 60)
     assert sr.estimate_minutes(hist[:1], first, 1000, 10) == pytest.approx(2 * 10 / 60)
+    # focus doubles the confused labels' rows: 2 of 10 labels in focus, 1,200 rows for 4 epochs
+    assert sr.estimate_minutes(hist[:1], [{**mid[0], "data": {**mid[0]["data"], "focus": [["a", "b"], ["b", "a"]]}}], 1000, 10) == pytest.approx(120 / 60)
     # the budget: as they are when they fit, fewer epochs when that fits, else nothing
     assert sr.fit_to_budget(mid, hist[:1], 1000, 10, 5.0) == (mid, "")
     fitted, note = sr.fit_to_budget(mid, hist[:1], 1000, 10, 2.5)

@@ -23,8 +23,6 @@ def linear_probe(train: list[tuple[str, str]], dev: list[tuple[str, str]], base_
     (fewer than two labels) or to score."""
     import random
 
-    from sklearn.linear_model import LogisticRegression
-
     from tools.models.embed import embed
 
     rows = list(train)
@@ -32,6 +30,14 @@ def linear_probe(train: list[tuple[str, str]], dev: list[tuple[str, str]], base_
         rows = random.Random(seed).sample(rows, CAP)
     if len({y for _, y in rows}) < 2 or not dev:
         return None
-    clf = LogisticRegression(max_iter=2000, C=C).fit(embed([t for t, _ in rows], base_model), [y for _, y in rows])
+    clf = fit(embed([t for t, _ in rows], base_model), [y for _, y in rows])
     pred = clf.predict(embed([t for t, _ in dev], base_model))
     return round(sum(p == y for p, (_, y) in zip(pred, dev)) / len(dev), 4)
+
+
+def fit(features, targets):
+    """The probe's logistic regression fit on `features` (rows of floats) and `targets`: the survey's probe and the
+    probe head of a fine-tuned model (tools.models.mean_head) share it."""
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(max_iter=2000, C=C).fit(features, targets)

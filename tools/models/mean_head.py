@@ -89,16 +89,15 @@ def probe_head(model, tok, texts: list[str], targets: list[str], labels: list[st
     import random
 
     import torch
-    from sklearn.linear_model import LogisticRegression
 
-    from tools.coldstart.probe import C
+    from tools.coldstart.probe import fit
 
     rows = list(zip(texts, targets))
     if len(rows) > cap:
         rows = random.Random(seed).sample(rows, cap)
     feats = pooled(model, tok, [t for t, _ in rows])
     y = [labels.index(c) for _, c in rows]
-    clf = LogisticRegression(max_iter=2000, C=C).fit(feats, y)
+    clf = fit(feats, y)
     weight = np.zeros((len(labels), feats.shape[1]), dtype=np.float32)
     bias = np.full(len(labels), -10.0, dtype=np.float32)  # a label absent from the rows starts unlikely
     coef, icpt = clf.coef_, clf.intercept_
