@@ -196,6 +196,50 @@ def test_the_mean_probe_head_starts_a_plain_bert_classifier_as_the_linear_probe_
         train_classifier(tiny_base, texts, targets, labels, tmp_path / "bad", TrainConfig(epochs=1, head="mean"))
 
 
+def test_the_contrastive_stage_pulls_a_labels_rows_together_and_pushes_other_labels_apart(tmp_path, tiny_base):
+    """SetFit's first stage: after it, rows of one label are closer (mean-pooled cosine) than rows of two labels."""
+    import random
+
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from tools.models.classifier import TrainConfig, train_classifier
+    from tools.models.contrastive import contrastive_stage, pairs
+
+    targets = ["a", "a", "a", "b", "b", "c"]
+    plan = pairs(targets, random.Random(0))
+    assert len(plan) == 6 and all((targets[i] == targets[j]) == (y == 1.0) and i != j for i, j, y in plan)
+    assert {y for _, _, y in plan} == {0.0, 1.0}
+    assert [y for i, _, y in plan if i == 5] == [0.0]  # "c" has no other row: paired with another label
+    assert {y for _, _, y in pairs(["a", "a", "a"], random.Random(0))} == {1.0}  # one label: positives only
+
+    texts = ["play some jazz music", "put on a rock song", "play the new album", "what is the weather in Paris",
+             "will it rain in Oslo", "is it sunny in Rome", "turn on the lights", "switch off the lamp"]
+    targets = ["music"] * 3 + ["weather"] * 3 + ["lights"] * 2
+    tok = AutoTokenizer.from_pretrained(tiny_base)
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_base, num_labels=3)
+
+    def margin():
+        with torch.inference_mode():
+            b = tok(texts, padding=True, return_tensors="pt")
+            h = model.base_model.eval()(**b).last_hidden_state
+            m = b["attention_mask"].unsqueeze(-1).float()
+            e = torch.nn.functional.normalize((h * m).sum(1) / m.sum(1), dim=-1)
+        sim = e @ e.T
+        same = [sim[i, j] for i in range(8) for j in range(8) if i != j and targets[i] == targets[j]]
+        other = [sim[i, j] for i in range(8) for j in range(8) if targets[i] != targets[j]]
+        return float(sum(same) / len(same) - sum(other) / len(other))
+
+    before = margin()
+    curve = contrastive_stage(model, tok, texts, targets, epochs=30, learning_rate=1e-3, batch_size=4)
+    assert len(curve) == 30 and curve[-1]["loss"] < curve[0]["loss"]
+    assert margin() > before + 0.1
+    # through the classifier backend: the stage runs first and its curve is in the training summary
+    summary = train_classifier(tiny_base, texts, targets, ["lights", "music", "weather"], tmp_path / "clf",
+                               TrainConfig(epochs=1, batch_size=4, head="mean-probe", contrastive_epochs=2))
+    assert [c["epoch"] for c in summary["contrastive"]] == [1, 2] and summary["head"] == "mean-probe"
+
+
 def test_search_changes_data_then_optimization_then_targets_confusions_and_stops():
     from tools.coldstart import search as sr
 

@@ -8,7 +8,9 @@ examples it got right, its soft labels are distilled into the new model (focal d
 mistakes.
 
 From the base model, the classifier reads the first token through BERT's pooler and a fresh head, or (`head=
-"mean-probe"`) a mean-pooling layer and the linear probe's head, both then fine-tuned (tools/models/mean_head.py).
+"mean-probe"`) a mean-pooling layer and the linear probe's head, both then fine-tuned (tools/models/mean_head.py);
+a contrastive stage on the task's pairs may shape the encoder first (`contrastive_epochs`, SetFit:
+tools/models/contrastive.py).
 
 Runs on CPU with plain PyTorch; uses CUDA (bf16 autocast) when present.
 """
@@ -46,6 +48,9 @@ class TrainConfig:
     # sequence classifiers from the base model: "first-token" (BERT's pooler and a fresh head) or "mean-probe" (a layer
     # that mean-pools and the linear probe's head, then fine-tuned: tools/models/mean_head.py); a warm start keeps its own
     head: str = "first-token"
+    # SetFit's first stage (tools/models/contrastive.py): epochs of the encoder on pairs of the task's rows before the
+    # head, from the base model (0 = none); an epoch costs about two classification epochs
+    contrastive_epochs: int = 0
     seed: int = 0
 
 
@@ -108,6 +113,7 @@ def train_classifier(
     if len(texts) != len(targets):
         raise ValueError("texts and targets differ in length")
     seed_all(config.seed)
+    t0 = time.time()  # the seconds include the head's set-up and any contrastive stage: what an attempt costs
     device = _device()
     label2id = {l: i for i, l in enumerate(labels)}
     if config.head not in HEADS:
@@ -115,6 +121,12 @@ def train_classifier(
     tok, model = starting_point(AutoModelForSequenceClassification, base, start, labels)
     model = model.to(device)
     head = config.head if start is None else "the warm start's"
+    paired = []
+    if config.contrastive_epochs > 0 and start is None:
+        from tools.models.contrastive import contrastive_stage
+
+        paired = contrastive_stage(model, tok, list(texts), list(targets), config.contrastive_epochs,
+                                   max_length=config.max_length, seed=config.seed)
     if head == "mean-probe":
         from tools.models.mean_head import add_mean_layer, probe_head, supported
 
@@ -131,7 +143,7 @@ def train_classifier(
 
     lengths = [len(ids) for ids in enc["input_ids"]]
     steps_per_epoch, total, opt, sched, rng = schedule(model, lengths, config)
-    curve, step, t0 = [], 0, time.time()
+    curve, step = [], 0
     model.train()
     for epoch in range(config.epochs):
         batches = length_grouped_batches(lengths, config.batch_size, rng)
@@ -148,7 +160,7 @@ def train_classifier(
             running += update(loss, model, opt, sched, progress, {"step": step, "total": total, "epoch": epoch + 1})
         curve.append({"epoch": epoch + 1, "loss": round(running / steps_per_epoch, 4)})
     summary = {"config": asdict(config), "examples": len(texts), "curve": curve, "seconds": round(time.time() - t0, 1),
-               "start": str(start) if start is not None else "base", "head": head}
+               "start": str(start) if start is not None else "base", "head": head, **({"contrastive": paired} if paired else {})}
     save(model, tok, out_dir, summary)
     return summary
 
