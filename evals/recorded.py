@@ -18,7 +18,7 @@ from evals.pages import README, ROOT, Page, write
 RECORDED: dict[str, tuple[str, Callable[[object], Page]]] = {
     "production": ("evals/results/production_bench_s14.json", production_bench.page),
     "entities": ("evals/results/entity_bench_mit_s12.json", entity_bench.page),
-    "coldstart": ("evals/results/coldstart_s23.json", coldstart_bench.page),
+    "coldstart": ("evals/results/coldstart_s24.json", coldstart_bench.page),
     "adaptft": ("evals/adaptft/results/results.json", runner.page),
     "triage_clean": ("evals/results/triage_clean.json", triage_clean.page),
     "churn_study": ("evals/results/churn_study.json", churn_study.page),
