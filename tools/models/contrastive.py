@@ -43,7 +43,7 @@ def _other(rows: list[int], i: int, rng: random.Random) -> int:
 def contrastive_stage(model, tok, texts: list[str], targets: list, epochs: int, learning_rate: float = 2e-5,
                       batch_size: int = 16, max_length: int = 64, seed: int = 0) -> list[dict]:
     """Train `model`'s encoder (`model.base_model`, in place) on pairs of `texts` for `epochs`; returns the loss
-    curve ({"epoch", "loss"} a epoch)."""
+    curve ({"epoch", "loss"} an epoch)."""
     import torch
     from transformers import get_linear_schedule_with_warmup
 
